@@ -1,0 +1,25 @@
+# Set-up commands that work on a fresh machine: each creates .venv and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The exact CPU build of torch for these machines; a bare `torch` pulls a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: test lint install clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test]'
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+lint: install
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,85 @@
+"""Band-limited convolution modules, subclasses of ``nn.Conv1d`` / ``nn.Conv2d``.
+
+They keep the parent's parameters, buffers and ``state_dict`` layout, so a pretrained
+``nn.Conv*d`` state_dict loads unchanged; only the convolution itself is replaced.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import functional as BF
+from ..functional.arguments import check_rate
+from ..functional.band import Band, band_for_size
+
+__all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
+
+
+class _BandLimitedMixin:
+    """Shared ``rate`` state and band arithmetic of the band-limited modules."""
+
+    _rate: float
+    _band_limited_op = None  # set by subclasses: BF.conv1d or BF.conv2d
+
+    @property
+    def rate(self) -> float:
+        """Fraction of spectral coefficients discarded, in [0, 1); may be changed at any time."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, value: float) -> None:
+        self._rate = check_rate(value)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", rate={self._rate}"
+
+    def band(self, input_size: tuple[int, ...]) -> Band:
+        """The FFT grid and retained band this layer uses for an input of spatial size ``input_size``."""
+        padded = []
+        for n, k, d, p in zip(input_size, self.kernel_size, self.dilation, self._padding_pairs()):
+            padded.append(n + p[0] + p[1])
+        BF.arguments.check_kernel_fits(padded, self.kernel_size, self.dilation)
+        return band_for_size(padded, self._rate)
+
+    def _padding_pairs(self) -> list[tuple[int, int]]:
+        if self.padding == "same":
+            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
+            return [(t // 2, t - t // 2) for t in totals]
+        if self.padding == "valid":
+            return [(0, 0)] * len(self.kernel_size)
+        return [(p, p) for p in self.padding]
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        op = type(self)._band_limited_op
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return op(input, weight, bias, self.stride, 0, self.dilation, self.groups, rate=self._rate)
+        return op(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, rate=self._rate)
+
+
+class BandLimitedConv2d(_BandLimitedMixin, nn.Conv2d):
+    """``nn.Conv2d`` computed by :func:`bandlimit.functional.conv2d` with a compression ``rate``.
+
+    Accepts every argument of ``nn.Conv2d`` plus the keyword ``rate`` in [0, 1).
+    """
+
+    _band_limited_op = staticmethod(BF.conv2d)
+
+    def __init__(self, *args, rate: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.rate = rate
+
+
+class BandLimitedConv1d(_BandLimitedMixin, nn.Conv1d):
+    """``nn.Conv1d`` computed by :func:`bandlimit.functional.conv1d` with a compression ``rate``.
+
+    Accepts every argument of ``nn.Conv1d`` plus the keyword ``rate`` in [0, 1).
+    """
+
+    _band_limited_op = staticmethod(BF.conv1d)
+
+    def __init__(self, *args, rate: float = 0.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.rate = rate

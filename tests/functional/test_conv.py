@@ -1,0 +1,191 @@
+"""Band-limited conv1d/conv2d against references nobody here wrote.
+
+At rate 0 the reference is ``F.conv1d`` / ``F.conv2d`` (outputs and gradients); at rates
+above 0 it is the band-limited correlation written directly with NumPy's FFT.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import bandlimit.functional as BF
+
+TOL = {torch.float64: dict(rtol=1e-9, atol=1e-9), torch.float32: dict(rtol=1e-4, atol=1e-4)}
+
+
+def _compare(op, ref, x, w, b, dtype, **kwargs):
+    """Outputs and input/weight/bias gradients of ``op`` and ``ref`` agree."""
+    torch.manual_seed(0)
+    tensors = [t.to(dtype) if t is not None else None for t in (x, w, b)]
+    grads = []
+    outs = []
+    for f in (op, ref):
+        leaves = [t.clone().requires_grad_() if t is not None else None for t in tensors]
+        y = f(*leaves, **kwargs)
+        outs.append(y)
+        g = torch.randn(y.shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+        (y * g).sum().backward()
+        grads.append([t.grad if t is not None else None for t in leaves])
+    torch.testing.assert_close(outs[0], outs[1], **TOL[dtype])
+    for a, r in zip(*grads):
+        if r is not None:
+            torch.testing.assert_close(a, r, **TOL[dtype])
+
+
+CONFIGS_2D = [
+    dict(),
+    dict(padding=1),
+    dict(padding=(2, 0)),
+    dict(padding="same"),
+    dict(padding="valid"),
+    dict(stride=2),
+    dict(stride=(3, 2), padding=(1, 2)),
+    dict(dilation=2, padding=2),
+    dict(dilation=(1, 3), padding="same"),
+    dict(groups=2, padding=1),
+    dict(groups=4, stride=2, padding=1),  # depthwise with 4 input channels
+    dict(groups=2, dilation=2, stride=(1, 2)),
+]
+SHAPES_2D = [  # (batch, in, out, H, W, kh, kw)
+    (2, 4, 8, 10, 10, 3, 3),
+    (1, 4, 4, 9, 12, 2, 4),  # odd/even, non-square kernel, batch 1
+    (3, 4, 8, 11, 16, 5, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", SHAPES_2D)
+@pytest.mark.parametrize("config", CONFIGS_2D, ids=str)
+def test_conv2d_rate_zero_equals_f_conv2d(config, shape, bias, dtype):
+    b, cin, cout, h, w, kh, kw = shape
+    x = torch.randn(b, cin, h, w)
+    weight = torch.randn(cout, cin // config.get("groups", 1), kh, kw)
+    bias_t = torch.randn(cout) if bias else None
+    _compare(BF.conv2d, F.conv2d, x, weight, bias_t, dtype, **config)
+
+
+CONFIGS_1D = [
+    dict(),
+    dict(padding=3),
+    dict(padding="same"),
+    dict(stride=3, padding=1),
+    dict(dilation=3, padding=2),
+    dict(groups=2),
+    dict(groups=4, stride=2, dilation=2, padding=4),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(2, 4, 8, 33, 5), (1, 4, 4, 26, 8), (3, 4, 8, 20, 1)])
+@pytest.mark.parametrize("config", CONFIGS_1D, ids=str)
+def test_conv1d_rate_zero_equals_f_conv1d(config, shape, bias, dtype):
+    b, cin, cout, length, k = shape
+    x = torch.randn(b, cin, length)
+    weight = torch.randn(cout, cin // config.get("groups", 1), k)
+    bias_t = torch.randn(cout) if bias else None
+    _compare(BF.conv1d, F.conv1d, x, weight, bias_t, dtype, **config)
+
+
+@pytest.mark.parametrize("op, ref, ndim", [(BF.conv2d, F.conv2d, 2), (BF.conv1d, F.conv1d, 1)])
+def test_unbatched_input(op, ref, ndim):
+    x = torch.randn(3, *(9,) * ndim, dtype=torch.float64)
+    w = torch.randn(5, 3, *(3,) * ndim, dtype=torch.float64)
+    y = op(x, w, padding=1)
+    assert y.shape == ref(x, w, padding=1).shape
+    torch.testing.assert_close(y, ref(x, w, padding=1))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_computes_in_float32(dtype):
+    x, w, b = torch.randn(2, 3, 12, 12), torch.randn(4, 3, 3, 3), torch.randn(4)
+    x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
+    y = BF.conv2d(x.requires_grad_(), w, b, padding=1)
+    assert y.dtype == dtype
+    expected = F.conv2d(x.float(), w.float(), b.float(), padding=1)
+    torch.testing.assert_close(y.float(), expected.to(dtype).float(), rtol=2e-2, atol=2e-2)
+    y.sum().backward()
+    assert x.grad.dtype == dtype
+
+
+def _numpy_band_limited_conv2d(x, w, rate, padding):
+    """Band-limited cross-correlation written directly with NumPy's FFT and a boolean mask."""
+    band = BF.spectral_band(x.shape[-2:], w.shape[-2:], padding=padding, rate=rate)
+    mask = np.zeros(band.rfft_shape, dtype=bool)
+    mask[np.ix_(list(band.rows), list(range(band.cols)))] = True
+    xp = np.pad(x, [(0, 0), (0, 0), (padding, padding), (padding, padding)])
+    X = np.fft.rfft2(xp, s=band.grid) * mask
+    W = np.fft.rfft2(w, s=band.grid) * mask
+    Y = np.einsum("bihw,oihw->bohw", X, W.conj())
+    y = np.fft.irfft2(Y, s=band.grid)
+    ho, wo = xp.shape[-2] - w.shape[-2] + 1, xp.shape[-1] - w.shape[-1] + 1
+    return y[..., :ho, :wo]
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.85, 0.99])
+@pytest.mark.parametrize("hw, k, padding", [((16, 16), (3, 3), 1), ((11, 14), (4, 3), 0), ((20, 9), (5, 5), 2)])
+def test_conv2d_band_limited_matches_numpy(rate, hw, k, padding):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, *hw))
+    w = rng.standard_normal((4, 3, *k))
+    y = BF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=padding, rate=rate)
+    np.testing.assert_allclose(y.numpy(), _numpy_band_limited_conv2d(x, w, rate, padding), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.6, 0.9])
+def test_conv1d_band_limited_matches_numpy(rate):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 3, 50)), rng.standard_normal((4, 3, 7))
+    band = BF.spectral_band((50,), (7,), rate=rate)
+    n = band.grid[0]
+    X = np.fft.rfft(x, n=n)[..., : band.cols]
+    W = np.fft.rfft(w, n=n)[..., : band.cols]
+    ref = np.fft.irfft(np.einsum("bif,oif->bof", X, W.conj()), n=n)[..., : 50 - 7 + 1]
+    y = BF.conv1d(torch.from_numpy(x), torch.from_numpy(w), rate=rate)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-9, atol=1e-9)
+
+
+def test_error_grows_with_rate_and_output_is_low_pass():
+    torch.manual_seed(0)
+    x, w = torch.randn(2, 3, 32, 32, dtype=torch.float64), torch.randn(4, 3, 3, 3, dtype=torch.float64)
+    exact = F.conv2d(x, w, padding=1)
+    errors = [(BF.conv2d(x, w, padding=1, rate=r) - exact).norm().item() for r in (0.0, 0.3, 0.6, 0.9)]
+    assert errors[0] < 1e-9
+    assert errors == sorted(errors) and errors[-1] > errors[1] > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    ndim=st.sampled_from([1, 2]),
+    groups=st.sampled_from([1, 2, 3]),
+    batch=st.integers(1, 3),
+    bias=st.booleans(),
+)
+def test_random_configurations_match_reference(data, ndim, groups, batch, bias):
+    cin = groups * data.draw(st.integers(1, 2))
+    cout = groups * data.draw(st.integers(1, 2))
+    kernel = tuple(data.draw(st.integers(1, 4)) for _ in range(ndim))
+    dilation = tuple(data.draw(st.integers(1, 3)) for _ in range(ndim))
+    stride = tuple(data.draw(st.integers(1, 3)) for _ in range(ndim))
+    padding = tuple(data.draw(st.integers(0, 3)) for _ in range(ndim))
+    size = tuple(
+        data.draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), 17)) for k, d, p in zip(kernel, dilation, padding)
+    )
+    x = torch.randn(batch, cin, *size)
+    w = torch.randn(cout, cin // groups, *kernel)
+    b = torch.randn(cout) if bias else None
+    op, ref = (BF.conv1d, F.conv1d) if ndim == 1 else (BF.conv2d, F.conv2d)
+    _compare(op, ref, x, w, b, torch.float64, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def test_every_stride_dilation_combination_on_one_shape():
+    x, w = torch.randn(2, 2, 13, 11, dtype=torch.float64), torch.randn(2, 2, 3, 2, dtype=torch.float64)
+    for s, d in itertools.product((1, 2, 3), (1, 2)):
+        torch.testing.assert_close(BF.conv2d(x, w, stride=s, dilation=d), F.conv2d(x, w, stride=s, dilation=d))
