@@ -12,14 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from .arguments import as_tuple, check_kernel_fits, check_rate
 
 __all__ = ["Band", "band_for_size", "fft_size", "select_band", "spectral_band"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def fft_size(n: int) -> int:
     """The smallest 7-smooth integer (only prime factors 2, 3, 5, 7) that is ``>= n``.
 

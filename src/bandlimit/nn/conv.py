@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import functional as BF
-from ..functional.arguments import check_rate
+from ..functional.arguments import check_kernel_fits, check_rate, resolve_padding
 from ..functional.band import Band, band_for_size
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
@@ -37,19 +37,13 @@ class _BandLimitedMixin:
 
     def band(self, input_size: tuple[int, ...]) -> Band:
         """The FFT grid and retained band this layer uses for an input of spatial size ``input_size``."""
-        padded = []
-        for n, k, d, p in zip(input_size, self.kernel_size, self.dilation, self._padding_pairs()):
-            padded.append(n + p[0] + p[1])
-        BF.arguments.check_kernel_fits(padded, self.kernel_size, self.dilation)
+        if self.padding_mode == "zeros":
+            pads = resolve_padding(self.padding, self.kernel_size, self.dilation, self.stride)
+        else:  # the module pads itself, then convolves without padding
+            pads = [(p, p) for p in self.padding]
+        padded = [n + before + after for n, (before, after) in zip(input_size, pads)]
+        check_kernel_fits(padded, self.kernel_size, self.dilation)
         return band_for_size(padded, self._rate)
-
-    def _padding_pairs(self) -> list[tuple[int, int]]:
-        if self.padding == "same":
-            totals = [d * (k - 1) for k, d in zip(self.kernel_size, self.dilation)]
-            return [(t // 2, t - t // 2) for t in totals]
-        if self.padding == "valid":
-            return [(0, 0)] * len(self.kernel_size)
-        return [(p, p) for p in self.padding]
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         op = type(self)._band_limited_op

@@ -1,0 +1,47 @@
+"""Bytes kept alive for backward, counted exactly with saved_tensors_hooks."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import bandlimit.functional as BF
+
+
+def saved_bytes(fn, *tensors) -> int:
+    """Bytes of the distinct tensors the autograd graph of ``fn(*tensors)`` saves for backward."""
+    seen: dict[tuple[int, int], int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        seen[(t.data_ptr(), t.numel())] = t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*tensors)
+    return sum(seen.values())
+
+
+@pytest.fixture(scope="module")
+def layer():
+    x = torch.randn(32, 64, 32, 32, requires_grad=True)
+    w = torch.randn(64, 64, 3, 3, requires_grad=True)
+    return x, w
+
+
+def test_saved_bytes_fall_with_rate(layer):
+    counts = [saved_bytes(lambda x, w, r=r: BF.conv2d(x, w, padding=1, rate=r), *layer) for r in (0.0, 0.3, 0.5, 0.85)]
+    assert counts == sorted(counts, reverse=True) and len(set(counts)) == 4
+
+
+def test_rate_half_saves_at_most_six_tenths_of_f_conv2d(layer):
+    reference = saved_bytes(lambda x, w: F.conv2d(x, w, padding=1), *layer)
+    assert reference == layer[0].numel() * 4 + layer[1].numel() * 4  # input and weight
+    ours = saved_bytes(lambda x, w: BF.conv2d(x, w, padding=1, rate=0.5), *layer)
+    assert ours <= 0.6 * reference
+
+
+def test_only_the_band_and_the_weight_are_saved(layer):
+    x, w = layer
+    band = BF.spectral_band((32, 32), (3, 3), padding=1, rate=0.5)
+    rows, cols = band.shape
+    expected = x.shape[0] * x.shape[1] * rows * cols * 8 + w.numel() * 4  # complex64 band + weight
+    assert saved_bytes(lambda x, w: BF.conv2d(x, w, padding=1, rate=0.5), x, w) == expected
