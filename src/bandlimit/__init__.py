@@ -1,7 +1,30 @@
 """bandlimit: band-limited training and inference of convolutional neural networks."""
 
 from . import functional, nn
+from .compress import (
+    BandLimitConfig,
+    band_limited_layers,
+    compress_,
+    config_from_json,
+    format_summary,
+    restore_,
+    set_rate,
+    summary,
+)
 from .functional import Band, spectral_band
 
-__all__ = ["Band", "functional", "nn", "spectral_band"]
+__all__ = [
+    "Band",
+    "BandLimitConfig",
+    "band_limited_layers",
+    "compress_",
+    "config_from_json",
+    "format_summary",
+    "functional",
+    "nn",
+    "restore_",
+    "set_rate",
+    "spectral_band",
+    "summary",
+]
 __version__ = "0.1.0"

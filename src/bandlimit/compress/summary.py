@@ -1,0 +1,152 @@
+"""Per-layer summary of a model's convolutions: shapes, FFT grid, rate, memory and FLOPs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..functional.arguments import resolve_padding
+from ..functional.cost import band_limited_conv_flops, direct_conv_flops
+from ..nn import BandLimitedConv1d, BandLimitedConv2d
+
+__all__ = ["LayerSummary", "summary", "format_summary"]
+
+_CONVS = (nn.Conv1d, nn.Conv2d)
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """One convolution layer of a model, for one input shape.
+
+    Attributes:
+        name: qualified module name.
+        kind: class name.
+        input_shape, output_shape: per-sample shapes ``(C, *spatial)``.
+        grid: FFT grid of a band-limited layer, None for a plain convolution.
+        rate: achieved compression rate (0 for a plain convolution).
+        saved_bytes_per_sample: bytes the layer keeps for backward per sample (parameters
+            excluded), counted with ``saved_tensors_hooks``.
+        flops: FLOPs of the layer's forward per sample (see :mod:`bandlimit.functional.cost`).
+    """
+
+    name: str
+    kind: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    grid: tuple[int, ...] | None
+    rate: float
+    saved_bytes_per_sample: float
+    flops: float
+
+
+def _flops(layer: nn.Module, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...]) -> float:
+    if isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
+        band = layer.band(in_spatial)
+        if layer.padding_mode == "zeros":
+            pads = resolve_padding(layer.padding, layer.kernel_size, layer.dilation, layer.stride)
+        else:
+            pads = [(p, p) for p in layer.padding]
+        padded = tuple(n + a + b for n, (a, b) in zip(in_spatial, pads))
+        full_out = tuple(n - d * (k - 1) for n, k, d in zip(padded, layer.kernel_size, layer.dilation))
+        return band_limited_conv_flops(
+            layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, band, padded, full_out
+        )
+    return direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
+
+
+def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary]:
+    """Run one forward pass on zeros of ``input_shape`` (batch included) and describe each convolution.
+
+    The model is put in training mode with gradients enabled for the pass (so the bytes saved
+    for backward are those of a training step) and restored afterwards.
+    """
+    batch = input_shape[0]
+    params = {p.data_ptr() for p in model.parameters()}
+    shapes: dict[str, tuple] = {}
+    saved: dict[str, int] = {}
+    current: list[str] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if current and t.data_ptr() not in params:
+            saved[current[-1]] = saved.get(current[-1], 0) + t.numel() * t.element_size()
+        return t
+
+    def enter(name: str):
+        return lambda module, args: current.append(name)
+
+    def leave(name: str):
+        def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+            shapes[name] = (args[0].shape, out.shape)
+            current.pop()
+
+        return hook
+
+    handles = []
+    for name, module in model.named_modules():
+        if isinstance(module, _CONVS):
+            handles.append(module.register_forward_pre_hook(enter(name)))
+            handles.append(module.register_forward_hook(leave(name)))
+    was_training = model.training
+    device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
+    try:
+        model.train()
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(torch.zeros(input_shape, device=device, dtype=dtype))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+
+    rows = []
+    for name, module in model.named_modules():
+        if name not in shapes:
+            continue
+        in_shape, out_shape = (tuple(s[-module.weight.dim() + 1 :]) for s in shapes[name])
+        in_spatial, out_spatial = in_shape[1:], out_shape[1:]
+        band_limited = isinstance(module, (BandLimitedConv1d, BandLimitedConv2d))
+        band = module.band(in_spatial) if band_limited else None
+        rows.append(
+            LayerSummary(
+                name=name,
+                kind=type(module).__name__,
+                input_shape=in_shape,
+                output_shape=out_shape,
+                grid=band.grid if band else None,
+                rate=band.achieved_rate if band else 0.0,
+                saved_bytes_per_sample=saved.get(name, 0) / batch,
+                flops=_flops(module, in_spatial, out_spatial),
+            )
+        )
+    return rows
+
+
+def format_summary(rows: list[LayerSummary]) -> str:
+    """A plain-text table of :func:`summary` rows, with totals."""
+    header = (
+        f"{'layer':<28} {'kind':<18} {'input':<16} {'output':<16} {'grid':<10} "
+        f"{'rate':>6} {'saved/sample':>13} {'MFLOPs':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        grid = "x".join(map(str, r.grid)) if r.grid else "-"
+        lines.append(
+            f"{r.name:<28} {r.kind:<18} {str(r.input_shape):<16} {str(r.output_shape):<16} {grid:<10} "
+            f"{r.rate:>6.3f} {r.saved_bytes_per_sample / 1024:>10.1f} KB {r.flops / 1e6:>9.2f}"
+        )
+    total_saved = sum(r.saved_bytes_per_sample for r in rows)
+    total_flops = sum(r.flops for r in rows)
+    mean_rate = sum(r.rate for r in rows) / max(1, len(rows))
+    lines.append("-" * len(header))
+    lines.append(
+        f"{'total (' + str(len(rows)) + ' layers, mean rate)':<92} {mean_rate:>6.3f} "
+        f"{total_saved / 1024:>10.1f} KB {total_flops / 1e6:>9.2f}"
+    )
+    return "\n".join(lines)
+
+
+def summary_as_dicts(rows: list[LayerSummary]) -> list[dict]:
+    """Rows as JSON-ready dicts."""
+    return [asdict(r) for r in rows]

@@ -1,0 +1,53 @@
+"""Arithmetic cost (FLOPs) of one forward pass of a convolution layer, per sample.
+
+Conventions: a real multiply-add is 2 FLOPs, a complex multiply-add 8; a complex FFT of
+length n costs ``5 n log2 n`` and a real FFT half of that (the usual radix-2 count, used
+for every size so that sizes compare by the work the algorithm does).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .band import Band
+
+__all__ = ["direct_conv_flops", "band_limited_conv_flops"]
+
+
+def _fft(n: int) -> float:
+    return 5.0 * n * math.log2(n) if n > 1 else 0.0
+
+
+def direct_conv_flops(
+    in_channels: int, out_channels: int, groups: int, kernel_size: tuple[int, ...], output_size: tuple[int, ...]
+) -> float:
+    """FLOPs of the direct (spatial) convolution for one sample: ``2 Cout Cin/g prod(k) prod(out)``."""
+    return 2.0 * out_channels * (in_channels // groups) * math.prod(kernel_size) * math.prod(output_size)
+
+
+def band_limited_conv_flops(
+    in_channels: int,
+    out_channels: int,
+    groups: int,
+    kernel_size: tuple[int, ...],
+    band: Band,
+    padded_size: tuple[int, ...],
+    output_size: tuple[int, ...],
+) -> float:
+    """FLOPs the band-limited forward does for one sample.
+
+    Counts the pruned input transform (real FFT along W of every padded row, complex FFT
+    along H of the kept columns), the per-frequency channel contraction, the pruned inverse
+    transform and the filter's DFT-matrix products (amortised over a batch in practice, but
+    counted in full here).
+    """
+    rows, cols = band.shape
+    padded_h = padded_size[0] if band.ndim == 2 else 1
+    out_h = output_size[0] if band.ndim == 2 else 1
+    kh, kw = (kernel_size[0], kernel_size[1]) if band.ndim == 2 else (1, kernel_size[0])
+    cin_g = in_channels // groups
+    forward_fft = in_channels * (padded_h * _fft(band.n_w) / 2 + cols * _fft(band.n_h))
+    contraction = 8.0 * rows * cols * cin_g * out_channels
+    inverse_fft = out_channels * (cols * _fft(band.n_h) + out_h * _fft(band.n_w) / 2)
+    filter_dft = 8.0 * out_channels * cin_g * (rows * kh * kw + rows * kw * cols)
+    return forward_fft + contraction + inverse_fft + filter_dft

@@ -1,0 +1,133 @@
+"""compress_ / set_rate / restore_ / summary on whole models, and config serialisation."""
+
+import pytest
+import torch
+from torch import nn
+
+import bandlimit as bl
+import bandlimit.functional as BF
+from bandlimit.compress import config_from_dict
+from bandlimit.nn import BandLimitedConv1d, BandLimitedConv2d
+
+
+def _net2d() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=2, padding_mode="reflect"), nn.ReLU()),
+        nn.Conv2d(8, 4, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    ).double()
+
+
+def test_conversion_at_rate_zero_leaves_outputs_identical():
+    model = _net2d().eval()
+    x = torch.randn(2, 3, 12, 12, dtype=torch.float64)
+    before = model(x)
+    params = list(model.parameters())
+    out = bl.compress_(model, bl.BandLimitConfig(rate=0.0))
+    assert out is model
+    assert len(bl.band_limited_layers(model)) == 3
+    assert all(a is b for a, b in zip(params, model.parameters()))  # same Parameter objects
+    torch.testing.assert_close(model(x), before)
+
+
+def test_restore_round_trip():
+    model = _net2d()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    bl.compress_(model, bl.BandLimitConfig(rate=0.7))
+    assert set(model.state_dict()) == set(state)
+    bl.restore_(model)
+    assert not bl.band_limited_layers(model)
+    assert {type(m) for m in model.modules()} >= {nn.Conv2d}
+    assert not hasattr(model[0], "_rate")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k])
+
+
+def test_overrides_by_name_and_regex_and_filter():
+    model = _net2d()
+    config = bl.BandLimitConfig(rate=0.5, overrides={"3.0": 0.2, r"\d": 0.9})
+    bl.compress_(model, config, filter_fn=lambda m, name: m.kernel_size != (1, 1))
+    layers = bl.band_limited_layers(model)
+    assert {n: m.rate for n, m in layers.items()} == {"0": 0.9, "3.0": 0.2}
+    assert type(model[4]) is nn.Conv2d
+
+
+def test_set_rate_changes_every_layer_and_outputs():
+    model = _net2d().eval()
+    x = torch.randn(1, 3, 12, 12, dtype=torch.float64)
+    bl.compress_(model, bl.BandLimitConfig(rate=0.0))
+    y0 = model(x)
+    bl.set_rate(model, 0.8)
+    assert all(m.rate == 0.8 for m in bl.band_limited_layers(model).values())
+    assert not torch.allclose(model(x), y0)
+    with pytest.raises(ValueError, match="rate"):
+        bl.set_rate(model, 1.2)
+
+
+def test_compressing_again_updates_rates_and_single_layer_is_returned():
+    model = _net2d()
+    bl.compress_(model, bl.BandLimitConfig(rate=0.3))
+    bl.compress_(model, bl.BandLimitConfig(rate=0.6))
+    assert {m.rate for m in bl.band_limited_layers(model).values()} == {0.6}
+    conv = nn.Conv1d(2, 3, 5)
+    layer = bl.compress_(conv, bl.BandLimitConfig(rate=0.4))
+    assert isinstance(layer, BandLimitedConv1d) and layer.weight is conv.weight and layer.rate == 0.4
+    assert type(bl.restore_(layer)) is nn.Conv1d
+
+
+def test_optimizer_keeps_working_after_conversion():
+    model = _net2d()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    bl.compress_(model, bl.BandLimitConfig(rate=0.5))
+    w = model[0].weight.detach().clone()
+    model(torch.randn(2, 3, 8, 8, dtype=torch.float64)).sum().backward()
+    opt.step()
+    assert not torch.equal(model[0].weight, w)
+
+
+def test_config_json_round_trip_and_validation():
+    config = bl.BandLimitConfig(rate=0.25, overrides={"layer1.*": 0.5})
+    assert bl.config_from_json(config.to_json()) == config
+    assert config.to_dict()["method"] == "bandlimit"
+    with pytest.raises(ValueError, match=r"rate must be in \[0, 1\)"):
+        bl.BandLimitConfig(rate=1.0)
+    with pytest.raises(ValueError, match=r"overrides\['a'\] must be in"):
+        bl.BandLimitConfig(overrides={"a": 2.0})
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        bl.BandLimitConfig(overrides={"(": 0.1})
+    with pytest.raises(ValueError, match="unknown compression method"):
+        config_from_dict({"method": "nope"})
+    with pytest.raises(ValueError, match="invalid fields"):
+        config_from_dict({"method": "bandlimit", "speed": 3})
+    with pytest.raises(TypeError, match="config must be one of"):
+        bl.compress_(_net2d(), object())
+
+
+def test_summary_reports_grid_rate_memory_and_flops():
+    model = _net2d()
+    bl.compress_(model, bl.BandLimitConfig(rate=0.5))
+    rows = bl.summary(model, (4, 3, 16, 16))
+    assert [r.name for r in rows] == ["0", "3.0", "4"]
+    first = rows[0]
+    band = BF.spectral_band((16, 16), (3, 3), padding=1, rate=0.5)
+    assert first.grid == band.grid and first.rate == band.achieved_rate
+    assert first.input_shape == (3, 16, 16) and first.output_shape == (8, 16, 16)
+    rows_kept, cols_kept = band.shape
+    assert first.saved_bytes_per_sample == 3 * rows_kept * cols_kept * 16  # complex128 band per sample
+    plain = bl.summary(bl.restore_(model), (4, 3, 16, 16))
+    assert plain[0].grid is None and plain[0].saved_bytes_per_sample == 3 * 16 * 16 * 8
+    assert plain[0].flops == 2 * 8 * 3 * 9 * 16 * 16
+    assert "total" in bl.format_summary(rows)
+
+
+def test_1d_models_are_converted():
+    model = nn.Sequential(nn.Conv1d(1, 4, 8, padding="same"), nn.ReLU(), nn.Conv1d(4, 4, 3))
+    bl.compress_(model, bl.BandLimitConfig(rate=0.5))
+    assert isinstance(model[0], BandLimitedConv1d) and not isinstance(model[0], BandLimitedConv2d)
+    assert model(torch.randn(2, 1, 40)).shape == (2, 4, 38)
