@@ -1,0 +1,129 @@
+"""Name -> factory registry for the model zoo.
+
+Each architecture module decorates its factory functions with :func:`register_model`;
+callers only ever go through :func:`create_model`, so adding a model never touches them.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import NamedTuple
+
+from torch import nn
+
+__all__ = ["ModelFactory", "check_positive_int", "create_model", "list_models", "model_ndim", "register_model"]
+
+ModelFactory = Callable[..., nn.Module]
+"""A factory ``fn(in_channels, num_classes, **kwargs) -> nn.Module``."""
+
+
+class _Entry(NamedTuple):
+    factory: ModelFactory
+    ndim: int
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= 1.
+
+    Args:
+        value: The value to check.
+        name: Argument name used in the error message.
+
+    Returns:
+        ``int(value)``.
+
+    Raises:
+        TypeError: If ``value`` is not an integer (bools are rejected too).
+        ValueError: If ``value`` < 1.
+    """
+    # bool is an int subclass, but `in_channels=True` is always a bug
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def register_model(name: str, ndim: int) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator registering a model factory under ``name``.
+
+    Args:
+        name: Unique model name used by :func:`create_model`.
+        ndim: Number of spatial dimensions of the model's input: 1 (time series,
+            input ``(B, C, L)``) or 2 (images, input ``(B, C, H, W)``).
+
+    Returns:
+        A decorator that registers the factory and returns it unchanged.
+
+    Raises:
+        ValueError: If ``name`` is empty or already registered, or ``ndim`` is not 1 or 2.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"model name must be a non-empty string, got {name!r}")
+    if ndim not in (1, 2):
+        raise ValueError(f"ndim must be 1 or 2, got {ndim!r}")
+
+    def decorator(factory: ModelFactory) -> ModelFactory:
+        # Silently replacing a model would make results depend on import order.
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = _Entry(factory, ndim)
+        return factory
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_REGISTRY)
+
+
+def _entry(name: str) -> _Entry:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):  # TypeError: unhashable name
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+
+
+def model_ndim(name: str) -> int:
+    """Number of spatial input dimensions of a registered model.
+
+    Args:
+        name: A registered model name.
+
+    Returns:
+        1 for time-series models (input ``(B, C, L)``), 2 for image models (input ``(B, C, H, W)``).
+
+    Raises:
+        ValueError: If ``name`` is not registered; the message lists the known models.
+    """
+    return _entry(name).ndim
+
+
+def create_model(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: A registered model name (see :func:`list_models`).
+        in_channels: Number of input channels ``C``, >= 1.
+        num_classes: Number of output logits, >= 1.
+        **kwargs: Model-specific options (e.g. ``width`` for ResNets).
+
+    Returns:
+        A freshly initialised ``nn.Module`` mapping ``(B, in_channels, *spatial)`` to
+        logits ``(B, num_classes)``, where ``len(spatial) == model_ndim(name)``.
+
+    Raises:
+        ValueError: If ``name`` is unknown (the message lists the known models), or
+            ``in_channels`` / ``num_classes`` is < 1.
+        TypeError: If ``in_channels`` / ``num_classes`` is not an int, or a kwarg is not
+            accepted by the model.
+    """
+    entry = _entry(name)
+    in_channels = check_positive_int(in_channels, "in_channels")
+    num_classes = check_positive_int(num_classes, "num_classes")
+    return entry.factory(in_channels, num_classes, **kwargs)
