@@ -189,3 +189,14 @@ def test_every_stride_dilation_combination_on_one_shape():
     x, w = torch.randn(2, 2, 13, 11, dtype=torch.float64), torch.randn(2, 2, 3, 2, dtype=torch.float64)
     for s, d in itertools.product((1, 2, 3), (1, 2)):
         torch.testing.assert_close(BF.conv2d(x, w, stride=s, dilation=d), F.conv2d(x, w, stride=s, dilation=d))
+
+
+def test_autocast_bf16_matches_f_conv2d_under_autocast():
+    x, w, b = torch.randn(2, 3, 10, 10), torch.randn(4, 3, 3, 3, requires_grad=True), torch.randn(4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = BF.conv2d(x.bfloat16(), w, b, padding=1)  # mixed input/weight dtypes, as after an autocast op
+        ref = F.conv2d(x.bfloat16(), w, b, padding=1)
+    assert y.dtype == ref.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), ref.float(), rtol=3e-2, atol=3e-2)
+    y.float().sum().backward()
+    assert w.grad.dtype == torch.float32

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, check_rate, resolve_padding
 from .band import Band, band_for_size
-from .spectral import band_irfft2, band_rfft2, filter_spectrum, filter_spectrum_adjoint
+from .spectral import band_irfft2, band_rfft2, filter_dft_matrix, kernel_taps, tap_adjoint_matrix
 
 __all__ = ["conv1d", "conv2d"]
 
@@ -36,23 +36,46 @@ class _Geometry:
     full_out_hw: tuple[int, int]  # output size at stride 1
 
 
-# The contraction over channels is a batched matrix product over (group, row, column).
-def _output_band(x_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Y[b, o] = sum_i X[b, i] * conj(W[o, i])``: (B, Cin, r, c), (Cout, Cin_g, r, c) -> (B, Cout, r, c)."""
-    x, w = x_band.unflatten(1, (groups, -1)), w_band.unflatten(0, (groups, -1))
-    return torch.einsum("bgirc,goirc->bgorc", x, w.conj()).flatten(1, 2)
+# The channel contraction is a batched matrix product over frequencies (and groups):
+# X (F, B, Cin), W (F, Cout, Cin_g), G (F, B, Cout).
+def _grouped(t: torch.Tensor, groups: int) -> torch.Tensor:
+    """(F, N, C) -> (F, groups, N, C / groups)."""
+    return t.unflatten(2, (groups, -1)).transpose(1, 2) if groups > 1 else t.unsqueeze(1)
+
+
+def _ungrouped(t: torch.Tensor) -> torch.Tensor:
+    """(F, groups, N, C_g) -> (F, N, groups * C_g)."""
+    return t.transpose(1, 2).flatten(2)
+
+
+def _output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
+    """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout)."""
+    w = w_conj.unflatten(1, (groups, -1))  # (F, g, Cout_g, Cin_g)
+    return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
 
 
 def _input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Xbar[b, i] = sum_o G[b, o] * W[o, i]``: (B, Cout, r, c), (Cout, Cin_g, r, c) -> (B, Cin, r, c)."""
-    g, w = g_band.unflatten(1, (groups, -1)), w_band.unflatten(0, (groups, -1))
-    return torch.einsum("bgorc,goirc->bgirc", g, w).flatten(1, 2)
+    """``Xbar[f, b, i] = sum_o G[f, b, o] * W[f, o, i]`` -> (F, B, Cin)."""
+    w = w_band.unflatten(1, (groups, -1))
+    return _ungrouped(_grouped(g_band, groups) @ w)
 
 
 def _weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Wbar[o, i] = sum_b X[b, i] * conj(G[b, o])``: (B, Cin, r, c), (B, Cout, r, c) -> (Cout, Cin_g, r, c)."""
-    x, g = x_band.unflatten(1, (groups, -1)), g_band.unflatten(1, (groups, -1))
-    return torch.einsum("bgirc,bgorc->goirc", x, g.conj()).flatten(0, 1)
+    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g)."""
+    wbar = _grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)  # (F, g, Cout_g, Cin_g)
+    return wbar.flatten(1, 2)
+
+
+# Work over frequencies in chunks whose filter spectrum is about this size: the full filter
+# spectrum (F x Cout x Cin_g) can be tens of MB, and fresh allocations that large cost page
+# faults (measured here: 26 ms of 29 ms to fill a fresh 37 MB buffer) and miss the caches.
+_CHUNK_BYTES = 2 << 20
+
+
+def _frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
+    per_freq = weight.shape[0] * weight.shape[1] * torch.empty((), dtype=dtype).element_size()
+    step = max(1, _CHUNK_BYTES // per_freq)
+    return [slice(s, min(s + step, n_freq)) for s in range(0, n_freq, step)]
 
 
 class _BandLimitedConv2d(torch.autograd.Function):
@@ -63,9 +86,13 @@ class _BandLimitedConv2d(torch.autograd.Function):
         band = geo.band
         if any(geo.padding):
             x = F.pad(x, geo.padding)
-        x_band = band_rfft2(x, band)  # (B, Cin, rows, cols)
-        w_band = filter_spectrum(weight, band, geo.dilation)  # (Cout, Cin_g, rows, cols)
-        y_band = _output_band(x_band, w_band, geo.groups)
+        x_band = band_rfft2(x, band)  # (F, B, Cin)
+        dft_conj = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight).conj().resolve_conj()
+        taps = kernel_taps(weight, x_band.dtype)  # (kh*kw, Cout*Cin_g)
+        y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
+        for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
+            w_conj = (dft_conj[f] @ taps).unflatten(1, weight.shape[:2])  # conj(W): (f, Cout, Cin_g)
+            y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
         y = band_irfft2(y_band, band, *geo.full_out_hw)
         if geo.stride != (1, 1):
             y = y[..., :: geo.stride[0], :: geo.stride[1]]
@@ -81,24 +108,45 @@ class _BandLimitedConv2d(torch.autograd.Function):
         x_band, weight = ctx.saved_tensors
         geo: _Geometry = ctx.geo
         band = geo.band
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_x = grad_w = grad_b = None
         grad_full = grad_y
         if geo.stride != (1, 1):
             grad_full = grad_y.new_zeros(*grad_y.shape[:2], *geo.full_out_hw)
             grad_full[..., :: geo.stride[0], :: geo.stride[1]] = grad_y
-        g_band = band_rfft2(grad_full, band)  # (B, Cout, rows, cols)
-        if ctx.needs_input_grad[0]:
-            w_band = filter_spectrum(weight, band, geo.dilation)
-            x_bar = _input_grad_band(g_band, w_band, geo.groups)
-            left, _, top, _ = geo.padding
-            h, w = geo.input_hw
-            grad_x = band_irfft2(x_bar, band, top + h, left + w)[..., top:, left:]
-        if ctx.needs_input_grad[1]:
-            w_bar = _weight_grad_band(x_band, g_band, geo.groups)
-            grad_w = filter_spectrum_adjoint(w_bar, band, weight.shape[-2:], geo.dilation)
+        if need_x or need_w:
+            g_band = band_rfft2(grad_full, band)  # (F, B, Cout)
+            dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)
+            taps = kernel_taps(weight, x_band.dtype)
+            x_bar = x_band.new_empty(x_band.shape) if need_x else None  # (F, B, Cin)
+            taps_bar = torch.zeros(taps.shape, dtype=weight.dtype, device=weight.device) if need_w else None
+            adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
+            for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
+                if need_x:
+                    w_band = (dft[f] @ taps).unflatten(1, weight.shape[:2])  # (f, Cout, Cin_g)
+                    x_bar[f] = _input_grad_band(g_band[f], w_band, geo.groups)
+                if need_w:
+                    w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
+                    taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
+            if need_x:
+                left, _, top, _ = geo.padding
+                h, w = geo.input_hw
+                grad_x = band_irfft2(x_bar, band, top + h, left + w)[..., top:, left:]
+            if need_w:
+                grad_w = taps_bar.t().reshape(weight.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None
+
+
+def _autocast(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
+    """Cast floating tensors to the active autocast dtype of their device."""
+    out = []
+    for t in tensors:
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            t = t.to(torch.get_autocast_dtype(t.device.type))
+        out.append(t)
+    return out
 
 
 def _conv(
@@ -114,6 +162,9 @@ def _conv(
 ) -> torch.Tensor:
     """Validate, lift 1D and unbatched calls to the 4D kernel, and undo the lift."""
     rate = check_rate(rate)
+    if isinstance(input, torch.Tensor) and torch.is_autocast_enabled(input.device.type):
+        # Under autocast a convolution runs in the autocast dtype, as F.conv*d does.
+        input, weight, bias = _autocast(input, weight, bias)
     check_conv_inputs(input, weight, bias, groups, ndim)
     stride_t = as_tuple("stride", stride, ndim, minimum=1)
     dilation_t = as_tuple("dilation", dilation, ndim, minimum=1)
@@ -147,7 +198,8 @@ def _conv(
         input_hw=spatial,
         full_out_hw=full_out,
     )
-    y = _BandLimitedConv2d.apply(x, w, bias, geo)
+    with torch.autocast(x.device.type, enabled=False):  # the FFT path runs in float32/64 itself
+        y = _BandLimitedConv2d.apply(x, w, bias, geo)
 
     y = y.to(dtype)
     if ndim == 1:
