@@ -1,0 +1,6 @@
+"""Tables and plots of results."""
+
+from .plots import plot_rate_tradeoff
+from .table import format_table
+
+__all__ = ["format_table", "plot_rate_tradeoff"]

@@ -1,0 +1,52 @@
+"""Plots of trade-off curves (accuracy, time and memory against the compression rate)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..train.checkpoint import atomic_write_bytes
+
+__all__ = ["plot_rate_tradeoff"]
+
+
+def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Test accuracy, epoch time and bytes saved for backward against the achieved rate.
+
+    Args:
+        rows: one dict per band-limited run with ``achieved_rate``, ``test_acc``,
+            ``epoch_time_s``, ``saved_mib``; an optional baseline row has ``baseline=True``
+            and is drawn as a horizontal line.
+        path: the PNG to write (atomically).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = sorted((r for r in rows if not r.get("baseline")), key=lambda r: r["achieved_rate"])
+    base = next((r for r in rows if r.get("baseline")), None)
+    panels = [
+        ("test_acc", "test accuracy"),
+        ("epoch_time_s", "epoch time (s)"),
+        ("saved_mib", "saved for backward (MiB)"),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, (key, label) in zip(axes, panels):
+        ax.plot([r["achieved_rate"] for r in curve], [r[key] for r in curve], "o-", label="band-limited")
+        if base is not None:
+            ax.axhline(base[key], color="gray", linestyle="--", label=base.get("label", "baseline"))
+        ax.set_xlabel("achieved compression rate (mean over layers)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)

@@ -1,0 +1,114 @@
+"""The `bandlimit` command: user errors give one line and a non-zero exit, never a traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bandlimit.cli import main
+
+SMALL = ["--model", "fcn", "--data", "synthetic1d", "--limit", "64", "--model-arg", "widths=[4,8,4]", "--no-progress"]
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bandlimit: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", *SMALL, "--epochs", "1", "--rate", "0.5", "--out", str(out)]) == 0
+    return out
+
+
+def test_unknown_model_and_data(capsys, tmp_path):
+    assert "unknown model 'nope'" in _error(capsys, ["train", "--model", "nope", "--out", str(tmp_path)])
+    line = _error(capsys, ["train", "--model", "fcn", "--data", "nope", "--out", str(tmp_path)])
+    assert "nope" in line and "synthetic1d" in line
+
+
+def test_missing_data_set_says_where_it_looked(capsys, tmp_path):
+    line = _error(
+        capsys,
+        ["train", "--model", "lenet", "--data", "cifar10", "--data-root", str(tmp_path), "--out", str(tmp_path / "o")],
+    )
+    assert str(tmp_path) in line and "cifar10" in line
+
+
+@pytest.mark.parametrize("rate", ["1", "-0.5", "1.5"])
+def test_invalid_rates(capsys, tmp_path, rate):
+    assert "rate must be in [0, 1)" in _error(capsys, ["train", *SMALL, "--rate", rate, "--out", str(tmp_path)])
+
+
+def test_invalid_config_values_and_files(capsys, tmp_path):
+    assert "epochs must be a positive int" in _error(capsys, ["train", *SMALL, "--epochs", "0", "--out", str(tmp_path)])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 2\nlearning_rate: 0.1\n")
+    assert "unknown config keys ['learning_rate']" in _error(
+        capsys, ["train", "--config", str(bad), "--out", str(tmp_path)]
+    )
+    assert "cannot read config file" in _error(
+        capsys, ["train", "--config", str(tmp_path / "no.yaml"), "--out", str(tmp_path)]
+    )
+    assert "model 'fcn' takes 1D inputs" in _error(
+        capsys, ["train", "--model", "fcn", "--data", "synthetic2d", "--out", str(tmp_path)]
+    )
+
+
+def test_output_folder_that_cannot_be_written(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert "cannot be written" in _error(capsys, ["train", *SMALL, "--out", str(blocker / "sub")])
+
+
+def test_checkpoint_errors(capsys, tmp_path, trained):
+    ckpt = trained / "checkpoint.pt"
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(ckpt.read_bytes()[:1000])
+    assert "corrupted or truncated" in _error(capsys, ["eval", "--checkpoint", str(truncated)])
+    assert "does not exist" in _error(capsys, ["eval", "--checkpoint", str(tmp_path / "absent.pt")])
+    # Resuming a run folder with a checkpoint of another model.
+    other = ["train", "--model", "lenet", "--data", "synthetic2d", "--limit", "64", "--out", str(trained), "--resume"]
+    assert "written for model='fcn', not model='lenet'" in _error(capsys, other)
+    assert "rate must be in" in _error(capsys, ["eval", "--checkpoint", str(ckpt), "--rates", "1.0"])
+
+
+def test_eval_at_several_rates(capsys, trained):
+    assert main(["eval", "--checkpoint", str(trained / "checkpoint.pt"), "--rates", "0", "0.5", "0.9", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["rate"] for r in rows] == [0.0, 0.5, 0.9]
+    assert rows[2]["achieved_rate"] >= 0.9
+
+
+def test_summary_and_list(capsys):
+    assert main(["summary", "--model", "resnet18", "--input-shape", "3,32,32", "--rate", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "BandLimitedConv2d" in out and "total (20 layers" in out
+    assert main(["summary", "--list"]) == 0
+    assert "fcn" in capsys.readouterr().out
+
+
+def test_sweep_and_resume_through_the_cli(capsys, tmp_path):
+    argv = ["sweep", *SMALL, "--epochs", "1", "--grid", "rate=[0,0.5]", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("finished already") == 2
+
+
+def test_demo_help_says_how_to_scale_up():
+    done = subprocess.run([sys.executable, "-m", "bandlimit", "demo", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "To scale up" in done.stdout and "--epochs" in done.stdout
+
+
+def test_bad_flag_is_a_usage_error():
+    done = subprocess.run(
+        [sys.executable, "-m", "bandlimit", "train", "--rate", "abc", "--out", "x"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "--rate" in done.stderr

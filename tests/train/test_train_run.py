@@ -1,0 +1,122 @@
+"""Training runs: metrics, checkpoints, exact resume, evaluation at other rates, sweeps, demo."""
+
+import json
+
+import pytest
+import torch
+
+from bandlimit.experiments import DemoSpec, run_demo, run_sweep
+from bandlimit.train import CheckpointError, ConfigError, TrainConfig, evaluate_checkpoint, load_metrics, train
+from bandlimit.train.checkpoint import load_checkpoint
+
+VOLATILE = {"epoch_time_s", "peak_memory_bytes"}  # wall-clock and process-wide figures
+
+
+def _stable(metrics):
+    return [{k: v for k, v in m.items() if k not in VOLATILE} for m in metrics]
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def test_training_learns_and_writes_its_folder(small_config, tmp_path):
+    result = train(small_config.with_(epochs=4), tmp_path, log=quiet)
+    metrics = load_metrics(tmp_path)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
+    assert metrics[-1]["loss"] < metrics[0]["loss"]
+    assert result["final_test_acc"] > 0.5  # 4 classes: chance is 0.25
+    assert 0.5 <= result["achieved_rate"] < 0.6
+    assert all(m["saved_bytes"] > 0 and m["peak_memory_bytes"] > 0 for m in metrics)
+    assert {p.name for p in tmp_path.iterdir()} == {"checkpoint.pt", "metrics.jsonl", "result.json", "config.json"}
+    assert json.loads((tmp_path / "config.json").read_text()) == small_config.with_(epochs=4).to_dict()
+
+
+def test_killed_run_resumes_exactly(small_config, tmp_path):
+    full = tmp_path / "full"
+    train(small_config, full, log=quiet)
+
+    killed = tmp_path / "killed"
+
+    def kill_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(small_config, killed, log=kill_after_first_epoch)
+    assert len(load_metrics(killed)) == 1 and not (killed / "result.json").exists()
+    train(small_config, killed, resume=True, log=quiet)
+
+    a, b = load_checkpoint(full / "checkpoint.pt"), load_checkpoint(killed / "checkpoint.pt")
+    for key, value in a["model_state"].items():
+        assert torch.equal(value, b["model_state"][key]), key
+    assert _stable(load_metrics(full)) == _stable(load_metrics(killed))
+
+
+def test_resume_refuses_another_configuration(small_config, tmp_path):
+    train(small_config.with_(epochs=1), tmp_path, log=quiet)
+    with pytest.raises(CheckpointError, match="written for rate=0.5, not rate=0.3"):
+        train(small_config.with_(rate=0.3), tmp_path, resume=True, log=quiet)
+    with pytest.raises(CheckpointError, match="written for model='fcn'"):
+        train(small_config.with_(model="lenet", data="synthetic2d", model_kwargs={}), tmp_path, resume=True, log=quiet)
+    # More epochs of the same run is a continuation, not another run.
+    assert train(small_config.with_(epochs=2), tmp_path, resume=True, log=quiet)["epochs"] == 2
+
+
+def test_evaluate_at_other_rates(small_config, tmp_path):
+    train(small_config.with_(rate=0.0), tmp_path, log=quiet)
+    rows = evaluate_checkpoint(tmp_path / "checkpoint.pt", [0.0, 0.5, 0.95])
+    assert [r["rate"] for r in rows] == [0.0, 0.5, 0.95]
+    assert rows[0]["achieved_rate"] == 0.0 and rows[2]["achieved_rate"] >= 0.95
+    assert rows[0]["test_acc"] == load_metrics(tmp_path)[-1]["test_acc"]
+
+
+def test_baseline_and_mixed_precision_runs(small_config, tmp_path):
+    base = train(small_config.with_(method="none", rate=0.0, epochs=1), tmp_path / "direct", log=quiet)
+    assert base["achieved_rate"] == 0.0
+    bf16 = train(small_config.with_(precision="bf16", epochs=2), tmp_path / "bf16", log=quiet)
+    assert bf16["final_train_loss"] < 1.4  # learns under bf16 autocast (ln 4 = 1.39 at chance)
+    with pytest.raises(ConfigError, match="method='bandlimit'"):
+        small_config.with_(method="none")
+
+
+def test_image_run_with_augmentation_and_schedules(tmp_path):
+    config = TrainConfig(
+        model="lenet",
+        data="synthetic2d",
+        rate=0.3,
+        epochs=2,
+        batch_size=64,
+        limit=128,
+        optimizer="sgd",
+        lr=0.05,
+        schedule="cosine",
+        augment=True,
+    )
+    result = train(config, tmp_path / "cos", log=quiet)
+    assert result["epochs"] == 2
+    assert load_metrics(tmp_path / "cos")[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    plateau = train(config.with_(schedule="plateau"), tmp_path / "plateau", log=quiet)
+    assert plateau["epochs"] == 2
+
+
+def test_sweep_skips_finished_runs(small_config, tmp_path):
+    logs = []
+    runs = run_sweep(small_config.with_(epochs=1), {"rate": [0.0, 0.5]}, tmp_path, log=logs.append)
+    assert [folder.name for _, folder in runs] == ["rate=0.0", "rate=0.5"]
+    stamps = [(f / "result.json").stat().st_mtime_ns for _, f in runs]
+    logs.clear()
+    run_sweep(small_config.with_(epochs=1), {"rate": [0.0, 0.5]}, tmp_path, log=logs.append)
+    assert all("finished already" in line for line in logs)
+    assert stamps == [(f / "result.json").stat().st_mtime_ns for _, f in runs]
+
+
+def test_demo_writes_table_plot_and_results(tmp_path):
+    spec = DemoSpec(data="synthetic1d", rates=(0.0, 0.5), epochs=1, limit=64, model_kwargs={"widths": [4, 8, 4]})
+    rows, table = run_demo(spec, tmp_path, log=quiet)
+    assert [r["label"] for r in rows] == ["band-limited", "band-limited", "nn.Conv (direct)"]
+    assert "test acc" in table and "conv saved MiB" in table
+    assert (tmp_path / "tradeoff.png").stat().st_size > 1000
+    assert json.loads((tmp_path / "results.json").read_text())[1]["achieved_rate"] >= 0.5
+    # The band-limited conv layers at rate 0.5 keep less for backward than at rate 0.
+    assert rows[1]["conv_saved_mib"] < rows[0]["conv_saved_mib"]
