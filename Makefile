@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The exact CPU build of torch for these machines; a bare `torch` pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: test lint install clean
+.PHONY: test demo lint install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,7 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+
+# The main job on its embedded default: FCN on UCR FiftyWords at rates 0, 0.5, 0.85 + baseline.
+demo: install
+	$(BIN)/bandlimit demo --out runs/demo --threads 2

@@ -108,7 +108,8 @@ def run_demo(
         ],
     )
     header = (
-        f"{spec.model} on {spec.data}, {spec.epochs} epochs, batch {spec.batch_size}, Adam lr {spec.lr}, seed {spec.seed}\n"
+        f"{spec.model} on {spec.data}, {spec.epochs} epochs, batch {spec.batch_size}, "
+        f"Adam lr {spec.lr}, seed {spec.seed}\n"
         f"saved MiB: bytes one training step keeps for backward (whole model, counted with saved_tensors_hooks);\n"
         f"conv saved MiB: the convolutions' share; 'vs ref' is relative to {reference['label']}\n"
     )
