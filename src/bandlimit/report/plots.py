@@ -17,7 +17,7 @@ def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: 
 
     Args:
         rows: one dict per band-limited run with ``achieved_rate``, ``test_acc``,
-            ``epoch_time_s``, ``saved_mib``; an optional baseline row has ``baseline=True``
+            ``epoch_time_s``, ``saved_mib``, ``conv_saved_mib``; an optional baseline row has ``baseline=True``
             and is drawn as a horizontal line.
         path: the PNG to write (atomically).
     """
@@ -29,18 +29,28 @@ def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: 
     curve = sorted((r for r in rows if not r.get("baseline")), key=lambda r: r["achieved_rate"])
     base = next((r for r in rows if r.get("baseline")), None)
     panels = [
-        ("test_acc", "test accuracy"),
-        ("epoch_time_s", "epoch time (s)"),
-        ("saved_mib", "saved for backward (MiB)"),
+        ("test accuracy", [("test_acc", "")]),
+        ("epoch time (s)", [("epoch_time_s", "")]),
+        ("saved for backward (MiB)", [("saved_mib", "whole step"), ("conv_saved_mib", "convolutions")]),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, (key, label) in zip(axes, panels):
-        ax.plot([r["achieved_rate"] for r in curve], [r[key] for r in curve], "o-", label="band-limited")
-        if base is not None:
-            ax.axhline(base[key], color="gray", linestyle="--", label=base.get("label", "baseline"))
+    for ax, (label, series) in zip(axes, panels):
+        for (key, part), color in zip(series, ("C0", "C1")):
+            x = [r["achieved_rate"] for r in curve]
+            ax.plot(x, [r[key] for r in curve], "o-", color=color, label=f"band-limited {part}".strip())
+            if base is not None:
+                ax.axhline(
+                    base[key],
+                    color=color,
+                    linestyle="--",
+                    alpha=0.6,
+                    label=f"{base.get('label', 'baseline')} {part}".strip(),
+                )
         ax.set_xlabel("achieved compression rate (mean over layers)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=7)
     axes[0].legend()
     if title:
         fig.suptitle(title)
