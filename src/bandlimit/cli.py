@@ -163,7 +163,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-convolution baseline")
     _common(p)
+    p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure at")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case")
+    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds per blocked measurement")
+    p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no ResNet-18 or memory")
+    p.add_argument("--no-resnet", action="store_true")
+    p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--out", help="write the JSON report here")
     return parser
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import default_cases, format_bench, run_benchmarks
+    from .train.checkpoint import atomic_write_text
+
+    cases = default_cases()
+    if args.quick:
+        cases = [c for c in cases if c.kernel == 3]
+    report = run_benchmarks(
+        threads=args.threads,
+        cases=cases,
+        rounds=2 if args.quick else args.rounds,
+        min_run_time=args.min_run_time,
+        resnet=not (args.quick or args.no_resnet),
+        memory=not (args.quick or args.no_memory),
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    if args.out:
+        atomic_write_text(args.out, json.dumps(report, indent=2))
+    print(format_bench(report))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -251,11 +280,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) and args.command != "bench":
         import torch
 
         torch.set_num_threads(args.threads)
-    commands = {"train": _cmd_train, "eval": _cmd_eval, "sweep": _cmd_sweep, "summary": _cmd_summary, "demo": _cmd_demo}
+    commands = {
+        "train": _cmd_train,
+        "eval": _cmd_eval,
+        "sweep": _cmd_sweep,
+        "summary": _cmd_summary,
+        "demo": _cmd_demo,
+        "bench": _cmd_bench,
+    }
     try:
         commands[args.command](args)
     except KeyboardInterrupt:

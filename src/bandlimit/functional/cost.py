@@ -11,7 +11,7 @@ import math
 
 from .band import Band
 
-__all__ = ["direct_conv_flops", "band_limited_conv_flops"]
+__all__ = ["direct_conv_flops", "band_limited_conv_flops", "band_limited_training_flops"]
 
 
 def _fft(n: int) -> float:
@@ -51,3 +51,27 @@ def band_limited_conv_flops(
     inverse_fft = out_channels * (cols * _fft(band.n_h) + out_h * _fft(band.n_w) / 2)
     filter_dft = 8.0 * out_channels * cin_g * (rows * kh * kw + rows * kw * cols)
     return forward_fft + contraction + inverse_fft + filter_dft
+
+
+def band_limited_training_flops(
+    in_channels: int,
+    out_channels: int,
+    groups: int,
+    kernel_size: tuple[int, ...],
+    band: Band,
+    padded_size: tuple[int, ...],
+    output_size: tuple[int, ...],
+) -> float:
+    """FLOPs of the band-limited forward plus backward for one sample.
+
+    The backward transforms the output gradient (like the forward's output transform, run
+    forwards), does two contractions (input and weight gradient), the inverse transform of
+    the input gradient, and the filter DFT and its adjoint again.
+    """
+    forward = band_limited_conv_flops(in_channels, out_channels, groups, kernel_size, band, padded_size, output_size)
+    swapped = band_limited_conv_flops(  # grad_out -> spectrum ... -> grad_input: roles of Cin/Cout swap
+        out_channels, in_channels, groups, kernel_size, band, output_size, padded_size
+    )
+    rows, cols = band.shape
+    weight_contraction = 8.0 * rows * cols * (in_channels // groups) * out_channels
+    return forward + swapped + weight_contraction

@@ -1,0 +1,75 @@
+"""Forward + backward steps of one layer for each implementation, and their FLOP counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .. import functional as BF
+from ..functional.band import band_for_size
+from ..functional.cost import band_limited_training_flops, direct_conv_flops
+from .cases import LayerCase
+
+__all__ = ["IMPLEMENTATIONS", "make_step", "training_flops"]
+
+IMPLEMENTATIONS = ("direct", "bandlimit", "fft-conv-pytorch")
+
+
+def _inputs(case: LayerCase, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    spatial = (case.size,) * case.ndim
+    x = torch.randn(case.batch, case.channels, *spatial, generator=g).requires_grad_()
+    w = torch.randn(case.channels, case.channels, *(case.kernel,) * case.ndim, generator=g).requires_grad_()
+    return x, w
+
+
+def _conv(case: LayerCase, impl: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if impl == "direct":
+        op = F.conv1d if case.ndim == 1 else F.conv2d
+        return lambda x, w: op(x, w, padding=case.padding)
+    if impl == "bandlimit":
+        op = BF.conv1d if case.ndim == 1 else BF.conv2d
+        return lambda x, w: op(x, w, padding=case.padding, rate=case.rate)
+    if impl == "fft-conv-pytorch":
+        from fft_conv_pytorch import fft_conv  # optional: pip install 'bandlimit[bench]'
+
+        return lambda x, w: fft_conv(x, w, padding=case.padding)
+    raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
+
+
+def make_step(case: LayerCase, impl: str) -> Callable[[], None]:
+    """A closure running forward + backward of the layer (gradients of input and weight)."""
+    x, w = _inputs(case)
+    conv = _conv(case, impl)
+    grad = torch.randn(conv(x, w).shape)
+
+    def step() -> None:
+        x.grad = w.grad = None
+        conv(x, w).backward(grad)
+
+    return step
+
+
+def make_forward(case: LayerCase, impl: str) -> Callable[[], torch.Tensor]:
+    """A closure running the forward only (with autograd recording, as in training)."""
+    x, w = _inputs(case)
+    conv = _conv(case, impl)
+    return lambda: conv(x, w)
+
+
+def training_flops(case: LayerCase, impl: str) -> float | None:
+    """FLOPs of forward + backward for the whole batch as the algorithm does them (None if unknown)."""
+    spatial = (case.size,) * case.ndim
+    kernel = (case.kernel,) * case.ndim
+    out = spatial  # padding keeps the size for odd kernels
+    if impl == "bandlimit":
+        padded = tuple(n + 2 * case.padding for n in spatial)
+        band = band_for_size(padded, case.rate)
+        per_sample = band_limited_training_flops(case.channels, case.channels, 1, kernel, band, padded, out)
+    elif impl == "direct":
+        per_sample = 3.0 * direct_conv_flops(case.channels, case.channels, 1, kernel, out)
+    else:
+        return None
+    return per_sample * case.batch
