@@ -200,3 +200,34 @@ def test_autocast_bf16_matches_f_conv2d_under_autocast():
     torch.testing.assert_close(y.float(), ref.float(), rtol=3e-2, atol=3e-2)
     y.float().sum().backward()
     assert w.grad.dtype == torch.float32
+
+
+@pytest.fixture
+def fft_path(monkeypatch):
+    """Force the torch.fft transforms that large grids use (small grids use DFT GEMMs)."""
+    from bandlimit.functional import spectral
+
+    monkeypatch.setattr(spectral, "GEMM_MAX_GRID", 0)
+
+
+@pytest.mark.parametrize("config", CONFIGS_2D[:8], ids=str)
+def test_fft_path_rate_zero_equals_f_conv2d(fft_path, config):
+    x, w, b = torch.randn(2, 4, 10, 9), torch.randn(4, 4 // config.get("groups", 1), 3, 2), torch.randn(4)
+    _compare(BF.conv2d, F.conv2d, x, w, b, torch.float64, **config)
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.85])
+def test_fft_path_band_limited_matches_numpy_and_gemm_path(fft_path, rate):
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 3, 13, 16)), rng.standard_normal((4, 3, 3, 4))
+    y = BF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1, rate=rate)
+    np.testing.assert_allclose(y.numpy(), _numpy_band_limited_conv2d(x, w, rate, 1), rtol=1e-9, atol=1e-9)
+    x1, w1 = torch.randn(2, 3, 40, dtype=torch.float64), torch.randn(2, 3, 5, dtype=torch.float64)
+    _compare(BF.conv1d, F.conv1d, x1, w1, None, torch.float64, padding=2)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_fft_path_gradcheck(fft_path, rate):
+    x = torch.randn(1, 2, 7, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 2, 3, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: BF.conv2d(*t, padding=1, stride=(1, 2), rate=rate), (x, w))

@@ -77,8 +77,9 @@ class Band:
 
     @property
     def rows(self) -> tuple[int, ...]:
-        """Row indices of the rfft2 array that are kept, in storage order."""
-        return tuple(range(self.low)) + tuple(range(self.n_h - self.high, self.n_h))
+        """Row indices of the rfft2 array that are kept, in storage order: ascending signed
+        frequency, ``-Kr..-1`` (stored as ``Nh-Kr..Nh-1``) then ``0..Kr``."""
+        return tuple(range(self.n_h - self.high, self.n_h)) + tuple(range(self.low))
 
     @property
     def kept(self) -> int:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, check_rate, resolve_padding
 from .band import Band, band_for_size
@@ -84,9 +83,8 @@ class _BandLimitedConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry):
         band = geo.band
-        if any(geo.padding):
-            x = F.pad(x, geo.padding)
-        x_band = band_rfft2(x, band)  # (F, B, Cin)
+        left, _, top, _ = geo.padding
+        x_band = band_rfft2(x, band, top, left)  # (F, B, Cin); padding folded into the transform
         dft_conj = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight).conj().resolve_conj()
         taps = kernel_taps(weight, x_band.dtype)  # (kh*kw, Cout*Cin_g)
         y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)

@@ -34,23 +34,30 @@ def band_limited_conv_flops(
     padded_size: tuple[int, ...],
     output_size: tuple[int, ...],
 ) -> float:
-    """FLOPs the band-limited forward does for one sample.
+    """FLOPs the band-limited forward does for one sample, for the transforms it uses.
 
-    Counts the pruned input transform (real FFT along W of every padded row, complex FFT
-    along H of the kept columns), the per-frequency channel contraction, the pruned inverse
-    transform and the filter's DFT-matrix products (amortised over a batch in practice, but
-    counted in full here).
+    Small grids (up to ``GEMM_MAX_GRID``): the input transform is two DFT GEMMs restricted
+    to the band, the inverse an FFT along rows on the kept columns and a GEMM along columns.
+    Large grids: pruned FFTs (real FFT along W of every row, complex FFT along H of the kept
+    columns, and the inverse). Plus the per-frequency channel contraction and the filter's
+    DFT-matrix products (amortised over a batch in practice, but counted in full here).
     """
+    from .spectral import GEMM_MAX_GRID  # spectral imports band, not cost: no cycle
+
     rows, cols = band.shape
-    padded_h = padded_size[0] if band.ndim == 2 else 1
-    out_h = output_size[0] if band.ndim == 2 else 1
+    in_h, in_w = padded_size if band.ndim == 2 else (1, padded_size[0])
+    out_h, out_w = output_size if band.ndim == 2 else (1, output_size[0])
     kh, kw = (kernel_size[0], kernel_size[1]) if band.ndim == 2 else (1, kernel_size[0])
     cin_g = in_channels // groups
-    forward_fft = in_channels * (padded_h * _fft(band.n_w) / 2 + cols * _fft(band.n_h))
+    if max(band.n_h, band.n_w) <= GEMM_MAX_GRID:
+        forward_transform = in_channels * (4.0 * in_h * in_w * cols + 8.0 * in_h * rows * cols)
+        inverse_transform = out_channels * (cols * _fft(band.n_h) + 4.0 * out_h * out_w * cols)
+    else:
+        forward_transform = in_channels * (in_h * _fft(band.n_w) / 2 + cols * _fft(band.n_h))
+        inverse_transform = out_channels * (cols * _fft(band.n_h) + out_h * _fft(band.n_w) / 2)
     contraction = 8.0 * rows * cols * cin_g * out_channels
-    inverse_fft = out_channels * (cols * _fft(band.n_h) + out_h * _fft(band.n_w) / 2)
-    filter_dft = 8.0 * out_channels * cin_g * (rows * kh * kw + rows * kw * cols)
-    return forward_fft + contraction + inverse_fft + filter_dft
+    filter_dft = 8.0 * out_channels * cin_g * rows * cols * kh * kw
+    return forward_transform + contraction + inverse_transform + filter_dft
 
 
 def band_limited_training_flops(

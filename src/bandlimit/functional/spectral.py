@@ -1,71 +1,134 @@
 """Band-restricted transforms: forward and inverse DFTs computed only where the band lives.
 
-Spatial arrays are ``(..., H, W)``. A band is stored frequency-major, as ``(F, ...)`` with
-``F = rows * cols`` in row-major order over (retained row, retained column): the channel
-contraction is then one batched matrix product over frequencies with no layout copies.
+Spatial arrays are ``(B, C, H, W)``. A band is stored frequency-major as ``(F, B, C)``, with
+``F = cols * rows`` ordered (column, row) and rows in ascending signed frequency
+(``-Kr..Kr``, see :attr:`Band.rows`): the channel contraction is then one batched matrix
+product over frequencies with no layout copies.
+
+On the small grids of CNN layers (up to ``GEMM_MAX_GRID`` per axis) the transforms are dense
+products with DFT matrices restricted to the band: they prune the transform for free, fold
+the zero padding into the phases, and run on GEMM, which is far faster here than an FFT of an
+awkward size. Larger grids use ``torch.fft``.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
+import torch.nn.functional as F
 
 from .band import Band
 
-__all__ = ["band_rfft2", "band_irfft2", "filter_dft_matrix", "kernel_taps", "tap_adjoint_matrix"]
+__all__ = ["GEMM_MAX_GRID", "band_rfft2", "band_irfft2", "filter_dft_matrix", "kernel_taps", "tap_adjoint_matrix"]
+
+GEMM_MAX_GRID = 128
 
 
-def band_rfft2(x: torch.Tensor, band: Band) -> torch.Tensor:
-    """The band of ``rfft2(x, s=band.grid)``, pruned: rows are transformed only on kept columns.
+def _column_weights(band: Band) -> torch.Tensor:
+    """``alpha_c``: rfft columns 1..Nw/2-1 stand for themselves and their conjugate mirror; DC and Nyquist once."""
+    weights = torch.full((band.cols,), 2.0, dtype=torch.float64)
+    weights[0] = 1.0
+    if band.n_w % 2 == 0 and band.cols == band.n_w // 2 + 1:
+        weights[-1] = 1.0
+    return weights
+
+
+@lru_cache(maxsize=256)
+def _matrices(band: Band, kind: str, size: int, offset: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    """Real DFT matrices, built in float64 from integer phases (exact to rounding) and cached.
+
+    kinds:
+        ``"cols"``: ``(2 cols, size)``, rows ``[cos; -sin](2 pi c (j + offset) / Nw)`` — input columns to the band.
+        ``"rows"``: ``(2 R, size)``, rows ``[cos; sin](2 pi k_r (h + offset) / Nh)`` — input rows to the band.
+        ``"inverse_cols"``: ``(2 cols, size)``, interleaved ``alpha_c [cos; -sin](2 pi c w / Nw) / Nw`` — band to output columns.
+    """
+    if kind == "rows":
+        freqs, n = torch.tensor(band.rows, dtype=torch.int64), band.n_h
+    else:
+        freqs, n = torch.arange(band.cols, dtype=torch.int64), band.n_w
+    positions = torch.arange(size, dtype=torch.int64) + offset
+    phase = torch.remainder(torch.outer(freqs, positions), n).to(torch.float64) * (2.0 * math.pi / n)
+    cos, sin = torch.cos(phase), torch.sin(phase)
+    if kind == "cols":
+        matrix = torch.cat((cos, -sin))
+    elif kind == "rows":
+        matrix = torch.cat((cos, sin))
+    else:
+        weights = (_column_weights(band) / n)[:, None]
+        matrix = torch.stack((weights * cos, -weights * sin), dim=1).flatten(0, 1)
+    return matrix.to(dtype=dtype, device=device)
+
+
+def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torch.Tensor:
+    """The band of ``rfft2`` of ``x`` placed at offset ``(top, left)`` of the zero grid.
 
     Args:
-        x: real tensor ``(B, C, H, W)`` with ``H <= Nh`` and ``W <= Nw`` (zero-padded on the grid).
+        x: real tensor ``(B, C, H, W)`` with ``top + H <= Nh`` and ``left + W <= Nw``.
+        top, left: zero padding before the input (the padding after it is implicit).
 
     Returns:
         Complex tensor ``(F, B, C)``, frequency-major.
     """
+    b, c, h, w = x.shape
+    rows, cols = band.shape
+    if max(band.n_h, band.n_w) > GEMM_MAX_GRID:
+        return _band_rfft2_fft(x, band, top, left)
+    device = str(x.device)
+    dw = _matrices(band, "cols", w, left, x.dtype, device)  # (2 cols, W)
+    dh = _matrices(band, "rows", h, top, x.dtype, device)  # (2 R, H)
+    p1 = dw @ x.reshape(b * c * h, w).t()  # (2 cols, B C H): column transform, H made the last axis
+    p2 = (p1.view(2 * cols * b * c, h) @ dh.t()).view(2, cols, b * c, 2, rows)  # row transform: one GEMM
+    re_w, im_w = p2[0], p2[1]  # parts of the column transform, each (cols, BC, [cos|sin], R)
+    out = torch.empty(cols, rows, b * c, dtype=_complex(x.dtype), device=x.device)
+    parts = torch.view_as_real(out)
+    # (cos - i sin)(A + iB) = (cos A + sin B) + i (cos B - sin A), written straight into (cols, R, BC).
+    torch.add(re_w[:, :, 0], im_w[:, :, 1], out=parts[..., 0].transpose(1, 2))
+    torch.sub(im_w[:, :, 0], re_w[:, :, 1], out=parts[..., 1].transpose(1, 2))
+    return out.view(cols * rows, b, c)
+
+
+def _band_rfft2_fft(x: torch.Tensor, band: Band, top: int, left: int) -> torch.Tensor:
+    if top or left:
+        x = F.pad(x, (left, 0, top, 0))  # the padding after the input is rfft's own zero fill
     z = torch.fft.rfft(x, n=band.n_w, dim=-1)[..., : band.cols]
     if band.n_h > 1:
         z = torch.fft.fft(z, n=band.n_h, dim=-2)
-        if band.high:
-            z = torch.cat((z[..., : band.low, :], z[..., band.n_h - band.high :, :]), dim=-2)
-        else:
-            z = z[..., : band.low, :]
-    return z.flatten(-2).permute(2, 0, 1).contiguous()
+        z = torch.cat((z[..., band.n_h - band.high :, :], z[..., : band.low, :]), dim=-2)
+    return z.permute(3, 2, 0, 1).reshape(-1, *x.shape[:2])
 
 
 def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Tensor:
-    """Real ``irfft2`` on the grid of a spectrum that is zero outside the band, cropped.
+    """Real ``irfft2`` on the grid of a spectrum that is zero outside the band, top-left crop.
 
     Args:
         z: complex tensor ``(F, B, C)``, frequency-major, Hermitian-consistent.
-        out_h, out_w: size of the top-left crop of the grid to return.
+        out_h, out_w: size of the crop to return.
 
     Returns:
         Real tensor ``(B, C, out_h, out_w)``.
     """
     rows, cols = band.shape
-    z = z.permute(1, 2, 0).unflatten(-1, (rows, cols))  # (B, C, rows, cols)
+    _, b, c = z.shape
+    z = z.view(cols, rows, b, c).permute(2, 3, 1, 0)  # (B, C, R, cols)
     if band.n_h > 1:
-        missing = band.n_h - rows
-        if missing:
-            zeros = z.new_zeros(*z.shape[:-2], missing, cols)
-            z = torch.cat((z[..., : band.low, :], zeros, z[..., band.low :, :]), dim=-2)
-        z = torch.fft.ifft(z, dim=-2)[..., :out_h, :]
-    # irfft zero-fills the columns beyond the band up to Nw // 2 + 1.
-    return torch.fft.irfft(z, n=band.n_w, dim=-1)[..., :out_w]
+        # Rows are stored from frequency -high upwards: an inverse FFT of them (zero-filled at the
+        # end) is the inverse of the band shifted by +high, undone by a phase ramp on the output.
+        z = torch.fft.ifft(z, n=band.n_h, dim=-2)[..., :out_h, :]
+        if band.high:
+            h = torch.arange(out_h, device=z.device, dtype=torch.float64)
+            ramp = torch.polar(torch.ones_like(h), h * (-2.0 * math.pi * band.high / band.n_h))
+            z = z * ramp.to(z.dtype)[:, None]
+    if band.n_w > GEMM_MAX_GRID:
+        return torch.fft.irfft(z, n=band.n_w, dim=-1)[..., :out_w]  # zero-fills columns beyond the band
+    real = torch.view_as_real(z.contiguous()).reshape(-1, 2 * cols)  # (B C H, 2 cols), (re, im) interleaved
+    dinv = _matrices(band, "inverse_cols", out_w, 0, real.dtype, str(z.device))  # (2 cols, out_w)
+    return (real @ dinv).view(b, c, -1, out_w)
 
 
-def _dft_matrix(freqs: list[int], n: int, taps: int, step: int, device: torch.device) -> torch.Tensor:
-    """``E[f, k] = exp(-2 pi i freqs[f] * k * step / n)`` in complex128, shape ``(len(freqs), taps)``.
-
-    The phase is reduced modulo ``n`` in integers, so the matrix is exact to rounding.
-    """
-    f = torch.tensor(freqs, dtype=torch.int64, device=device)
-    k = torch.arange(taps, dtype=torch.int64, device=device) * step
-    phase = torch.remainder(torch.outer(f, k), n).to(torch.float64) * (-2.0 * math.pi / n)
-    return torch.polar(torch.ones_like(phase), phase)
+def _complex(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
 
 
 def filter_dft_matrix(
@@ -73,12 +136,20 @@ def filter_dft_matrix(
 ) -> torch.Tensor:
     """The 2D DFT from the (dilated) kernel taps to the band: ``(F, kh * kw)``, complex.
 
-    Entry ``[(r, c), (i, j)] = exp(-2 pi i (row_r * i * dh / Nh + c * j * dw / Nw))``.
+    Entry ``[(c, r), (i, j)] = exp(-2 pi i (row_r * i * dh / Nh + c * j * dw / Nw))``.
     """
-    rows = _dft_matrix(list(band.rows), band.n_h, kernel_size[0], dilation[0], like.device)
-    cols = _dft_matrix(list(range(band.cols)), band.n_w, kernel_size[1], dilation[1], like.device)
-    matrix = (rows[:, None, :, None] * cols[None, :, None, :]).reshape(rows.shape[0] * cols.shape[0], -1)
-    return matrix.to(torch.complex128 if like.dtype == torch.float64 else torch.complex64)
+    rows = _dft_matrix(band.rows, band.n_h, kernel_size[0], dilation[0], like.device)  # (R, kh)
+    cols = _dft_matrix(tuple(range(band.cols)), band.n_w, kernel_size[1], dilation[1], like.device)  # (cols, kw)
+    matrix = (cols[:, None, None, :] * rows[None, :, :, None]).reshape(cols.shape[0] * rows.shape[0], -1)
+    return matrix.to(_complex(like.dtype))
+
+
+def _dft_matrix(freqs: tuple[int, ...], n: int, taps: int, step: int, device: torch.device) -> torch.Tensor:
+    """``E[f, k] = exp(-2 pi i freqs[f] * k * step / n)`` in complex128, from integer phases."""
+    f = torch.tensor(freqs, dtype=torch.int64, device=device)
+    k = torch.arange(taps, dtype=torch.int64, device=device) * step
+    phase = torch.remainder(torch.outer(f, k), n).to(torch.float64) * (-2.0 * math.pi / n)
+    return torch.polar(torch.ones_like(phase), phase)
 
 
 def kernel_taps(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -96,10 +167,5 @@ def tap_adjoint_matrix(dft: torch.Tensor, band: Band) -> torch.Tensor:
     Hermitian spectrum ``Z`` (``(F, N)``) at the kernel taps: the adjoint of the band
     projection composed with the filter DFT, as used for the weight gradient.
     """
-    # Columns 1..Nw/2-1 stand for themselves and their conjugate mirror; DC and Nyquist once.
-    weights = torch.full((band.cols,), 2.0, dtype=dft.real.dtype, device=dft.device)
-    weights[0] = 1.0
-    if band.n_w % 2 == 0 and band.cols == band.n_w // 2 + 1:
-        weights[-1] = 1.0
-    weights = weights.repeat(band.shape[0]) / (band.n_h * band.n_w)  # (F,)
-    return (dft.conj() * weights[:, None]).t()
+    weights = (_column_weights(band) / (band.n_h * band.n_w)).repeat_interleave(band.shape[0])  # (F,)
+    return (dft.conj() * weights.to(dft.real.dtype).to(dft.device)[:, None]).t()
