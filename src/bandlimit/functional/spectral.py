@@ -40,9 +40,12 @@ def _matrices(band: Band, kind: str, size: int, offset: int, dtype: torch.dtype,
     """Real DFT matrices, built in float64 from integer phases (exact to rounding) and cached.
 
     kinds:
-        ``"cols"``: ``(2 cols, size)``, rows ``[cos; -sin](2 pi c (j + offset) / Nw)`` — input columns to the band.
-        ``"rows"``: ``(2 R, size)``, rows ``[cos; sin](2 pi k_r (h + offset) / Nh)`` — input rows to the band.
-        ``"inverse_cols"``: ``(2 cols, size)``, interleaved ``alpha_c [cos; -sin](2 pi c w / Nw) / Nw`` — band to output columns.
+        ``"cols"``: input columns to the band, ``(2 cols, size)``:
+            rows ``[cos; -sin](2 pi c (j + offset) / Nw)``.
+        ``"rows"``: input rows to the band, ``(2 R, size)``:
+            rows ``[cos; sin](2 pi k_r (h + offset) / Nh)``.
+        ``"inverse_cols"``: band to output columns, ``(2 cols, size)``:
+            interleaved rows ``alpha_c [cos; -sin](2 pi c w / Nw) / Nw``.
     """
     if kind == "rows":
         freqs, n = torch.tensor(band.rows, dtype=torch.int64), band.n_h
