@@ -67,9 +67,7 @@ def training_flops(case: LayerCase, impl: str) -> float | None:
     if impl == "bandlimit":
         padded = tuple(n + 2 * case.padding for n in spatial)
         band = band_for_size(padded, case.rate)
-        per_sample = band_limited_training_flops(case.channels, case.channels, 1, kernel, band, padded, out)
-    elif impl == "direct":
-        per_sample = 3.0 * direct_conv_flops(case.channels, case.channels, 1, kernel, out)
-    else:
-        return None
-    return per_sample * case.batch
+        return band_limited_training_flops(case.channels, case.channels, 1, kernel, band, padded, out, case.batch)
+    if impl == "direct":
+        return 3.0 * case.batch * direct_conv_flops(case.channels, case.channels, 1, kernel, out)
+    return None

@@ -33,14 +33,15 @@ def band_limited_conv_flops(
     band: Band,
     padded_size: tuple[int, ...],
     output_size: tuple[int, ...],
+    batch: int = 1,
 ) -> float:
-    """FLOPs the band-limited forward does for one sample, for the transforms it uses.
+    """FLOPs the band-limited forward does for ``batch`` samples, for the transforms it uses.
 
     Small grids (up to ``GEMM_MAX_GRID``): the input transform is two DFT GEMMs restricted
     to the band, the inverse an FFT along rows on the kept columns and a GEMM along columns.
     Large grids: pruned FFTs (real FFT along W of every row, complex FFT along H of the kept
-    columns, and the inverse). Plus the per-frequency channel contraction and the filter's
-    DFT-matrix products (amortised over a batch in practice, but counted in full here).
+    columns, and the inverse). Plus the per-frequency channel contraction, and the filter's
+    DFT-matrix product once per batch.
     """
     from .spectral import GEMM_MAX_GRID  # spectral imports band, not cost: no cycle
 
@@ -57,7 +58,7 @@ def band_limited_conv_flops(
         inverse_transform = out_channels * (cols * _fft(band.n_h) + out_h * _fft(band.n_w) / 2)
     contraction = 8.0 * rows * cols * cin_g * out_channels
     filter_dft = 8.0 * out_channels * cin_g * rows * cols * kh * kw
-    return forward_transform + contraction + inverse_transform + filter_dft
+    return batch * (forward_transform + contraction + inverse_transform) + filter_dft
 
 
 def band_limited_training_flops(
@@ -68,8 +69,9 @@ def band_limited_training_flops(
     band: Band,
     padded_size: tuple[int, ...],
     output_size: tuple[int, ...],
+    batch: int = 1,
 ) -> float:
-    """FLOPs of the band-limited forward plus backward for one sample.
+    """FLOPs of the band-limited forward plus backward for ``batch`` samples.
 
     The backward transforms the output gradient (like the forward's output transform, run
     forwards), does two contractions (input and weight gradient), the inverse transform of
@@ -77,8 +79,8 @@ def band_limited_training_flops(
     """
     forward = band_limited_conv_flops(in_channels, out_channels, groups, kernel_size, band, padded_size, output_size)
     swapped = band_limited_conv_flops(  # grad_out -> spectrum ... -> grad_input: roles of Cin/Cout swap
-        out_channels, in_channels, groups, kernel_size, band, output_size, padded_size
+        out_channels, in_channels, groups, kernel_size, band, output_size, padded_size, batch
     )
     rows, cols = band.shape
     weight_contraction = 8.0 * rows * cols * (in_channels // groups) * out_channels
-    return forward + swapped + weight_contraction
+    return forward + swapped + batch * weight_contraction

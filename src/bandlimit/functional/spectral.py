@@ -82,13 +82,14 @@ def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torc
     dw = _matrices(band, "cols", w, left, x.dtype, device)  # (2 cols, W)
     dh = _matrices(band, "rows", h, top, x.dtype, device)  # (2 R, H)
     p1 = dw @ x.reshape(b * c * h, w).t()  # (2 cols, B C H): column transform, H made the last axis
-    p2 = (p1.view(2 * cols * b * c, h) @ dh.t()).view(2, cols, b * c, 2, rows)  # row transform: one GEMM
-    re_w, im_w = p2[0], p2[1]  # parts of the column transform, each (cols, BC, [cos|sin], R)
+    # Row transform: a batched GEMM per (part, column) with BC wide rows -> (2 cols, 2 R, BC).
+    p2 = torch.matmul(dh, p1.view(2 * cols, b * c, h).transpose(1, 2)).view(2, cols, 2, rows, b * c)
+    re_w, im_w = p2[0], p2[1]  # parts of the column transform, each (cols, [cos|sin], R, BC)
     out = torch.empty(cols, rows, b * c, dtype=_complex(x.dtype), device=x.device)
     parts = torch.view_as_real(out)
     # (cos - i sin)(A + iB) = (cos A + sin B) + i (cos B - sin A), written straight into (cols, R, BC).
-    torch.add(re_w[:, :, 0], im_w[:, :, 1], out=parts[..., 0].transpose(1, 2))
-    torch.sub(im_w[:, :, 0], re_w[:, :, 1], out=parts[..., 1].transpose(1, 2))
+    torch.add(re_w[:, 0], im_w[:, 1], out=parts[..., 0])
+    torch.sub(im_w[:, 0], re_w[:, 1], out=parts[..., 1])
     return out.view(cols * rows, b, c)
 
 
