@@ -131,3 +131,13 @@ def test_1d_models_are_converted():
     bl.compress_(model, bl.BandLimitConfig(rate=0.5))
     assert isinstance(model[0], BandLimitedConv1d) and not isinstance(model[0], BandLimitedConv2d)
     assert model(torch.randn(2, 1, 40)).shape == (2, 4, 38)
+
+
+def test_summary_leaves_batchnorm_statistics_untouched():
+    model = _net2d()
+    model[1].running_mean.fill_(0.3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    bl.summary(model.eval(), (2, 3, 8, 8))
+    assert not model.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -60,7 +60,8 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
     """Run one forward pass on zeros of ``input_shape`` (batch included) and describe each convolution.
 
     The model is put in training mode with gradients enabled for the pass (so the bytes saved
-    for backward are those of a training step) and restored afterwards.
+    for backward are those of a training step); its mode and buffers (e.g. BatchNorm running
+    statistics, which a training-mode pass updates) are restored afterwards.
     """
     batch = input_shape[0]
     params = {p.data_ptr() for p in model.parameters()}
@@ -89,6 +90,7 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
             handles.append(module.register_forward_pre_hook(enter(name)))
             handles.append(module.register_forward_hook(leave(name)))
     was_training = model.training
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
     device = next(model.parameters()).device
     dtype = next(model.parameters()).dtype
     try:
@@ -97,6 +99,9 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
             model(torch.zeros(input_shape, device=device, dtype=dtype))
     finally:
         model.train(was_training)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
         for h in handles:
             h.remove()
 
@@ -146,7 +151,3 @@ def format_summary(rows: list[LayerSummary]) -> str:
     )
     return "\n".join(lines)
 
-
-def summary_as_dicts(rows: list[LayerSummary]) -> list[dict]:
-    """Rows as JSON-ready dicts."""
-    return [asdict(r) for r in rows]
