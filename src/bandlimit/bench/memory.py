@@ -49,6 +49,8 @@ def peak_step_bytes(builder, *args) -> int:
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(builder, args, queue))
     proc.start()
-    value = queue.get(timeout=600)
-    proc.join()
-    return int(value)
+    proc.join(timeout=600)
+    if proc.exitcode != 0:
+        proc.kill()
+        raise RuntimeError(f"the memory measurement process failed (exit code {proc.exitcode})")
+    return int(queue.get(timeout=10))
