@@ -1,15 +1,16 @@
 """Memory of one forward + backward: bytes saved for backward (exact) and peak memory.
 
-Peak memory is measured in a fresh process per implementation: the rise of the process's
-peak resident set over its resident set just before the step. On Linux, large tensors are
-mapped from and returned to the OS, so this follows allocated bytes closely; it includes
-workspace that libraries (oneDNN, MKL) allocate outside PyTorch's allocator.
+Peak memory is measured in a fresh process per implementation: the peak resident set during
+the step (``VmHWM``, reset just before it through ``/proc/self/clear_refs``) minus the
+resident set just before it. On Linux, large tensors are mapped from and returned to the OS,
+so this follows allocated bytes closely; it includes workspace that libraries (oneDNN, MKL)
+allocate outside PyTorch's allocator. (``ru_maxrss`` would not do: Linux carries it over
+from the parent through fork and exec.)
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-import resource
 
 import torch
 
@@ -25,18 +26,20 @@ def saved_bytes(step) -> int:
     return total[0]
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024  # reported in kB
 
 
 def _child(builder, args, queue) -> None:
     torch.set_num_threads(1)
     step = builder(*args)
-    before = _rss_bytes()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set to the current one
+    before = _status_bytes("VmRSS")
     step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    queue.put(max(0, peak - before))
+    queue.put(max(0, _status_bytes("VmHWM") - before))
 
 
 def peak_step_bytes(builder, *args) -> int:
