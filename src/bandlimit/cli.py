@@ -42,10 +42,22 @@ def _yaml_value(text: str) -> Any:
 
 
 def _key_value(text: str) -> tuple[str, Any]:
+    import yaml
+
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, _yaml_value(value)
+    try:
+        return key, _yaml_value(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"the value of {text!r} is not valid YAML") from None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
+    return value
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -101,7 +113,7 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -164,7 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-convolution baseline")
     _common(p)
     p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to measure at")
+    p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case")
     p.add_argument("--min-run-time", type=float, default=0.2, help="seconds per blocked measurement")
     p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no ResNet-18 or memory")
@@ -243,6 +255,14 @@ def _cmd_summary(args: argparse.Namespace) -> None:
         return
     config = _config_from_args(args)
     if args.input_shape:
+        from .models import model_ndim
+        from .train import ConfigError
+
+        if len(args.input_shape) != model_ndim(config.model) + 1:
+            raise ConfigError(
+                f"--input-shape must be C,{'L' if model_ndim(config.model) == 1 else 'H,W'} for model "
+                f"{config.model!r}, got {','.join(map(str, args.input_shape))}"
+            )
         model = create_model(config.model, args.input_shape[0], args.num_classes, **config.model_kwargs)
         if config.method == "bandlimit":
             compress.compress_(model, compress.BandLimitConfig(rate=config.rate, overrides=config.rate_overrides))

@@ -112,3 +112,20 @@ def test_bad_flag_is_a_usage_error():
         [sys.executable, "-m", "bandlimit", "train", "--rate", "abc", "--out", "x"], capture_output=True, text=True
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr and "--rate" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["train", "--override", "a=[0,", "--out", "x"], "not valid YAML"),
+        (["train", "--threads", "0", "--out", "x"], "positive int"),
+    ],
+)
+def test_malformed_flags_are_usage_errors(argv, match):
+    done = subprocess.run([sys.executable, "-m", "bandlimit", *argv], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and match in done.stderr
+
+
+def test_summary_input_shape_must_fit_the_model(capsys):
+    line = _error(capsys, ["summary", "--model", "resnet18", "--input-shape", "3,32"])
+    assert "--input-shape must be C,H,W" in line

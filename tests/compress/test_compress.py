@@ -141,3 +141,15 @@ def test_summary_leaves_batchnorm_statistics_untouched():
     assert not model.training
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_a_layer_registered_twice_stays_one_layer():
+    conv = nn.Conv2d(2, 2, 3, padding=1)
+    model = nn.Sequential(conv, nn.ReLU(), conv)
+    bl.compress_(model, bl.BandLimitConfig(rate=0.5))
+    assert model[0] is model[2] and isinstance(model[0], BandLimitedConv2d)
+
+
+def test_overrides_that_match_nothing_warn():
+    with pytest.warns(UserWarning, match=r"\['nope'\] match no converted layer"):
+        bl.compress_(_net2d(), bl.BandLimitConfig(rate=0.5, overrides={"nope": 0.1, "0": 0.2}))

@@ -231,3 +231,17 @@ def test_fft_path_gradcheck(fft_path, rate):
     x = torch.randn(1, 2, 7, 6, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 2, 3, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *t: BF.conv2d(*t, padding=1, stride=(1, 2), rate=rate), (x, w))
+
+
+def test_autocast_leaves_float64_alone():
+    x, w = torch.randn(1, 2, 6, 6, dtype=torch.float64), torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert BF.conv2d(x, w).dtype == F.conv2d(x, w).dtype == torch.float64
+
+
+def test_double_backward_is_refused_clearly():
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    (g,) = torch.autograd.grad(BF.conv2d(x, w).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
+        g.sum().backward()

@@ -84,3 +84,11 @@ def test_module_trains():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_band_of_same_padding_with_an_even_kernel(padding_mode):
+    layer = BandLimitedConv2d(2, 2, 4, padding="same", padding_mode=padding_mode, rate=0.5)
+    assert layer.padded_size((10, 10)) == (13, 13)  # 3 in total: 1 before, 2 after
+    assert layer.band((10, 10)).grid == (BF.fft_size(13),) * 2
+    assert layer(torch.randn(1, 2, 10, 10)).shape == (1, 2, 10, 10)

@@ -120,3 +120,31 @@ def test_demo_writes_table_plot_and_results(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())[1]["achieved_rate"] >= 0.5
     # The band-limited conv layers at rate 0.5 keep less for backward than at rate 0.
     assert rows[1]["conv_saved_mib"] < rows[0]["conv_saved_mib"]
+
+
+def test_every_process_takes_the_same_number_of_steps():
+    from bandlimit.train.distributed import DistContext
+    from bandlimit.train.loop import shard_batches
+
+    shares = [list(shard_batches(129, 16, DistContext(rank=r, world_size=2), None)) for r in range(2)]
+    assert len(shares[0]) == len(shares[1]) == 4  # the 1-sample tail batch is skipped
+    seen = torch.cat([torch.cat(s) for s in shares])
+    assert len(seen) == 128 and len(set(seen.tolist())) == 128
+
+
+def test_rerun_without_resume_is_not_finished_until_it_ends(small_config, tmp_path):
+    train(small_config.with_(epochs=1), tmp_path, log=quiet)
+
+    def kill(line: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(small_config.with_(epochs=2), tmp_path, log=kill)
+    assert not (tmp_path / "result.json").exists()
+
+
+def test_cosine_run_cannot_be_extended(small_config, tmp_path):
+    config = small_config.with_(epochs=1, schedule="cosine")
+    train(config, tmp_path, log=quiet)
+    with pytest.raises(CheckpointError, match="epochs=1, not epochs=2"):
+        train(config.with_(epochs=2), tmp_path, resume=True, log=quiet)

@@ -6,6 +6,8 @@ other methods plug in with :func:`register_transform`.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable
 
 from torch import nn
@@ -70,8 +72,13 @@ def _replace(model: nn.Module, convert: Callable[[nn.Module, str], nn.Module | N
     root = convert(model, "")
     if root is not None:
         return root
-    for name, module in list(model.named_modules()):
-        new = convert(module, name) if name else None
+    converted: dict[int, nn.Module | None] = {}  # a module registered under several names stays one module
+    for name, module in list(model.named_modules(remove_duplicate=False)):
+        if not name:
+            continue
+        if id(module) not in converted:
+            converted[id(module)] = convert(module, name)
+        new = converted[id(module)]
         if new is not None:
             parent_name, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent_name), child, new)
@@ -80,12 +87,15 @@ def _replace(model: nn.Module, convert: Callable[[nn.Module, str], nn.Module | N
 
 @register_transform(BandLimitConfig)
 def _band_limit(model: nn.Module, config: BandLimitConfig, filter_fn: LayerFilter | None) -> nn.Module:
+    names: list[str] = []
+
     def convert(module: nn.Module, name: str) -> nn.Module | None:
         # Exact types only: subclasses of nn.Conv*d may compute differently and are left alone.
         if type(module) not in _TO_BAND_LIMITED and type(module) not in _TO_PLAIN:
             return None
         if filter_fn is not None and not filter_fn(module, name):
             return None
+        names.append(name)
         if type(module) in _TO_PLAIN:  # already band-limited: only the rate changes
             module.rate = config.rate_for(name)
             return None
@@ -93,7 +103,11 @@ def _band_limit(model: nn.Module, config: BandLimitConfig, filter_fn: LayerFilte
         new.rate = config.rate_for(name)
         return new
 
-    return _replace(model, convert)
+    model = _replace(model, convert)
+    unused = [p for p in config.overrides if not any(p == n or re.fullmatch(p, n) for n in names)]
+    if unused:
+        warnings.warn(f"rate overrides {unused} match no converted layer", stacklevel=3)
+    return model
 
 
 def band_limited_layers(model: nn.Module) -> dict[str, BandLimitedConv1d | BandLimitedConv2d]:

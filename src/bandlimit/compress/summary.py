@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..functional.arguments import resolve_padding
 from ..functional.cost import band_limited_conv_flops, direct_conv_flops
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 
@@ -43,15 +42,16 @@ class LayerSummary:
 
 def _flops(layer: nn.Module, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...]) -> float:
     if isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
-        band = layer.band(in_spatial)
-        if layer.padding_mode == "zeros":
-            pads = resolve_padding(layer.padding, layer.kernel_size, layer.dilation, layer.stride)
-        else:
-            pads = [(p, p) for p in layer.padding]
-        padded = tuple(n + a + b for n, (a, b) in zip(in_spatial, pads))
+        padded = layer.padded_size(in_spatial)
         full_out = tuple(n - d * (k - 1) for n, k, d in zip(padded, layer.kernel_size, layer.dilation))
         return band_limited_conv_flops(
-            layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, band, padded, full_out
+            layer.in_channels,
+            layer.out_channels,
+            layer.groups,
+            layer.kernel_size,
+            layer.band(in_spatial),
+            padded,
+            full_out,
         )
     return direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
 
@@ -150,4 +150,3 @@ def format_summary(rows: list[LayerSummary]) -> str:
         f"{total_saved / 1024:>10.1f} KB {total_flops / 1e6:>9.2f}"
     )
     return "\n".join(lines)
-

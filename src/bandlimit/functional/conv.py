@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from torch.autograd.function import once_differentiable
 
 from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, check_rate, resolve_padding
 from .band import Band, band_for_size
@@ -102,6 +103,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
         return y
 
     @staticmethod
+    @once_differentiable  # the backward is not itself differentiable (no double backward)
     def backward(ctx, grad_y: torch.Tensor):
         x_band, weight = ctx.saved_tensors
         geo: _Geometry = ctx.geo
@@ -138,10 +140,10 @@ class _BandLimitedConv2d(torch.autograd.Function):
 
 
 def _autocast(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
-    """Cast floating tensors to the active autocast dtype of their device."""
+    """Cast float32 tensors to the active autocast dtype of their device (float64 stays, as in autocast)."""
     out = []
     for t in tensors:
-        if isinstance(t, torch.Tensor) and t.is_floating_point():
+        if isinstance(t, torch.Tensor) and t.dtype == torch.float32:
             t = t.to(torch.get_autocast_dtype(t.device.type))
         out.append(t)
     return out

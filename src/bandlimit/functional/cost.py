@@ -77,7 +77,9 @@ def band_limited_training_flops(
     forwards), does two contractions (input and weight gradient), the inverse transform of
     the input gradient, and the filter DFT and its adjoint again.
     """
-    forward = band_limited_conv_flops(in_channels, out_channels, groups, kernel_size, band, padded_size, output_size)
+    forward = band_limited_conv_flops(
+        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch
+    )
     swapped = band_limited_conv_flops(  # grad_out -> spectrum ... -> grad_input: roles of Cin/Cout swap
         out_channels, in_channels, groups, kernel_size, band, output_size, padded_size, batch
     )

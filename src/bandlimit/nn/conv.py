@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import functional as BF
-from ..functional.arguments import check_kernel_fits, check_rate, resolve_padding
+from ..functional.arguments import check_kernel_fits, check_rate
 from ..functional.band import Band, band_for_size
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
@@ -35,15 +35,19 @@ class _BandLimitedMixin:
     def extra_repr(self) -> str:
         return super().extra_repr() + f", rate={self._rate}"
 
+    def padded_size(self, input_size: tuple[int, ...]) -> tuple[int, ...]:
+        """Spatial size of the input after this layer's padding (of any ``padding_mode``)."""
+        # nn.Conv*d keeps (before, after) pairs in F.pad order, last dimension first, for every
+        # padding mode and for 'same' with even kernels too.
+        pairs = self._reversed_padding_repeated_twice
+        pads = [(pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(input_size)))]
+        padded = tuple(n + before + after for n, (before, after) in zip(input_size, pads))
+        check_kernel_fits(padded, self.kernel_size, self.dilation)
+        return padded
+
     def band(self, input_size: tuple[int, ...]) -> Band:
         """The FFT grid and retained band this layer uses for an input of spatial size ``input_size``."""
-        if self.padding_mode == "zeros":
-            pads = resolve_padding(self.padding, self.kernel_size, self.dilation, self.stride)
-        else:  # the module pads itself, then convolves without padding
-            pads = [(p, p) for p in self.padding]
-        padded = [n + before + after for n, (before, after) in zip(input_size, pads)]
-        check_kernel_fits(padded, self.kernel_size, self.dilation)
-        return band_for_size(padded, self._rate)
+        return band_for_size(self.padded_size(input_size), self._rate)
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         op = type(self)._band_limited_op

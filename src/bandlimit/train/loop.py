@@ -1,8 +1,10 @@
 """One epoch of training and one evaluation pass, on in-memory tensors.
 
 Data order and augmentation come from generators seeded by (seed, epoch), so an epoch is
-the same whether the run was resumed or not, and the same data is seen by a single process
-with batch ``B * world`` as by ``world`` DDP processes with batch ``B`` each.
+the same whether the run was resumed or not, and the same samples are seen by a single
+process with batch ``B * world`` as by ``world`` DDP processes with batch ``B`` each (the
+random augmentations of each process differ, and a last global batch smaller than
+``world`` samples is skipped so that every process takes the same number of steps).
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ def shard_batches(
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     step = batch_size * ctx.world_size
     for start in range(0, n, step):
-        share = order[start : start + step][ctx.rank :: ctx.world_size]
-        if len(share):
-            yield share
+        batch = order[start : start + step]
+        if len(batch) < ctx.world_size:  # every process must take the same number of steps
+            return
+        yield batch[ctx.rank :: ctx.world_size]
 
 
 def augment_images(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -106,7 +106,9 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
 def _same_run(saved: dict[str, Any], config: TrainConfig) -> None:
     """A checkpoint resumes a run only if everything but the epoch count matches."""
     ours = config.to_dict()
-    diffs = [k for k in ours if k != "epochs" and saved.get(k) != ours[k]]
+    # A cosine schedule's length is part of its state: more epochs would be another schedule.
+    free = () if config.schedule == "cosine" else ("epochs",)
+    diffs = [k for k in ours if k not in free and saved.get(k) != ours[k]]
     if diffs:
         k = diffs[0]
         raise CheckpointError(f"checkpoint was written for {k}={saved.get(k)!r}, not {k}={ours[k]!r}")
@@ -135,6 +137,7 @@ def train(
     out = Path(out_dir)
     if ctx.is_main:
         _prepare_folder(out)
+        (out / RESULT).unlink(missing_ok=True)  # the run is not finished until it writes this again
     _seed_everything(config.seed, config.deterministic)
     exp = build_experiment(config, ctx.device)
     model = exp.model
