@@ -23,7 +23,7 @@ Train the FCN on UCR FiftyWords at rates 0, 0.5 and 0.85, and the same network w
 convolutions as the baseline; print a table of accuracy, epoch time and memory saved for
 backward per rate, and write results.json, table.txt and tradeoff.png into --out.
 
-The default (20 epochs, batch 16) takes a few minutes on 2 CPU cores and shows the
+The default (15 epochs, batch 16) takes a few minutes on 2 CPU cores and shows the
 trade-off, not converged accuracy. To scale up:
   --epochs 500              approach the paper's accuracy (it trained for thousands of epochs)
   --rates 0 0.25 0.5 0.75 0.9   a finer trade-off curve

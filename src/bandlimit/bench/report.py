@@ -92,7 +92,7 @@ def format_bench(report: dict[str, Any]) -> str:
                 ]
             )
         parts.append(
-            "memory (saved: saved_tensors_hooks; peak: rise of peak RSS during one step, fresh process)\n"
+            "memory (saved: saved_tensors_hooks; peak: VmHWM during one step minus RSS before it, fresh process)\n"
             + format_table(
                 [
                     "case",

@@ -26,7 +26,7 @@ class DemoSpec:
     model: str = "fcn"
     data: str = "ucr:FiftyWords"
     rates: Sequence[float] = (0.0, 0.5, 0.85)
-    epochs: int = 20
+    epochs: int = 15
     batch_size: int = 16
     lr: float = 3e-3
     baseline: bool = True
