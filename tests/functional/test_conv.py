@@ -114,18 +114,29 @@ def test_half_precision_computes_in_float32(dtype):
     assert x.grad.dtype == dtype
 
 
-def _numpy_band_limited_conv2d(x, w, rate, padding):
-    """Band-limited cross-correlation written directly with NumPy's FFT and a boolean mask."""
-    band = BF.spectral_band(x.shape[-2:], w.shape[-2:], padding=padding, rate=rate)
+def _numpy_band_limited_conv2d(x, w, rate, padding, stride=1, dilation=1, groups=1):
+    """Band-limited cross-correlation written directly with NumPy's FFT and a boolean mask:
+    the kernel dilated by inserting zeros, groups by slicing, stride by subsampling."""
+    band = BF.spectral_band(x.shape[-2:], w.shape[-2:], padding=padding, dilation=dilation, rate=rate)
     mask = np.zeros(band.rfft_shape, dtype=bool)
     mask[np.ix_(list(band.rows), list(range(band.cols)))] = True
+    kh, kw = (np.array(w.shape[-2:]) - 1) * dilation + 1
+    dilated = np.zeros((*w.shape[:2], kh, kw))
+    dilated[..., ::dilation, ::dilation] = w
     xp = np.pad(x, [(0, 0), (0, 0), (padding, padding), (padding, padding)])
     X = np.fft.rfft2(xp, s=band.grid) * mask
-    W = np.fft.rfft2(w, s=band.grid) * mask
-    Y = np.einsum("bihw,oihw->bohw", X, W.conj())
+    W = np.fft.rfft2(dilated, s=band.grid) * mask
+    cin_g, cout_g = x.shape[1] // groups, w.shape[0] // groups
+    Y = np.concatenate(
+        [
+            np.einsum("bihw,oihw->bohw", X[:, g * cin_g : (g + 1) * cin_g], W[g * cout_g : (g + 1) * cout_g].conj())
+            for g in range(groups)
+        ],
+        axis=1,
+    )
     y = np.fft.irfft2(Y, s=band.grid)
-    ho, wo = xp.shape[-2] - w.shape[-2] + 1, xp.shape[-1] - w.shape[-1] + 1
-    return y[..., :ho, :wo]
+    ho, wo = xp.shape[-2] - kh + 1, xp.shape[-1] - kw + 1
+    return y[..., :ho:stride, :wo:stride]
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.85, 0.99])
@@ -136,6 +147,22 @@ def test_conv2d_band_limited_matches_numpy(rate, hw, k, padding):
     w = rng.standard_normal((4, 3, *k))
     y = BF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=padding, rate=rate)
     np.testing.assert_allclose(y.numpy(), _numpy_band_limited_conv2d(x, w, rate, padding), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.7])
+@pytest.mark.parametrize(
+    "stride, dilation, groups",
+    [(2, 1, 1), (1, 2, 1), (1, 1, 2), (3, 2, 2)],
+    ids=["stride", "dilation", "groups", "all"],
+)
+def test_strided_dilated_grouped_band_limited_matches_numpy(rate, stride, dilation, groups):
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, 4, 15, 12)), rng.standard_normal((6, 4 // groups, 3, 2))
+    y = BF.conv2d(
+        torch.from_numpy(x), torch.from_numpy(w), padding=1, stride=stride, dilation=dilation, groups=groups, rate=rate
+    )
+    ref = _numpy_band_limited_conv2d(x, w, rate, 1, stride, dilation, groups)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("rate", [0.2, 0.6, 0.9])

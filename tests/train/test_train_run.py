@@ -32,7 +32,24 @@ def test_training_learns_and_writes_its_folder(small_config, tmp_path):
     assert json.loads((tmp_path / "config.json").read_text()) == small_config.with_(epochs=4).to_dict()
 
 
-def test_killed_run_resumes_exactly(small_config, tmp_path):
+IMAGE_RUN = TrainConfig(
+    model="lenet",
+    data="synthetic2d",
+    rate=0.3,
+    epochs=3,
+    batch_size=32,
+    limit=96,
+    optimizer="sgd",
+    lr=0.05,
+    schedule="cosine",
+    augment=True,
+)
+
+
+@pytest.mark.parametrize("kind", ["fcn", "lenet+cosine+augment"])
+def test_killed_run_resumes_exactly(small_config, tmp_path, kind):
+    if kind != "fcn":
+        small_config = IMAGE_RUN
     full = tmp_path / "full"
     train(small_config, full, log=quiet)
 
