@@ -44,10 +44,12 @@ def _matrices(band: Band, kind: str, size: int, offset: int, dtype: torch.dtype,
             rows ``[cos; -sin](2 pi c (j + offset) / Nw)``.
         ``"rows"``: input rows to the band, ``(2 R, size)``:
             rows ``[cos; sin](2 pi k_r (h + offset) / Nh)``.
+        ``"inverse_rows"``: band rows to output rows on (re, im) planes, ``(2, 2 R, size)``:
+            ``exp(+2 pi i k_r h / Nh) / Nh`` as ``[[cos; -sin], [sin; cos]]``.
         ``"inverse_cols"``: band to output columns, ``(2 cols, size)``:
             interleaved rows ``alpha_c [cos; -sin](2 pi c w / Nw) / Nw``.
     """
-    if kind == "rows":
+    if kind in ("rows", "inverse_rows"):
         freqs, n = torch.tensor(band.rows, dtype=torch.int64), band.n_h
     else:
         freqs, n = torch.arange(band.cols, dtype=torch.int64), band.n_w
@@ -58,6 +60,10 @@ def _matrices(band: Band, kind: str, size: int, offset: int, dtype: torch.dtype,
         matrix = torch.cat((cos, -sin))
     elif kind == "rows":
         matrix = torch.cat((cos, sin))
+    elif kind == "inverse_rows":  # exp(+i phase) / Nh on (re, im) planes, per output part
+        real_out = torch.cat((cos, -sin)) / n  # re = cos re - sin im
+        imag_out = torch.cat((sin, cos)) / n  # im = sin re + cos im
+        matrix = torch.stack((real_out, imag_out))  # (2, 2 R, size)
     else:
         weights = (_column_weights(band) / n)[:, None]
         matrix = torch.stack((weights * cos, -weights * sin), dim=1).flatten(0, 1)
@@ -113,6 +119,22 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
     Returns:
         Real tensor ``(B, C, out_h, out_w)``.
     """
+    if max(band.n_h, band.n_w) > GEMM_MAX_GRID:
+        return _band_irfft2_fft(z, band, out_h, out_w)
+    rows, cols = band.shape
+    _, b, c = z.shape
+    # Real and imaginary planes stacked per column: (cols, [re|im] x R, BC), seen as (cols, BC, 2R).
+    planar = torch.view_as_real(z).view(cols, rows, b * c, 2).permute(0, 3, 1, 2).reshape(cols, 2 * rows, b * c)
+    e_rows = _matrices(band, "inverse_rows", out_h, 0, planar.dtype, str(z.device))  # (2, 2R, out_h)
+    e_cols = _matrices(band, "inverse_cols", out_w, 0, planar.dtype, str(z.device)).view(cols, 2, out_w)
+    # Rows to output rows, one output part at a time: (cols, BC, out_h), output rows last.
+    re, im = (torch.matmul(planar.transpose(1, 2), e_rows[part]).view(cols, -1) for part in (0, 1))
+    # Columns to output columns, contracting (column, part): lands directly in (B, C, out_h, out_w).
+    y = torch.addmm(re.t() @ e_cols[:, 0], im.t(), e_cols[:, 1])
+    return y.view(b, c, out_h, out_w)
+
+
+def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Tensor:
     rows, cols = band.shape
     _, b, c = z.shape
     z = z.view(cols, rows, b, c).permute(2, 3, 1, 0)  # (B, C, R, cols)
@@ -124,11 +146,7 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
             h = torch.arange(out_h, device=z.device, dtype=torch.float64)
             ramp = torch.polar(torch.ones_like(h), h * (-2.0 * math.pi * band.high / band.n_h))
             z = z * ramp.to(z.dtype)[:, None]
-    if band.n_w > GEMM_MAX_GRID:
-        return torch.fft.irfft(z, n=band.n_w, dim=-1)[..., :out_w]  # zero-fills columns beyond the band
-    real = torch.view_as_real(z.contiguous()).reshape(-1, 2 * cols)  # (B C H, 2 cols), (re, im) interleaved
-    dinv = _matrices(band, "inverse_cols", out_w, 0, real.dtype, str(z.device))  # (2 cols, out_w)
-    return (real @ dinv).view(b, c, -1, out_w)
+    return torch.fft.irfft(z, n=band.n_w, dim=-1)[..., :out_w]  # zero-fills columns beyond the band
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:
