@@ -69,7 +69,9 @@ def test_about_sqrt_of_each_axis_is_kept():
 
 def test_formula_of_the_design_notes():
     band = select_band(35, 35, 0.5)
-    kr, kc = band.high, band.cols - 1
+    kr = max(min(r, 35 - r) for r in band.rows)  # largest |row frequency| kept, from the index list
+    kc = band.cols - 1
+    assert len(band.rows) == 2 * kr + 1  # every row frequency -Kr..Kr, each once
     assert band.achieved_rate == pytest.approx(1 - (2 * kr + 1) * (kc + 1) / (35 * 18))
 
 

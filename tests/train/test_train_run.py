@@ -98,18 +98,7 @@ def test_baseline_and_mixed_precision_runs(small_config, tmp_path):
 
 
 def test_image_run_with_augmentation_and_schedules(tmp_path):
-    config = TrainConfig(
-        model="lenet",
-        data="synthetic2d",
-        rate=0.3,
-        epochs=2,
-        batch_size=64,
-        limit=128,
-        optimizer="sgd",
-        lr=0.05,
-        schedule="cosine",
-        augment=True,
-    )
+    config = IMAGE_RUN.with_(epochs=2, batch_size=64, limit=128)
     result = train(config, tmp_path / "cos", log=quiet)
     assert result["epochs"] == 2
     assert load_metrics(tmp_path / "cos")[-1]["lr"] == pytest.approx(0.0, abs=1e-12)

@@ -28,7 +28,7 @@ class _Geometry:
     """Everything but tensors that the 2D kernel needs, normalised."""
 
     band: Band
-    padding: tuple[int, int, int, int]  # left, right, top, bottom (F.pad order)
+    offset: tuple[int, int]  # (top, left) padding: where the input sits on the grid (the rest is implicit)
     stride: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
@@ -84,7 +84,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry):
         band = geo.band
-        left, _, top, _ = geo.padding
+        top, left = geo.offset
         x_band = band_rfft2(x, band, top, left)  # (F, B, Cin); padding folded into the transform
         dft_conj = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight).conj().resolve_conj()
         taps = kernel_taps(weight, x_band.dtype)  # (kh*kw, Cout*Cin_g)
@@ -129,7 +129,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
                     w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
                     taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
             if need_x:
-                left, _, top, _ = geo.padding
+                top, left = geo.offset
                 h, w = geo.input_hw
                 grad_x = band_irfft2(x_bar, band, top + h, left + w)[..., top:, left:]
             if need_w:
@@ -191,7 +191,7 @@ def _conv(
     full_out = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation_t))
     geo = _Geometry(
         band=band,
-        padding=(pads[1][0], pads[1][1], pads[0][0], pads[0][1]),
+        offset=(pads[0][0], pads[1][0]),
         stride=stride_t,
         dilation=dilation_t,
         groups=int(groups),
