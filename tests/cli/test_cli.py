@@ -47,7 +47,7 @@ def test_invalid_rates(capsys, tmp_path, rate):
 
 
 def test_invalid_config_values_and_files(capsys, tmp_path):
-    assert "epochs must be a positive int" in _error(capsys, ["train", *SMALL, "--epochs", "0", "--out", str(tmp_path)])
+    assert "epochs must be >= 1, got 0" in _error(capsys, ["train", *SMALL, "--epochs", "0", "--out", str(tmp_path)])
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochs: 2\nlearning_rate: 0.1\n")
     assert "unknown config keys ['learning_rate']" in _error(
@@ -129,3 +129,28 @@ def test_malformed_flags_are_usage_errors(argv, match):
 def test_summary_input_shape_must_fit_the_model(capsys):
     line = _error(capsys, ["summary", "--model", "resnet18", "--input-shape", "3,32"])
     assert "--input-shape must be C,H,W" in line
+
+
+def test_a_bug_shows_its_traceback_and_asks_for_a_report(capsys, monkeypatch, tmp_path):
+    import bandlimit.train
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal inconsistency")  # a ValueError, but not a user mistake
+
+    monkeypatch.setattr(bandlimit.train, "train", broken)
+    assert main(["train", *SMALL, "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "an internal inconsistency" in err and "report it" in err
+
+
+def test_settings_from_a_file_then_flags(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text("epochs: 1\nmethod: none\n")  # the file's keys are the flags' names
+    out = tmp_path / "out"
+    assert main(["train", *SMALL, "--config", str(config), "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["compression"] == []
+    legacy = tmp_path / "legacy.yaml"
+    legacy.write_text("epochs: 1\nrate: 0.5\nrate_overrides: {'features.0': 0.2}\n")  # keys of the first release
+    assert main(["train", *SMALL, "--config", str(legacy), "--out", str(tmp_path / "legacy")]) == 0
+    saved = json.loads((tmp_path / "legacy" / "config.json").read_text())["compression"]
+    assert saved == [{"method": "bandlimit", "version": 1, "rate": 0.5, "overrides": {"features.0": 0.2}}]

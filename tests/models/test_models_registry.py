@@ -1,6 +1,8 @@
 """Registry behaviour: listing, ndim, argument validation and registration."""
 
 import pytest
+
+from bandlimit.errors import ConfigError
 from torch import nn
 
 import bandlimit.models as models
@@ -45,7 +47,7 @@ def test_non_integer_in_channels_rejected(value):
 
 
 def test_unknown_kwarg_rejected():
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigError, match="model 'lenet': .*width"):
         create_model("lenet", 3, 10, width=8)
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from bandlimit.compress import BandLimitConfig
 from bandlimit.train import TrainConfig
 
 
@@ -9,7 +10,7 @@ def small_config() -> TrainConfig:
     return TrainConfig(
         model="fcn",
         data="synthetic1d",
-        rate=0.5,
+        compression=(BandLimitConfig(rate=0.5),),
         epochs=3,
         batch_size=32,
         lr=1e-2,

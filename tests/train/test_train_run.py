@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from bandlimit.experiments import DemoSpec, run_demo, run_sweep
+from bandlimit.compress import BandLimitConfig
+from bandlimit.experiments import DEMO, run_demo, run_sweep
 from bandlimit.train import CheckpointError, ConfigError, TrainConfig, evaluate_checkpoint, load_metrics, train
 from bandlimit.train.checkpoint import load_checkpoint
 
@@ -35,7 +36,7 @@ def test_training_learns_and_writes_its_folder(small_config, tmp_path):
 IMAGE_RUN = TrainConfig(
     model="lenet",
     data="synthetic2d",
-    rate=0.3,
+    compression=(BandLimitConfig(rate=0.3),),
     epochs=3,
     batch_size=32,
     limit=96,
@@ -72,8 +73,8 @@ def test_killed_run_resumes_exactly(small_config, tmp_path, kind):
 
 def test_resume_refuses_another_configuration(small_config, tmp_path):
     train(small_config.with_(epochs=1), tmp_path, log=quiet)
-    with pytest.raises(CheckpointError, match="written for rate=0.5, not rate=0.3"):
-        train(small_config.with_(rate=0.3), tmp_path, resume=True, log=quiet)
+    with pytest.raises(CheckpointError, match="written for compression=.*0.5.*not compression=.*0.3"):
+        train(small_config.with_(compression=(BandLimitConfig(rate=0.3),)), tmp_path, resume=True, log=quiet)
     with pytest.raises(CheckpointError, match="written for model='fcn'"):
         train(small_config.with_(model="lenet", data="synthetic2d", model_kwargs={}), tmp_path, resume=True, log=quiet)
     # More epochs of the same run is a continuation, not another run.
@@ -81,7 +82,7 @@ def test_resume_refuses_another_configuration(small_config, tmp_path):
 
 
 def test_evaluate_at_other_rates(small_config, tmp_path):
-    train(small_config.with_(rate=0.0), tmp_path, log=quiet)
+    train(small_config.with_(compression=(BandLimitConfig(rate=0.0),)), tmp_path, log=quiet)
     rows = evaluate_checkpoint(tmp_path / "checkpoint.pt", [0.0, 0.5, 0.95])
     assert [r["rate"] for r in rows] == [0.0, 0.5, 0.95]
     assert rows[0]["achieved_rate"] == 0.0 and rows[2]["achieved_rate"] >= 0.95
@@ -89,12 +90,12 @@ def test_evaluate_at_other_rates(small_config, tmp_path):
 
 
 def test_baseline_and_mixed_precision_runs(small_config, tmp_path):
-    base = train(small_config.with_(method="none", rate=0.0, epochs=1), tmp_path / "direct", log=quiet)
+    base = train(small_config.with_(compression=(), epochs=1), tmp_path / "direct", log=quiet)
     assert base["achieved_rate"] == 0.0
     bf16 = train(small_config.with_(precision="bf16", epochs=2), tmp_path / "bf16", log=quiet)
     assert bf16["final_train_loss"] < 1.4  # learns under bf16 autocast (ln 4 = 1.39 at chance)
-    with pytest.raises(ConfigError, match="method='bandlimit'"):
-        small_config.with_(method="none")
+    with pytest.raises(ConfigError, match="unknown compression method 'nope'"):
+        small_config.with_(compression=[{"method": "nope"}])
 
 
 def test_image_run_with_augmentation_and_schedules(tmp_path):
@@ -118,8 +119,8 @@ def test_sweep_skips_finished_runs(small_config, tmp_path):
 
 
 def test_demo_writes_table_plot_and_results(tmp_path):
-    spec = DemoSpec(data="synthetic1d", rates=(0.0, 0.5), epochs=1, limit=64, model_kwargs={"widths": [4, 8, 4]})
-    rows, table = run_demo(spec, tmp_path, log=quiet)
+    base = DEMO.with_(data="synthetic1d", epochs=1, limit=64, model_kwargs={"widths": [4, 8, 4]})
+    rows, table = run_demo(tmp_path, base, (0.0, 0.5), log=quiet)
     assert [r["label"] for r in rows] == ["band-limited", "band-limited", "nn.Conv (direct)"]
     assert "test acc" in table and "conv saved MiB" in table
     assert (tmp_path / "tradeoff.png").stat().st_size > 1000
@@ -154,3 +155,24 @@ def test_cosine_run_cannot_be_extended(small_config, tmp_path):
     train(config, tmp_path, log=quiet)
     with pytest.raises(CheckpointError, match="epochs=1, not epochs=2"):
         train(config.with_(epochs=2), tmp_path, resume=True, log=quiet)
+
+
+def test_a_run_folder_from_before_compression_configs_still_resumes(small_config, tmp_path):
+    """Run folders written before compression configs hold method/rate/rate_overrides fields."""
+    from bandlimit.train.checkpoint import save_checkpoint
+
+    train(small_config.with_(epochs=1), tmp_path, log=quiet)
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    legacy = {k: v for k, v in state["config"].items() if k not in ("version", "compression", "plateau_factor")}
+    legacy.update(method="bandlimit", rate=0.5, rate_overrides={})
+    save_checkpoint(tmp_path / "checkpoint.pt", {**state, "config": legacy})
+    assert TrainConfig.from_dict(legacy) == small_config.with_(epochs=1)
+    assert train(small_config.with_(epochs=2), tmp_path, resume=True, log=quiet)["epochs"] == 2
+    baseline = TrainConfig.from_dict({**legacy, "method": "none", "rate": 0.0})
+    assert baseline.compression == ()
+
+
+def test_configs_from_the_future_are_refused_clearly(small_config):
+    with pytest.raises(ConfigError, match="run config version 99 is not supported"):
+        TrainConfig.from_dict({**small_config.to_dict(), "version": 99})
+    assert TrainConfig.from_dict(small_config.to_dict()) == small_config

@@ -14,16 +14,16 @@ import multiprocessing as mp
 
 import torch
 
+from ..memory import count_saved_bytes
+
 __all__ = ["saved_bytes", "peak_step_bytes"]
 
 
 def saved_bytes(step) -> int:
     """Bytes of the distinct tensors saved for backward by ``step()`` (which runs a forward)."""
-    from ..train.memory import count_saved_bytes
-
-    with count_saved_bytes() as total:
+    with count_saved_bytes() as saved:
         step()
-    return total[0]
+    return saved.total
 
 
 def _status_bytes(field: str) -> int:

@@ -1,18 +1,24 @@
-"""Apply compression methods to existing models in place, and describe the result."""
+"""Apply compression methods to existing models in place, and describe the result.
 
-from . import config as _config  # noqa: F401  (registers the config types)
-from .api import band_limited_layers, compress_, register_transform, restore_, set_rate
-from .config import BandLimitConfig, CompressionConfig, config_from_dict, config_from_json
+A method is one module: a :class:`CompressionConfig` subclass and a transform registered for it
+with :func:`register_transform` (see :mod:`.bandlimit`).
+"""
+
+from .bandlimit import BandLimitConfig, band_limited_layers, restore_, set_rate
+from .config import CompressionConfig, config_from_dict, config_from_json, config_types
 from .summary import LayerSummary, format_summary, summary
+from .transform import LayerFilter, compress_, register_transform
 
 __all__ = [
     "BandLimitConfig",
     "CompressionConfig",
+    "LayerFilter",
     "LayerSummary",
     "band_limited_layers",
     "compress_",
     "config_from_dict",
     "config_from_json",
+    "config_types",
     "format_summary",
     "register_transform",
     "restore_",

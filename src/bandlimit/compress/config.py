@@ -1,91 +1,151 @@
-"""Compression configs: frozen dataclasses that serialise to and from JSON.
+"""Compression configs: frozen dataclasses with a version, per-layer overrides and JSON round-trip.
 
-Every method (band-limiting now; mixed precision, pruning and StrassenNets later) has one
-config class, registered under a ``method`` name so that a JSON file names its method.
+A compression method is one config class (its fields declared with
+:func:`bandlimit.settings.setting`) plus one transform registered for it
+(:func:`bandlimit.compress.register_transform`). Subclassing :class:`CompressionConfig` with a
+``method`` name registers the class, so a saved config names its method and is rebuilt by
+:func:`config_from_dict`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
-from ..functional.arguments import check_rate
+from ..errors import ConfigError
+from ..settings import setting, settings_from_mapping, validate_settings
 
-__all__ = ["BandLimitConfig", "CompressionConfig", "config_from_dict", "config_from_json"]
+__all__ = [
+    "CompressionConfig",
+    "config_from_dict",
+    "config_from_json",
+    "config_types",
+]
 
 _CONFIG_TYPES: dict[str, type[CompressionConfig]] = {}
+C = TypeVar("C", bound="CompressionConfig")
 
 
-@dataclass(frozen=True)
+def _check_overrides(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping of layer name or regex -> settings, got {value!r}")
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except (re.error, TypeError) as err:
+            raise ValueError(f"{name} key {pattern!r} is not a valid regular expression: {err}") from None
+    return dict(value)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class CompressionConfig:
-    """Base class of the configs accepted by :func:`bandlimit.compress_`."""
+    """Base class of the configs accepted by :func:`bandlimit.compress_`.
 
-    method: ClassVar[str] = ""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.method:
-            _CONFIG_TYPES[cls.method] = cls
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as plain data, with its ``method`` name."""
-        return {"method": self.method, **asdict(self)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-
-@dataclass(frozen=True)
-class BandLimitConfig(CompressionConfig):
-    """Band-limit every ``nn.Conv1d`` / ``nn.Conv2d`` at ``rate``.
+    Class attributes a method sets:
+        method: the registered name (``"bandlimit"``), used in JSON, run files and CLI flags.
+        VERSION: bumped when fields change meaning; :meth:`upgrade` converts older data.
+        OVERRIDE_FIELD: the field that a bare override value sets (``{"layer1.0": 0.8}``);
+            otherwise an override is a mapping of field -> value.
+        ALIASES: short command-line names for fields (``{"rate": "rate"}`` gives ``--rate``
+            beside ``--bandlimit-rate``).
 
     Attributes:
-        rate: compression rate in [0, 1) of every converted layer.
-        overrides: per-layer rates, keyed by a layer's qualified name (exact match first)
+        overrides: per-layer settings, keyed by a layer's qualified name (exact match first)
             or by a regular expression that must match the whole name; the first matching
             pattern in insertion order wins.
     """
 
-    method: ClassVar[str] = "bandlimit"
-    rate: float = 0.5
-    overrides: dict[str, float] = field(default_factory=dict)
+    method: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+    OVERRIDE_FIELD: ClassVar[str | None] = None
+    ALIASES: ClassVar[Mapping[str, str]] = {}
+
+    overrides: dict[str, Any] = setting(
+        default_factory=dict,
+        help="per-layer settings by qualified layer name or regex: PATTERN=VALUE (repeatable)",
+        check=_check_overrides,
+        flag="override",
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.method:
+            return
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", cls.method):
+            raise ValueError(f"method name must be lower-case letters, digits and '_', got {cls.method!r}")
+        if cls.method in _CONFIG_TYPES and _CONFIG_TYPES[cls.method].__qualname__ != cls.__qualname__:
+            raise ValueError(f"compression method {cls.method!r} is already registered")
+        _CONFIG_TYPES[cls.method] = cls
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", check_rate(self.rate))
-        if not isinstance(self.overrides, dict):
-            raise TypeError(f"overrides must be a dict of layer name or regex -> rate, got {self.overrides!r}")
-        checked = {}
-        for pattern, rate in self.overrides.items():
-            try:
-                re.compile(pattern)
-            except (re.error, TypeError) as err:
-                raise ValueError(f"overrides key {pattern!r} is not a valid regular expression: {err}") from None
-            checked[pattern] = check_rate(rate, name=f"overrides[{pattern!r}]")
-        object.__setattr__(self, "overrides", checked)
+        validate_settings(self)
+        for pattern in self.overrides:
+            self._override(pattern)  # every override must give a valid config
 
-    def rate_for(self, name: str) -> float:
-        """The rate of the layer with qualified name ``name``."""
+    def _override(self: C, pattern: str) -> C:
+        value = self.overrides[pattern]
+        changes = {self.OVERRIDE_FIELD: value} if self.OVERRIDE_FIELD and not isinstance(value, Mapping) else value
+        if not isinstance(changes, Mapping):
+            raise ConfigError(f"overrides[{pattern!r}] must be a mapping of field -> value, got {value!r}")
+        try:
+            return settings_from_mapping(type(self), {**self.to_fields(), **changes, "overrides": {}}, self.method)
+        except ConfigError as err:
+            raise ConfigError(f"overrides[{pattern!r}]: {err}") from None
+
+    def for_layer(self: C, name: str) -> C:
+        """The config of the layer with qualified name ``name``: this one with its override applied."""
         if name in self.overrides:
-            return self.overrides[name]
-        for pattern, rate in self.overrides.items():
+            return self._override(name)
+        for pattern in self.overrides:
             if re.fullmatch(pattern, name):
-                return rate
-        return self.rate
+                return self._override(pattern)
+        return self
+
+    def to_fields(self) -> dict[str, Any]:
+        """The field values, as given to the constructor."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data, with its ``method`` name and ``version``."""
+        return {"method": self.method, "version": self.VERSION, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """Fields of a config saved at an older ``version``, as this version expects them."""
+        return data
 
 
-def config_from_dict(data: dict[str, Any]) -> CompressionConfig:
-    """Rebuild a config from :meth:`CompressionConfig.to_dict` output."""
-    data = dict(data)
-    method = data.pop("method", None)
+def config_types() -> dict[str, type[CompressionConfig]]:
+    """Registered config classes by method name."""
+    return dict(_CONFIG_TYPES)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> CompressionConfig:
+    """Rebuild a config from :meth:`CompressionConfig.to_dict` output (``version`` defaults to 1).
+
+    Raises:
+        ConfigError: unknown method, unknown or invalid fields, or a version newer than this
+            bandlimit knows.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a compression config must be a mapping with a 'method', got {data!r}")
+    fields = dict(data)
+    method = fields.pop("method", None)
     if method not in _CONFIG_TYPES:
-        raise ValueError(f"unknown compression method {method!r}; known: {sorted(_CONFIG_TYPES)}")
+        raise ConfigError(f"unknown compression method {method!r}; known: {sorted(_CONFIG_TYPES)}")
     cls = _CONFIG_TYPES[method]
-    try:
-        return cls(**data)
-    except TypeError as err:
-        raise ValueError(f"invalid fields for {cls.__name__}: {err}") from None
+    version = fields.pop("version", 1)
+    if not isinstance(version, int) or not 1 <= version <= cls.VERSION:
+        raise ConfigError(
+            f"{method} config version {version!r} is not supported by this bandlimit (versions 1..{cls.VERSION})"
+        )
+    return settings_from_mapping(cls, cls.upgrade(fields, version), method)
 
 
 def config_from_json(text: str) -> CompressionConfig:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..functional.cost import band_limited_conv_flops, direct_conv_flops
+from ..memory import SavedBytes
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 
 __all__ = ["LayerSummary", "summary", "format_summary"]
@@ -64,23 +67,16 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
     statistics, which a training-mode pass updates) are restored afterwards.
     """
     batch = input_shape[0]
-    params = {p.data_ptr() for p in model.parameters()}
-    shapes: dict[str, tuple] = {}
-    saved: dict[str, int] = {}
-    current: list[str] = []
+    shapes: dict[str, tuple[torch.Size, torch.Size]] = {}
+    saved = SavedBytes(exclude=model.parameters())
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if current and t.data_ptr() not in params:
-            saved[current[-1]] = saved.get(current[-1], 0) + t.numel() * t.element_size()
-        return t
+    def enter(name: str) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        return lambda module, args: saved.enter(name)
 
-    def enter(name: str):
-        return lambda module, args: current.append(name)
-
-    def leave(name: str):
-        def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+    def leave(name: str) -> Callable[[nn.Module, tuple[Any, ...], torch.Tensor], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], out: torch.Tensor) -> None:
             shapes[name] = (args[0].shape, out.shape)
-            current.pop()
+            saved.leave()
 
         return hook
 
@@ -91,12 +87,11 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
             handles.append(module.register_forward_hook(leave(name)))
     was_training = model.training
     buffers = {name: b.clone() for name, b in model.named_buffers()}
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+    param = next(model.parameters())
     try:
         model.train()
-        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(torch.zeros(input_shape, device=device, dtype=dtype))
+        with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(saved.pack, lambda t: t):
+            model(torch.zeros(input_shape, device=param.device, dtype=param.dtype))
     finally:
         model.train(was_training)
         with torch.no_grad():
@@ -121,7 +116,7 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
                 output_shape=out_shape,
                 grid=band.grid if band else None,
                 rate=band.achieved_rate if band else 0.0,
-                saved_bytes_per_sample=saved.get(name, 0) / batch,
+                saved_bytes_per_sample=saved.by_scope.get(name, 0) / batch,
                 flops=_flops(module, in_spatial, out_spatial),
             )
         )

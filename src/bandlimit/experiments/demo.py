@@ -5,57 +5,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..report import format_table, plot_rate_tradeoff
 from ..train import TrainConfig
 from ..train.checkpoint import atomic_write_text
+from ..train.config import NO_COMPRESSION, apply_settings, get_setting
 from ..train.run import RESULT, load_metrics
 from .sweep import run_sweep
 
-__all__ = ["DemoSpec", "run_demo"]
+__all__ = ["DEMO", "DEMO_RATES", "run_demo"]
 
-
-@dataclass(frozen=True)
-class DemoSpec:
-    """What the demo trains. The defaults fit in a few minutes on 2 CPU cores; the paper
-    trained the FCN for thousands of epochs (raise ``epochs`` to approach its accuracy)."""
-
-    model: str = "fcn"
-    data: str = "ucr:FiftyWords"
-    rates: Sequence[float] = (0.0, 0.5, 0.85)
-    epochs: int = 15
-    batch_size: int = 16
-    lr: float = 3e-3
-    baseline: bool = True
-    limit: int | None = None
-    data_root: str | None = None
-    seed: int = 0
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def base_config(self) -> TrainConfig:
-        return TrainConfig(
-            model=self.model,
-            data=self.data,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            limit=self.limit,
-            data_root=self.data_root,
-            seed=self.seed,
-            model_kwargs=dict(self.model_kwargs),
-        )
+DEMO = TrainConfig(model="fcn", data="ucr:FiftyWords", epochs=15, batch_size=16, lr=3e-3)
+"""The demo's run: it fits in a few minutes on 2 CPU cores. The paper trained the FCN for
+thousands of epochs (raise ``epochs`` to approach its accuracy)."""
+DEMO_RATES = (0.0, 0.5, 0.85)
 
 
 def _row(config: TrainConfig, folder: Path) -> dict[str, Any]:
     result = json.loads((folder / RESULT).read_text())
-    baseline = config.method == "none"
+    baseline = config.compression_config("bandlimit") is None
     return {
         "label": "nn.Conv (direct)" if baseline else "band-limited",
         "baseline": baseline,
-        "rate": config.rate,
+        "rate": get_setting(config, "rate") or 0.0,
         "achieved_rate": result["achieved_rate"],
         "test_acc": result["final_test_acc"],
         "best_test_acc": result["best_test_acc"],
@@ -67,15 +41,28 @@ def _row(config: TrainConfig, folder: Path) -> dict[str, Any]:
 
 
 def run_demo(
-    spec: DemoSpec, out_dir: str | Path, *, progress: bool = False, log: Callable[[str], None] = print
+    out_dir: str | Path,
+    base: TrainConfig = DEMO,
+    rates: Sequence[float] = DEMO_RATES,
+    *,
+    baseline: bool = True,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
 ) -> tuple[list[dict[str, Any]], str]:
-    """Train the demo's runs (resuming or skipping finished ones), write ``results.json``,
-    ``tradeoff.png`` and ``table.txt`` into ``out_dir``; return the rows and the table."""
+    """Train ``base`` band-limited at each of ``rates`` and, with ``baseline``, without
+    band-limiting (its other compression methods stay); resume or skip finished runs; write
+    ``results.json``, ``tradeoff.png`` and ``table.txt`` into ``out_dir``.
+
+    Returns:
+        The rows and the table.
+    """
     out = Path(out_dir)
-    base = spec.base_config()
-    runs = run_sweep(base, {"method": ["bandlimit"], "rate": list(spec.rates)}, out, progress=progress, log=log)
-    if spec.baseline:
-        runs += run_sweep(base.with_(method="none"), {"method": ["none"]}, out, progress=progress, log=log)
+    methods = [c.method for c in base.compression]
+    others = [m for m in methods if m != "bandlimit"]
+    band_base = base if "bandlimit" in methods else apply_settings(base, {"method": [*methods, "bandlimit"]})
+    runs = run_sweep(band_base, {"rate": list(rates)}, out, progress=progress, log=log)
+    if baseline:
+        runs += run_sweep(band_base, {"method": [others or NO_COMPRESSION]}, out, progress=progress, log=log)
     rows = [_row(config, folder) for config, folder in runs]
     reference = next((r for r in rows if r["baseline"]), rows[0])
     table = format_table(
@@ -108,12 +95,12 @@ def run_demo(
         ],
     )
     header = (
-        f"{spec.model} on {spec.data}, {spec.epochs} epochs, batch {spec.batch_size}, "
-        f"Adam lr {spec.lr}, seed {spec.seed}\n"
+        f"{base.model} on {base.data}, {base.epochs} epochs, batch {base.batch_size}, "
+        f"{base.optimizer} lr {base.lr}, seed {base.seed}\n"
         f"saved MiB: bytes one training step keeps for backward (whole model, counted with saved_tensors_hooks);\n"
         f"conv saved MiB: the convolutions' share; 'vs ref' is relative to {reference['label']}\n"
     )
     atomic_write_text(out / "results.json", json.dumps(rows, indent=2))
     atomic_write_text(out / "table.txt", header + table + "\n")
-    plot_rate_tradeoff(rows, out / "tradeoff.png", title=f"{spec.model} on {spec.data} ({spec.epochs} epochs)")
+    plot_rate_tradeoff(rows, out / "tradeoff.png", title=f"{base.model} on {base.data} ({base.epochs} epochs)")
     return rows, header + table

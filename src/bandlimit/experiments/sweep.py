@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..train import TrainConfig, run_is_finished, train
+from ..train.config import apply_settings, get_setting
 from ..train.run import RESULT
 
 __all__ = ["expand_grid", "run_name", "run_sweep"]
 
 
-def expand_grid(base: TrainConfig, grid: dict[str, Iterable[Any]]) -> list[TrainConfig]:
-    """Every combination of the ``grid`` values applied to ``base``, in a stable order."""
+def expand_grid(base: TrainConfig, grid: Mapping[str, Iterable[Any]]) -> list[TrainConfig]:
+    """Every combination of the ``grid`` values applied to ``base``, in a stable order.
+
+    Keys are setting names (:func:`bandlimit.train.apply_settings`): a run field (``lr``),
+    ``method``, a method field (``bandlimit.rate``) or its alias (``rate``).
+    """
     keys = list(grid)
-    return [base.with_(**dict(zip(keys, values))) for values in itertools.product(*(list(grid[k]) for k in keys))]
+    combos = itertools.product(*(list(grid[k]) for k in keys))
+    return [apply_settings(base, dict(zip(keys, values))) for values in combos]
 
 
 def run_name(config: TrainConfig, keys: Iterable[str]) -> str:
-    """A folder name from the swept fields, e.g. ``method=bandlimit,rate=0.5``."""
-    parts = [f"{k}={getattr(config, k)}" for k in keys]
+    """A folder name from the swept settings' values, e.g. ``method=bandlimit,rate=0.5``."""
+    parts = []
+    for key in keys:
+        value = get_setting(config, key)
+        parts.append(f"{key}={'+'.join(value) if isinstance(value, list) else value}")
     return ",".join(parts).replace("/", "_").replace(":", "_") or "run"
 
 
 def run_sweep(
     base: TrainConfig,
-    grid: dict[str, Iterable[Any]],
+    grid: Mapping[str, Iterable[Any]],
     out_dir: str | Path,
     *,
     progress: bool = False,

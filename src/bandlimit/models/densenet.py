@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .registry import check_positive_int, register_model
+from ..checks import check_int
+from .registry import register_model
 
 __all__ = ["Bottleneck", "DenseNet", "Transition", "densenet121"]
 
@@ -118,5 +119,5 @@ def densenet121(in_channels: int, num_classes: int, growth_rate: int = 12) -> De
     Returns:
         Model mapping ``(B, in_channels, H, W)`` to ``(B, num_classes)``; needs H, W >= 8.
     """
-    growth_rate = check_positive_int(growth_rate, "growth_rate")
+    growth_rate = check_int(growth_rate, "growth_rate", minimum=1)
     return DenseNet(in_channels, num_classes, blocks=(6, 12, 24, 16), growth_rate=growth_rate)

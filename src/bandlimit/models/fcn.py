@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .registry import check_positive_int, register_model
+from ..checks import check_int
+from .registry import register_model
 
 __all__ = ["FCN", "fcn"]
 
@@ -37,7 +38,7 @@ class FCN(nn.Module):
         layers: list[nn.Module] = []
         channels = in_channels
         for width, kernel_size in zip(widths, _KERNEL_SIZES):
-            width = check_positive_int(width, "widths entry")
+            width = check_int(width, "widths entry", minimum=1)
             # Conv bias kept (redundant before BN) to match the original Keras model's parameters.
             layers += [nn.Conv1d(channels, width, kernel_size, padding="same"), nn.BatchNorm1d(width), nn.ReLU()]
             channels = width

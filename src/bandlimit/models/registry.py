@@ -6,13 +6,15 @@ callers only ever go through :func:`create_model`, so adding a model never touch
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
 from torch import nn
 
-__all__ = ["ModelFactory", "check_positive_int", "create_model", "list_models", "model_ndim", "register_model"]
+from ..checks import check_int
+from ..errors import ConfigError, as_config_error
+
+__all__ = ["ModelFactory", "create_model", "list_models", "model_ndim", "register_model"]
 
 ModelFactory = Callable[..., nn.Module]
 """A factory ``fn(in_channels, num_classes, **kwargs) -> nn.Module``."""
@@ -24,28 +26,6 @@ class _Entry(NamedTuple):
 
 
 _REGISTRY: dict[str, _Entry] = {}
-
-
-def check_positive_int(value: object, name: str) -> int:
-    """Return ``value`` as an ``int`` if it is an integer >= 1.
-
-    Args:
-        value: The value to check.
-        name: Argument name used in the error message.
-
-    Returns:
-        ``int(value)``.
-
-    Raises:
-        TypeError: If ``value`` is not an integer (bools are rejected too).
-        ValueError: If ``value`` < 1.
-    """
-    # bool is an int subclass, but `in_channels=True` is always a bug
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 def register_model(name: str, ndim: int) -> Callable[[ModelFactory], ModelFactory]:
@@ -86,7 +66,7 @@ def _entry(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):  # TypeError: unhashable name
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
 
 
 def model_ndim(name: str) -> int:
@@ -118,12 +98,14 @@ def create_model(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.
         logits ``(B, num_classes)``, where ``len(spatial) == model_ndim(name)``.
 
     Raises:
-        ValueError: If ``name`` is unknown (the message lists the known models), or
-            ``in_channels`` / ``num_classes`` is < 1.
-        TypeError: If ``in_channels`` / ``num_classes`` is not an int, or a kwarg is not
-            accepted by the model.
+        ConfigError: If ``name`` is unknown (the message lists the known models), or the
+            model rejects a kwarg or its value.
+        ValueError: If ``in_channels`` / ``num_classes`` is < 1.
+        TypeError: If ``in_channels`` / ``num_classes`` is not an int.
     """
     entry = _entry(name)
-    in_channels = check_positive_int(in_channels, "in_channels")
-    num_classes = check_positive_int(num_classes, "num_classes")
-    return entry.factory(in_channels, num_classes, **kwargs)
+    in_channels = check_int(in_channels, "in_channels", minimum=1)
+    num_classes = check_int(num_classes, "num_classes", minimum=1)
+    # The factory's argument checks see the user's model_kwargs: their errors are the user's.
+    with as_config_error(f"model {name!r}: "):
+        return entry.factory(in_channels, num_classes, **kwargs)

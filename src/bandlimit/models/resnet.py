@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .registry import check_positive_int, register_model
+from ..checks import check_int
+from .registry import register_model
 
 __all__ = ["BasicBlock", "ResNet", "resnet18", "small_resnet"]
 
@@ -105,7 +106,7 @@ def resnet18(in_channels: int, num_classes: int, width: int = 64) -> ResNet:
     Returns:
         Model mapping ``(B, in_channels, H, W)`` to ``(B, num_classes)``.
     """
-    width = check_positive_int(width, "width")
+    width = check_int(width, "width", minimum=1)
     return ResNet(in_channels, num_classes, widths=[width, 2 * width, 4 * width, 8 * width], blocks=[2, 2, 2, 2])
 
 
@@ -123,5 +124,5 @@ def small_resnet(in_channels: int, num_classes: int, width: int = 16) -> ResNet:
     Returns:
         Model mapping ``(B, in_channels, H, W)`` to ``(B, num_classes)``.
     """
-    width = check_positive_int(width, "width")
+    width = check_int(width, "width", minimum=1)
     return ResNet(in_channels, num_classes, widths=[width, 2 * width, 4 * width], blocks=[1, 1, 1])

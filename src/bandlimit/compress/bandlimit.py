@@ -1,0 +1,80 @@
+"""The band-limiting method: its config, its transform, and the knobs of converted models."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import ClassVar
+
+from torch import nn
+
+from ..checks import check_rate
+from ..nn import BandLimitedConv1d, BandLimitedConv2d
+from ..settings import setting
+from .config import CompressionConfig
+from .transform import register_transform, replace_modules, retype
+
+__all__ = ["BandLimitConfig", "band_limited_layers", "restore_", "set_rate"]
+
+# Plain convolution type -> band-limited type, and back.
+_TO_BAND_LIMITED: dict[type[nn.Module], type[nn.Module]] = {nn.Conv1d: BandLimitedConv1d, nn.Conv2d: BandLimitedConv2d}
+_TO_PLAIN = {v: k for k, v in _TO_BAND_LIMITED.items()}
+BandLimitedConv = BandLimitedConv1d | BandLimitedConv2d
+
+
+@dataclasses.dataclass(frozen=True)
+class BandLimitConfig(CompressionConfig):
+    """Band-limit every ``nn.Conv1d`` / ``nn.Conv2d`` at ``rate``.
+
+    ``overrides`` maps a layer name or regex to its own rate, e.g. ``{r"layer4\\..*": 0.8}``.
+    Layers that are band-limited already only take the new rate.
+    """
+
+    method: ClassVar[str] = "bandlimit"
+    OVERRIDE_FIELD: ClassVar[str | None] = "rate"
+    ALIASES: ClassVar[Mapping[str, str]] = {"rate": "rate", "override": "overrides", "rate_overrides": "overrides"}
+
+    rate: float = setting(
+        0.5, help="compression rate in [0, 1): the fraction of spectral coefficients discarded", check=check_rate
+    )
+
+    def rate_for(self, name: str) -> float:
+        """The rate of the layer with qualified name ``name``."""
+        return self.for_layer(name).rate
+
+
+@register_transform(BandLimitConfig, targets=(*_TO_BAND_LIMITED, *_TO_PLAIN))
+def _band_limit(module: nn.Conv1d | nn.Conv2d, config: BandLimitConfig) -> nn.Module:
+    if isinstance(module, BandLimitedConv):
+        module.rate = config.rate
+        return module
+    new = retype(module, _TO_BAND_LIMITED[type(module)])
+    assert isinstance(new, BandLimitedConv)
+    new.rate = config.rate
+    return new
+
+
+def band_limited_layers(model: nn.Module) -> dict[str, BandLimitedConv1d | BandLimitedConv2d]:
+    """The band-limited layers of ``model`` by qualified name."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, BandLimitedConv)}
+
+
+def set_rate(model: nn.Module, rate: float) -> nn.Module:
+    """Set the compression rate of every band-limited layer (e.g. between training and inference)."""
+    rate = check_rate(rate)
+    for layer in band_limited_layers(model).values():
+        layer.rate = rate
+    return model
+
+
+def restore_(model: nn.Module) -> nn.Module:
+    """Turn every band-limited layer back into a plain ``nn.Conv1d`` / ``nn.Conv2d``, in place."""
+
+    def convert(module: nn.Module, name: str) -> nn.Module | None:
+        if type(module) not in _TO_PLAIN:
+            return None
+        new = retype(module, _TO_PLAIN[type(module)])
+        del new.__dict__["_rate"]
+        return new
+
+    return replace_modules(model, convert)

@@ -1,0 +1,55 @@
+"""A model with its data, built from a run's config, and the figures that describe it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..compress import compress_, summary
+from ..data import load_dataset
+from ..errors import ConfigError
+from ..models import create_model, model_ndim
+from .config import TrainConfig
+
+__all__ = ["Experiment", "build_experiment", "layer_stats"]
+
+
+@dataclass
+class Experiment:
+    """A model with its data, ready to train or evaluate."""
+
+    config: TrainConfig
+    model: nn.Module
+    train_data: tuple[torch.Tensor, torch.Tensor]
+    test_data: tuple[torch.Tensor, torch.Tensor]
+    input_shape: tuple[int, ...]  # (C, *spatial)
+    achieved_rate: float  # mean achieved rate over the band-limited layers
+    conv_saved_bytes_per_sample: float  # bytes the convolutions keep for backward, per sample
+
+
+def build_experiment(config: TrainConfig, device: torch.device | str = "cpu") -> Experiment:
+    """Load the data, create the model from ``config.seed`` and apply ``config.compression``."""
+    train_set, test_set, info = load_dataset(config.data, root=config.data_root, limit=config.limit, seed=config.seed)
+    if model_ndim(config.model) != info.ndim:
+        raise ConfigError(
+            f"model {config.model!r} takes {model_ndim(config.model)}D inputs but data {config.data!r} is {info.ndim}D"
+        )
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, info.in_channels, info.num_classes, **config.model_kwargs)
+    compress_(model, config.compression)
+    model.to(device)
+    input_shape = (info.in_channels, *info.input_shape)
+    rate, saved = layer_stats(model, input_shape)
+    x_train, y_train = train_set.tensors
+    x_test, y_test = test_set.tensors
+    return Experiment(config, model, (x_train, y_train), (x_test, y_test), input_shape, rate, saved)
+
+
+def layer_stats(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:
+    """Achieved rate averaged over the band-limited layers (the paper's x-axis; 0 if none),
+    and the bytes all convolutions keep for backward per sample."""
+    rows = summary(model, (2, *input_shape))
+    limited = [r.rate for r in rows if r.grid is not None]
+    return (sum(limited) / len(limited) if limited else 0.0), sum(r.saved_bytes_per_sample for r in rows)
