@@ -18,8 +18,10 @@ install: $(BIN)/activate
 test: install
 	$(BIN)/python -m pytest -q tests
 
+# Lint and the type checker (strict on the core layer: see [tool.mypy] in pyproject.toml).
 lint: install
 	$(BIN)/ruff check src tests
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

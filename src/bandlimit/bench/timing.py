@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch.utils.benchmark as tb
@@ -11,7 +11,7 @@ __all__ = ["time_interleaved"]
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], object]], rounds: int = 5, min_run_time: float = 0.2, warmup: int = 2
+    fns: Mapping[str, Callable[[], object]], rounds: int = 5, min_run_time: float = 0.2, warmup: int = 2
 ) -> dict[str, dict[str, float]]:
     """Time each function in turn, ``rounds`` times, so slow drifts of a shared machine hit all alike.
 

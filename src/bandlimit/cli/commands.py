@@ -93,11 +93,11 @@ def _summary(args: argparse.Namespace) -> None:
             raise ConfigError(f"--input-shape must be C,{axes} for model {config.model!r}, got {shape}")
         model = create_model(config.model, args.input_shape[0], args.num_classes, **config.model_kwargs)
         compress_(model, config.compression)
-        shape = args.input_shape
+        input_shape: tuple[int, ...] = args.input_shape
     else:
         exp = build_experiment(config.with_(limit=2))
-        model, shape = exp.model, exp.input_shape
-    print(format_summary(summary(model, (1, *shape))))
+        model, input_shape = exp.model, exp.input_shape
+    print(format_summary(summary(model, (1, *input_shape))))
 
 
 def _demo(args: argparse.Namespace) -> None:

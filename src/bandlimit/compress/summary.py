@@ -43,7 +43,7 @@ class LayerSummary:
     flops: float
 
 
-def _flops(layer: nn.Module, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...]) -> float:
+def _flops(layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...]) -> float:
     if isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
         padded = layer.padded_size(in_spatial)
         full_out = tuple(n - d * (k - 1) for n, k, d in zip(padded, layer.kernel_size, layer.dilation))
@@ -102,12 +102,11 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
 
     rows = []
     for name, module in model.named_modules():
-        if name not in shapes:
+        if name not in shapes or not isinstance(module, _CONVS):
             continue
         in_shape, out_shape = (tuple(s[-module.weight.dim() + 1 :]) for s in shapes[name])
         in_spatial, out_spatial = in_shape[1:], out_shape[1:]
-        band_limited = isinstance(module, (BandLimitedConv1d, BandLimitedConv2d))
-        band = module.band(in_spatial) if band_limited else None
+        band = module.band(in_spatial) if isinstance(module, (BandLimitedConv1d, BandLimitedConv2d)) else None
         rows.append(
             LayerSummary(
                 name=name,

@@ -34,6 +34,10 @@ def run_name(config: TrainConfig, keys: Iterable[str]) -> str:
     return ",".join(parts).replace("/", "_").replace(":", "_") or "run"
 
 
+def _prefixed(log: Callable[[str], None], name: str) -> Callable[[str], None]:
+    return lambda line: log(f"  {name}: {line}")
+
+
 def run_sweep(
     base: TrainConfig,
     grid: Mapping[str, Iterable[Any]],
@@ -55,5 +59,5 @@ def run_sweep(
             log(f"{folder.name}: finished already ({folder / RESULT})")
             continue
         log(f"{folder.name}: training")
-        train(config, folder, resume=True, progress=progress, log=lambda line, n=folder.name: log(f"  {n}: {line}"))
+        train(config, folder, resume=True, progress=progress, log=_prefixed(log, folder.name))
     return runs
