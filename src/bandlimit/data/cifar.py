@@ -14,7 +14,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .registry import NETWORK_HINT, DatasetInfo, DatasetNotFoundError, Splits, download_file
+from .download import NETWORK_HINT, download_file
+from .errors import DatasetNotFoundError
+from .registry import register_dataset
+from .types import DatasetInfo, Splits
 
 __all__ = ["SPECS", "load"]
 
@@ -110,6 +113,7 @@ def _download(root: Path, spec: CifarSpec) -> None:
     extract_safely(archive, root)
 
 
+@register_dataset("cifar10", "cifar100")
 def load(name: str, root: Path | None, download: bool, seed: int) -> Splits:
     """Load ``cifar10`` or ``cifar100``.
 

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import NETWORK_HINT, DatasetInfo, DatasetNotFoundError, Splits, download_file
+from .download import NETWORK_HINT, download_file
+from .errors import DatasetNotFoundError
+from .registry import register_dataset
+from .types import DatasetInfo, Splits
 
 __all__ = ["load", "read_idx"]
 
@@ -89,6 +92,7 @@ def _split(files: dict[str, Path], prefix: str) -> tuple[np.ndarray, np.ndarray]
     return x[:, None], labels.astype(np.int64)
 
 
+@register_dataset("fashion-mnist")
 def load(name: str, root: Path | None, download: bool, seed: int) -> Splits:
     """Load ``fashion-mnist``.
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import DatasetInfo, DatasetNotFoundError, Splits
+from .errors import DatasetNotFoundError
+from .registry import register_dataset
+from .types import DatasetInfo, Splits
 
 __all__ = ["load"]
 
@@ -51,10 +53,13 @@ def _read_cache(path: Path) -> tuple[np.ndarray, ...] | None:
 def _write_cache(path: Path, arrays: tuple[np.ndarray, ...]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".part.npz")
-    np.savez(partial, **dict(zip(("x", "y", "x_test", "y_test"), arrays)))
+    x, y, x_test, y_test = arrays
+    # Keywords spelt out: NumPy's stubs cannot tell a **dict apart from savez's allow_pickle flag.
+    np.savez(partial, x=x, y=y, x_test=x_test, y_test=y_test)
     os.replace(partial, path)  # a reader never sees a half-written cache
 
 
+@register_dataset("mnist1d")
 def load(name: str, root: Path | None, download: bool, seed: int) -> Splits:
     """Load ``mnist1d``.
 

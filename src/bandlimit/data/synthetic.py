@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import DatasetInfo, Splits
+from .registry import register_dataset
+from .types import DatasetInfo, Splits
 
 __all__ = ["FREQUENCIES", "NUM_TEST", "NUM_TRAIN", "load", "make_signals"]
 
@@ -52,6 +53,7 @@ def make_signals(n: int, ndim: int, rng: np.random.Generator) -> tuple[np.ndarra
     return x[:, None].astype(np.float32), y
 
 
+@register_dataset("synthetic1d", "synthetic2d")
 def load(name: str, root: Path | None, download: bool, seed: int) -> Splits:
     """Generate ``synthetic1d`` or ``synthetic2d``.
 

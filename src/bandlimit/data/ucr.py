@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import DatasetInfo, DatasetNotFoundError, Splits
+from .errors import DatasetNotFoundError
+from .registry import register_dataset
+from .types import DatasetInfo, Splits
 
 __all__ = ["load", "packaged_names", "read_tsv"]
 
@@ -70,6 +72,7 @@ def read_tsv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, table[:, 0]
 
 
+@register_dataset(prefix="ucr", listed=packaged_names, example="FiftyWords")
 def load(name: str, root: Path | None, download: bool, seed: int) -> Splits:
     """Load ``ucr:<Name>``.
 
