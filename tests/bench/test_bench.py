@@ -2,9 +2,13 @@
 
 import json
 
+import pytest
+import torch
+
 from bandlimit.bench import LayerCase, format_bench, run_benchmarks
-from bandlimit.bench.layers import make_step, training_flops
-from bandlimit.functional.cost import direct_conv_flops
+from bandlimit.bench.layers import layer_inputs, make_step, training_flops
+from bandlimit.functional.band import band_for_size
+from bandlimit.functional.cost import band_limited_training_flops, direct_conv_flops
 
 
 def test_flop_counts():
@@ -14,9 +18,36 @@ def test_flop_counts():
     assert training_flops(case, "fft-conv-pytorch") is None
 
 
-def test_steps_compute_gradients():
-    for impl in ("direct", "bandlimit"):
-        make_step(LayerCase(1, 2, 4, 32, 5, 0.3), impl)()
+@pytest.mark.parametrize("ndim, kernel", [(2, 3), (2, 4), (1, 5)])
+def test_bandlimit_flops_describe_the_layer_run(ndim, kernel):
+    """The padding is folded into the transforms, and an even kernel grows the output by one."""
+    case = LayerCase(ndim, 2, 4, 12, kernel, 0.5)
+    p = kernel // 2
+    padded, out = (12 + 2 * p,) * ndim, (12 + 2 * p - kernel + 1,) * ndim
+    expected = band_limited_training_flops(
+        4, 4, 1, (kernel,) * ndim, band_for_size(padded, 0.5), padded, out, 2, padding=[(p, p)] * ndim
+    )
+    assert training_flops(case, "bandlimit") == expected
+
+
+def _step_gradients(case: LayerCase, impl: str) -> tuple[torch.Tensor, torch.Tensor]:
+    x, w = layer_inputs(case)
+    make_step(case, impl, inputs=(x, w))()
+    return x.grad, w.grad
+
+
+@pytest.mark.parametrize("ndim", [1, 2])
+def test_steps_compute_the_gradients_of_the_layer(ndim):
+    """At rate 0 the band-limited step's gradients are those of the direct convolution; at a
+    positive rate they have the same shapes, are finite, and differ."""
+    exact = LayerCase(ndim, 2, 4, 12, 5, 0.0)
+    direct = _step_gradients(exact, "direct")
+    for ours, ref in zip(_step_gradients(exact, "bandlimit"), direct):
+        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4)
+    compressed = _step_gradients(LayerCase(ndim, 2, 4, 12, 5, 0.5), "bandlimit")
+    for ours, ref in zip(compressed, direct):
+        assert ours.shape == ref.shape and ours.isfinite().all()
+        assert not torch.allclose(ours, ref, rtol=1e-2, atol=1e-2)
 
 
 def test_suite_runs_and_reports(tmp_path):

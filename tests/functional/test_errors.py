@@ -81,16 +81,28 @@ def test_bad_bias():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        (dict(stride=0), "stride must be >= 1"),
-        (dict(stride=(1, 2, 3)), "stride must be an int or a sequence of 2 ints"),
-        (dict(dilation=0), "dilation must be >= 1"),
-        (dict(padding=-1), "padding must be >= 0"),
-        (dict(padding="full"), "padding must be 'same', 'valid'"),
-        (dict(padding="same", stride=2), "padding='same' is not supported for strided"),
+        (dict(stride=0), ValueError, "stride must be >= 1, got 0"),
+        (dict(stride=(1, 2, 3)), TypeError, "stride must be an int or a sequence of 2 ints"),
+        (dict(stride=1.5), TypeError, "stride must be an int or a sequence of 2 ints"),
+        (dict(stride=True), TypeError, "stride must be an int, got bool"),
+        (dict(dilation=0), ValueError, "dilation must be >= 1"),
+        (dict(dilation=(1, 0)), ValueError, r"dilation\[1\] must be >= 1, got 0"),
+        (dict(padding=-1), ValueError, "padding must be >= 0"),
+        (dict(padding=(1, 1.5)), TypeError, r"padding\[1\] must be an int, got float"),
+        (dict(padding="full"), ValueError, "padding must be 'same', 'valid'"),
+        (dict(padding="same", stride=2), ValueError, "padding='same' is not supported for strided"),
     ],
 )
-def test_bad_geometry(kwargs, match):
-    with pytest.raises((ValueError, TypeError), match=match):
+def test_bad_geometry(kwargs, error, match):
+    with pytest.raises(error, match=match):
         BF.conv2d(X, W, **kwargs)
+
+
+def test_one_rate_checker():
+    """``functional.arguments.check_rate`` stays importable: it is the shared checker."""
+    from bandlimit.checks import check_rate
+    from bandlimit.functional.arguments import check_rate as reexported
+
+    assert reexported is check_rate

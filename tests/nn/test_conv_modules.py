@@ -67,8 +67,10 @@ def test_band_reported_by_the_module_is_the_one_used():
 
 def test_unbatched_and_half_precision_module():
     layer = BandLimitedConv2d(3, 4, 3, padding=1, rate=0.3).to(torch.bfloat16)
-    y = layer(torch.randn(3, 8, 8, dtype=torch.bfloat16))
+    x = torch.randn(3, 8, 8, dtype=torch.bfloat16)
+    y = layer(x)
     assert y.shape == (4, 8, 8) and y.dtype == torch.bfloat16
+    torch.testing.assert_close(y, layer(x.unsqueeze(0)).squeeze(0), rtol=0, atol=0)
 
 
 def test_module_trains():

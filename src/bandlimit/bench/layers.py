@@ -12,12 +12,13 @@ from ..functional.band import band_for_size
 from ..functional.cost import band_limited_training_flops, direct_conv_flops
 from .cases import LayerCase
 
-__all__ = ["IMPLEMENTATIONS", "make_step", "training_flops"]
+__all__ = ["IMPLEMENTATIONS", "layer_inputs", "make_step", "training_flops"]
 
 IMPLEMENTATIONS = ("direct", "bandlimit", "fft-conv-pytorch")
 
 
-def _inputs(case: LayerCase, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def layer_inputs(case: LayerCase, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded leaf tensors of the layer: input ``(B, C, *spatial)`` and weight ``(C, C, *kernel)``."""
     g = torch.Generator().manual_seed(seed)
     spatial = (case.size,) * case.ndim
     x = torch.randn(case.batch, case.channels, *spatial, generator=g).requires_grad_()
@@ -30,8 +31,8 @@ def _conv(case: LayerCase, impl: str) -> Callable[[torch.Tensor, torch.Tensor], 
         op = F.conv1d if case.ndim == 1 else F.conv2d
         return lambda x, w: op(x, w, padding=case.padding)
     if impl == "bandlimit":
-        op = BF.conv1d if case.ndim == 1 else BF.conv2d
-        return lambda x, w: op(x, w, padding=case.padding, rate=case.rate)
+        band_limited = BF.conv1d if case.ndim == 1 else BF.conv2d  # not `op`: a different signature
+        return lambda x, w: band_limited(x, w, padding=case.padding, rate=case.rate)
     if impl == "fft-conv-pytorch":
         from fft_conv_pytorch import fft_conv  # optional: pip install 'bandlimit[bench]'
 
@@ -39,11 +40,19 @@ def _conv(case: LayerCase, impl: str) -> Callable[[torch.Tensor, torch.Tensor], 
     raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
 
 
-def make_step(case: LayerCase, impl: str) -> Callable[[], None]:
-    """A closure running forward + backward of the layer (gradients of input and weight)."""
-    x, w = _inputs(case)
+def make_step(
+    case: LayerCase, impl: str, inputs: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> Callable[[], None]:
+    """A closure running forward + backward of the layer (gradients of input and weight).
+
+    Args:
+        inputs: the leaves ``(x, w)`` to run on, whose ``.grad`` each step replaces; by
+            default :func:`layer_inputs`. The output gradient is seeded too, so every
+            implementation gets the same one.
+    """
+    x, w = inputs if inputs is not None else layer_inputs(case)
     conv = _conv(case, impl)
-    grad = torch.randn(conv(x, w).shape)
+    grad = torch.randn(conv(x, w).shape, generator=torch.Generator().manual_seed(1))
 
     def step() -> None:
         x.grad = w.grad = None
@@ -54,7 +63,7 @@ def make_step(case: LayerCase, impl: str) -> Callable[[], None]:
 
 def make_forward(case: LayerCase, impl: str) -> Callable[[], torch.Tensor]:
     """A closure running the forward only (with autograd recording, as in training)."""
-    x, w = _inputs(case)
+    x, w = layer_inputs(case)
     conv = _conv(case, impl)
     return lambda: conv(x, w)
 
@@ -63,11 +72,14 @@ def training_flops(case: LayerCase, impl: str) -> float | None:
     """FLOPs of forward + backward for the whole batch as the algorithm does them (None if unknown)."""
     spatial = (case.size,) * case.ndim
     kernel = (case.kernel,) * case.ndim
-    out = spatial  # padding keeps the size for odd kernels
+    padded = tuple(n + 2 * case.padding for n in spatial)
+    out = tuple(n - k + 1 for n, k in zip(padded, kernel))  # the input size for odd kernels
     if impl == "bandlimit":
-        padded = tuple(n + 2 * case.padding for n in spatial)
         band = band_for_size(padded, case.rate)
-        return band_limited_training_flops(case.channels, case.channels, 1, kernel, band, padded, out, case.batch)
+        pads = ((case.padding, case.padding),) * case.ndim  # folded into the transforms, not run on
+        return band_limited_training_flops(
+            case.channels, case.channels, 1, kernel, band, padded, out, case.batch, padding=pads
+        )
     if impl == "direct":
         return 3.0 * case.batch * direct_conv_flops(case.channels, case.channels, 1, kernel, out)
     return None

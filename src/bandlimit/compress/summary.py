@@ -47,6 +47,9 @@ def _flops(layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatia
     if isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
         padded = layer.padded_size(in_spatial)
         full_out = tuple(n - d * (k - 1) for n, k, d in zip(padded, layer.kernel_size, layer.dilation))
+        # Zero padding is folded into the transform; other modes pad the input first.
+        pairs = layer._reversed_padding_repeated_twice
+        padding = [(pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(in_spatial)))]
         return band_limited_conv_flops(
             layer.in_channels,
             layer.out_channels,
@@ -55,6 +58,7 @@ def _flops(layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatia
             layer.band(in_spatial),
             padded,
             full_out,
+            padding=padding if layer.padding_mode == "zeros" else None,
         )
     return direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
 

@@ -7,31 +7,24 @@ the argument, the value received and what is allowed; the numerical code assumes
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
+from ..checks import check_int, check_rate
+
+# check_rate is re-exported: it lived here before moving to bandlimit.checks.
 __all__ = ["check_rate", "check_conv_inputs", "check_kernel_fits", "as_tuple", "resolve_padding"]
-
-
-def check_rate(rate: object, name: str = "rate") -> float:
-    """Return ``rate`` as a float, or raise if it is not a real number in ``[0, 1)``."""
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"{name} must be a real number in [0, 1), got {type(rate).__name__} {rate!r}")
-    rate = float(rate)
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"{name} must be in [0, 1) (the fraction of spectral coefficients discarded), got {rate}")
-    return rate
 
 
 def as_tuple(name: str, value: int | Sequence[int], ndim: int, minimum: int) -> tuple[int, ...]:
     """Expand an int or a sequence of ``ndim`` ints to a tuple, checking each is ``>= minimum``."""
-    values = (value,) * ndim if isinstance(value, numbers.Integral) else tuple(value)
-    if len(values) != ndim or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+    if isinstance(value, numbers.Integral):  # numpy integers too; check_int refuses bools
+        return (check_int(value, name, minimum),) * ndim
+    values = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else ()
+    if len(values) != ndim:
         raise TypeError(f"{name} must be an int or a sequence of {ndim} ints, got {value!r}")
-    if any(v < minimum for v in values):
-        raise ValueError(f"{name} must be >= {minimum} in every dimension, got {value!r}")
-    return tuple(int(v) for v in values)
+    return tuple(check_int(v, f"{name}[{i}]", minimum) for i, v in enumerate(values))
 
 
 def resolve_padding(
@@ -87,8 +80,10 @@ def check_conv_inputs(
         raise TypeError(f"weight dtype {weight.dtype} must equal input dtype {input.dtype}")
     if weight.device != input.device:
         raise ValueError(f"weight is on {weight.device} but input is on {input.device}")
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    try:
+        check_int(groups, "groups", minimum=1)
+    except (TypeError, ValueError) as err:  # one message for every bad group count, as before
+        raise ValueError(f"groups must be a positive int, got {groups!r}") from err
     in_channels = input.shape[-ndim - 1]
     out_channels = weight.shape[0]
     if in_channels != weight.shape[1] * groups:

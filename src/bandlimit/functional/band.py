@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from .arguments import as_tuple, check_kernel_fits, check_rate
+from ..checks import check_rate
+from .arguments import as_tuple, check_kernel_fits
 
 __all__ = ["Band", "band_for_size", "fft_size", "select_band", "spectral_band"]
 

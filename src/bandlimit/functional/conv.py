@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, check_rate, resolve_padding
+from ..checks import check_rate
+from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, resolve_padding
 from .band import Band, band_for_size
 from .spectral import band_irfft2, band_rfft2, filter_dft_matrix, kernel_taps, tap_adjoint_matrix
 
@@ -40,7 +42,7 @@ class _Geometry:
 # X (F, B, Cin), W (F, Cout, Cin_g), G (F, B, Cout).
 def _grouped(t: torch.Tensor, groups: int) -> torch.Tensor:
     """(F, N, C) -> (F, groups, N, C / groups)."""
-    return t.unflatten(2, (groups, -1)).transpose(1, 2) if groups > 1 else t.unsqueeze(1)
+    return torch.unflatten(t, 2, (groups, -1)).transpose(1, 2) if groups > 1 else t.unsqueeze(1)
 
 
 def _ungrouped(t: torch.Tensor) -> torch.Tensor:
@@ -50,13 +52,13 @@ def _ungrouped(t: torch.Tensor) -> torch.Tensor:
 
 def _output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
     """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout)."""
-    w = w_conj.unflatten(1, (groups, -1))  # (F, g, Cout_g, Cin_g)
+    w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
     return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
 
 
 def _input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
     """``Xbar[f, b, i] = sum_o G[f, b, o] * W[f, o, i]`` -> (F, B, Cin)."""
-    w = w_band.unflatten(1, (groups, -1))
+    w = torch.unflatten(w_band, 1, (groups, -1))
     return _ungrouped(_grouped(g_band, groups) @ w)
 
 
@@ -78,11 +80,25 @@ def _frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> 
     return [slice(s, min(s + step, n_freq)) for s in range(0, n_freq, step)]
 
 
+class _Context(Protocol):
+    """What the autograd context of :class:`_BandLimitedConv2d` holds (torch types ``ctx`` as Any)."""
+
+    saved_tensors: tuple[torch.Tensor, ...]
+    needs_input_grad: tuple[bool, ...]
+    geo: _Geometry
+    has_bias: bool
+
+    def save_for_backward(self, *tensors: torch.Tensor | None) -> None: ...
+
+
 class _BandLimitedConv2d(torch.autograd.Function):
     """Band-limited 2D cross-correlation on 4D tensors with a hand-written backward."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry):
+    def forward(
+        ctx: _Context, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+    ) -> torch.Tensor:
+        """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
         band = geo.band
         top, left = geo.offset
         x_band = band_rfft2(x, band, top, left)  # (F, B, Cin); padding folded into the transform
@@ -90,7 +106,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
         taps = kernel_taps(weight, x_band.dtype)  # (kh*kw, Cout*Cin_g)
         y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
         for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
-            w_conj = (dft_conj[f] @ taps).unflatten(1, weight.shape[:2])  # conj(W): (f, Cout, Cin_g)
+            w_conj = torch.unflatten(dft_conj[f] @ taps, 1, weight.shape[:2])  # conj(W): (f, Cout, Cin_g)
             y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
         y = band_irfft2(y_band, band, *geo.full_out_hw)
         if geo.stride != (1, 1):
@@ -104,9 +120,12 @@ class _BandLimitedConv2d(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable  # the backward is not itself differentiable (no double backward)
-    def backward(ctx, grad_y: torch.Tensor):
+    def backward(
+        ctx: _Context, grad_y: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
+        """Gradients of ``x``, ``weight`` and ``bias`` from ``grad_y`` ``(B, Cout, Ho, Wo)``."""
         x_band, weight = ctx.saved_tensors
-        geo: _Geometry = ctx.geo
+        geo = ctx.geo
         band = geo.band
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_x = grad_w = grad_b = None
@@ -122,31 +141,31 @@ class _BandLimitedConv2d(torch.autograd.Function):
             taps_bar = torch.zeros(taps.shape, dtype=weight.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
             for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
-                if need_x:
-                    w_band = (dft[f] @ taps).unflatten(1, weight.shape[:2])  # (f, Cout, Cin_g)
+                if x_bar is not None:
+                    w_band = torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])  # (f, Cout, Cin_g)
                     x_bar[f] = _input_grad_band(g_band[f], w_band, geo.groups)
-                if need_w:
+                if taps_bar is not None and adjoint is not None:
                     w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
                     taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
-            if need_x:
+            if x_bar is not None:
                 top, left = geo.offset
                 h, w = geo.input_hw
                 grad_x = band_irfft2(x_bar, band, top + h, left + w)[..., top:, left:]
-            if need_w:
+            if taps_bar is not None:
                 grad_w = taps_bar.t().reshape(weight.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None
 
 
-def _autocast(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
-    """Cast float32 tensors to the active autocast dtype of their device (float64 stays, as in autocast)."""
-    out = []
-    for t in tensors:
-        if isinstance(t, torch.Tensor) and t.dtype == torch.float32:
-            t = t.to(torch.get_autocast_dtype(t.device.type))
-        out.append(t)
-    return out
+def _autocast(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in the active autocast dtype of its device if it is float32 (float64 stays, as in autocast)."""
+    return t.to(torch.get_autocast_dtype(t.device.type)) if t.dtype == torch.float32 else t
+
+
+def _pair(values: Sequence[int], fill: int) -> tuple[int, int]:
+    """Per-dimension values as 2D ones: a 1D layer is a 2D layer on one row, ``fill`` on the row axis."""
+    return (fill, values[0]) if len(values) == 1 else (values[0], values[1])
 
 
 def _conv(
@@ -163,8 +182,11 @@ def _conv(
     """Validate, lift 1D and unbatched calls to the 4D kernel, and undo the lift."""
     rate = check_rate(rate)
     if isinstance(input, torch.Tensor) and torch.is_autocast_enabled(input.device.type):
-        # Under autocast a convolution runs in the autocast dtype, as F.conv*d does.
-        input, weight, bias = _autocast(input, weight, bias)
+        # Under autocast a convolution runs in the autocast dtype, as F.conv*d does; anything
+        # that is not a tensor is left for check_conv_inputs to refuse.
+        input = _autocast(input)
+        weight = _autocast(weight) if isinstance(weight, torch.Tensor) else weight
+        bias = _autocast(bias) if isinstance(bias, torch.Tensor) else bias
     check_conv_inputs(input, weight, bias, groups, ndim)
     stride_t = as_tuple("stride", stride, ndim, minimum=1)
     dilation_t = as_tuple("dilation", dilation, ndim, minimum=1)
@@ -179,27 +201,25 @@ def _conv(
     w = weight
     if ndim == 1:  # a 1D layer is a 2D layer on one row
         x, w = x.unsqueeze(-2), w.unsqueeze(-2)
-        spatial, padded, kernel = (1, *spatial), (1, *padded), (1, *kernel)
-        stride_t, dilation_t, pads = (1, *stride_t), (1, *dilation_t), ((0, 0), *pads)
 
     dtype = x.dtype
     if dtype in _LOW_PRECISION:  # FFTs of half types are not supported everywhere: compute in float32
         x, w = x.float(), w.float()
         bias = bias.float() if bias is not None else None
 
-    band = band_for_size(padded[1:] if ndim == 1 else padded, rate)
-    full_out = tuple(n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation_t))
+    full_out = [n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation_t)]
     geo = _Geometry(
-        band=band,
-        offset=(pads[0][0], pads[1][0]),
-        stride=stride_t,
-        dilation=dilation_t,
+        band=band_for_size(padded, rate),
+        offset=_pair([before for before, _ in pads], 0),
+        stride=_pair(stride_t, 1),
+        dilation=_pair(dilation_t, 1),
         groups=int(groups),
-        input_hw=spatial,
-        full_out_hw=full_out,
+        input_hw=_pair(spatial, 1),
+        full_out_hw=_pair(full_out, 1),
     )
     with torch.autocast(x.device.type, enabled=False):  # the FFT path runs in float32/64 itself
-        y = _BandLimitedConv2d.apply(x, w, bias, geo)
+        # torch leaves Function.apply unannotated; it returns forward's tensor.
+        y: torch.Tensor = _BandLimitedConv2d.apply(x, w, bias, geo)  # type: ignore[no-untyped-call]
 
     y = y.to(dtype)
     if ndim == 1:

@@ -1,21 +1,32 @@
-"""Arithmetic cost (FLOPs) of one forward pass of a convolution layer, per sample.
+"""Arithmetic cost (FLOPs) of a convolution layer, counted as the algorithm runs it.
 
-Conventions: a real multiply-add is 2 FLOPs, a complex multiply-add 8; a complex FFT of
-length n costs ``5 n log2 n`` and a real FFT half of that (the usual radix-2 count, used
-for every size so that sizes compare by the work the algorithm does).
+Conventions: a real multiply-add is 2 FLOPs and a complex one 8, so a GEMM of
+``(m, k) @ (k, n)`` is ``2 m n k`` real or ``8 m n k`` complex; a complex FFT of length n costs
+``5 n log2 n`` and a real FFT half of that (the usual radix-2 count, used for every size so that
+sizes compare by the work the algorithm does). Elementwise work (adds, bias, casts) is not
+counted. The transform counts live beside the transforms in :mod:`.spectral`; this module
+composes them with the two other kinds of work of a band-limited layer: the per-frequency
+channel contraction and the filter DFT.
+
+Sizes are per spatial dimension, ``(L,)`` or ``(H, W)``; a 1D layer is counted as the 2D layer
+on one row that it runs as.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from .band import Band
+from .spectral import band_irfft2_flops, band_rfft2_flops
 
-__all__ = ["direct_conv_flops", "band_limited_conv_flops", "band_limited_training_flops"]
-
-
-def _fft(n: int) -> float:
-    return 5.0 * n * math.log2(n) if n > 1 else 0.0
+__all__ = [
+    "band_limited_conv_flops",
+    "band_limited_training_flops",
+    "contraction_flops",
+    "direct_conv_flops",
+    "filter_dft_flops",
+]
 
 
 def direct_conv_flops(
@@ -23,6 +34,33 @@ def direct_conv_flops(
 ) -> float:
     """FLOPs of the direct (spatial) convolution for one sample: ``2 Cout Cin/g prod(k) prod(out)``."""
     return 2.0 * out_channels * (in_channels // groups) * math.prod(kernel_size) * math.prod(output_size)
+
+
+def contraction_flops(band: Band, batch: int, in_channels: int, out_channels: int, groups: int) -> float:
+    """One channel contraction over the band: per frequency and group a complex
+    ``(B, Cin_g) @ (Cin_g, Cout_g)`` GEMM (or its transposes in the backward), ``8 F B Cout Cin_g``."""
+    return 8.0 * band.kept * batch * out_channels * (in_channels // groups)
+
+
+def filter_dft_flops(band: Band, in_channels: int, out_channels: int, groups: int, kernel_size: Sequence[int]) -> float:
+    """The filter's DFT to the band, a complex ``(F, taps) @ (taps, Cout Cin_g)`` GEMM, once per call.
+
+    The weight gradient's tap adjoint, ``(taps, F) @ (F, Cout Cin_g)``, costs the same.
+    """
+    return 8.0 * band.kept * math.prod(kernel_size) * out_channels * (in_channels // groups)
+
+
+def _plane(size: Sequence[int]) -> tuple[int, int]:
+    """``(H, W)`` of a spatial size; a 1D size ``(L,)`` is one row, ``(1, L)``."""
+    return (1, size[0]) if len(size) == 1 else (size[0], size[1])
+
+
+def _placement(padded_size: Sequence[int], padding: Sequence[tuple[int, int]] | None) -> tuple[int, int, int, int]:
+    """``(h, w, top, left)``: the unpadded input and its offset on the grid, as the layer transforms it."""
+    pairs = [(0, 0)] * len(padded_size) if padding is None else list(padding)
+    (top, bottom), (left, right) = [(0, 0), *pairs] if len(pairs) == 1 else pairs
+    padded_h, padded_w = _plane(padded_size)
+    return padded_h - top - bottom, padded_w - left - right, top, left
 
 
 def band_limited_conv_flops(
@@ -34,31 +72,30 @@ def band_limited_conv_flops(
     padded_size: tuple[int, ...],
     output_size: tuple[int, ...],
     batch: int = 1,
+    *,
+    padding: Sequence[tuple[int, int]] | None = None,
 ) -> float:
-    """FLOPs the band-limited forward does for ``batch`` samples, for the transforms it uses.
+    """FLOPs the band-limited forward does for ``batch`` samples, with the transforms it uses.
 
-    Small grids (up to ``GEMM_MAX_GRID``): the input transform is two DFT GEMMs restricted
-    to the band, the inverse an FFT along rows on the kept columns and a GEMM along columns.
-    Large grids: pruned FFTs (real FFT along W of every row, complex FFT along H of the kept
-    columns, and the inverse). Plus the per-frequency channel contraction, and the filter's
-    DFT-matrix product once per batch.
+    Args:
+        padded_size: spatial size of the input after padding.
+        output_size: spatial size of the output at stride 1 (what the inverse transform
+            produces; a stride only subsamples it).
+        padding: ``(before, after)`` zero padding per spatial dimension that the layer folds
+            into its input transform (the transform then runs on the unpadded input); None if
+            the input is already padded (``padding=0`` or a ``padding_mode`` other than zeros).
+
+    Returns:
+        Input transform + channel contraction + inverse transform per sample, times ``batch``,
+        plus the filter DFT, which is done once per call.
     """
-    from .spectral import GEMM_MAX_GRID  # spectral imports band, not cost: no cycle
-
-    rows, cols = band.shape
-    in_h, in_w = padded_size if band.ndim == 2 else (1, padded_size[0])
-    out_h, out_w = output_size if band.ndim == 2 else (1, output_size[0])
-    kh, kw = (kernel_size[0], kernel_size[1]) if band.ndim == 2 else (1, kernel_size[0])
-    cin_g = in_channels // groups
-    if max(band.n_h, band.n_w) <= GEMM_MAX_GRID:
-        forward_transform = in_channels * (4.0 * in_h * in_w * cols + 8.0 * in_h * rows * cols)
-        inverse_transform = out_channels * (cols * _fft(band.n_h) + 4.0 * out_h * out_w * cols)
-    else:
-        forward_transform = in_channels * (in_h * _fft(band.n_w) / 2 + cols * _fft(band.n_h))
-        inverse_transform = out_channels * (cols * _fft(band.n_h) + out_h * _fft(band.n_w) / 2)
-    contraction = 8.0 * rows * cols * cin_g * out_channels
-    filter_dft = 8.0 * out_channels * cin_g * rows * cols * kh * kw
-    return batch * (forward_transform + contraction + inverse_transform) + filter_dft
+    h, w, top, _ = _placement(padded_size, padding)
+    out_h, out_w = _plane(output_size)
+    forward_transform = band_rfft2_flops(band, batch * in_channels, h, w, top)
+    contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
+    inverse_transform = band_irfft2_flops(band, batch * out_channels, out_h, out_w)
+    filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)
+    return forward_transform + contraction + inverse_transform + filter_dft
 
 
 def band_limited_training_flops(
@@ -70,19 +107,26 @@ def band_limited_training_flops(
     padded_size: tuple[int, ...],
     output_size: tuple[int, ...],
     batch: int = 1,
+    *,
+    padding: Sequence[tuple[int, int]] | None = None,
 ) -> float:
-    """FLOPs of the band-limited forward plus backward for ``batch`` samples.
+    """FLOPs of the band-limited forward plus a backward that needs input and weight gradients.
 
-    The backward transforms the output gradient (like the forward's output transform, run
-    forwards), does two contractions (input and weight gradient), the inverse transform of
-    the input gradient, and the filter DFT and its adjoint again.
+    Arguments as in :func:`band_limited_conv_flops`. The backward transforms the stride-1
+    output gradient, recomputes the filter DFT, contracts for the input gradient and
+    inverse-transforms it onto ``(top + h, left + w)`` (the rows and columns before the crop
+    to the input), contracts for the weight gradient and maps that to the kernel taps with
+    the tap adjoint.
     """
     forward = band_limited_conv_flops(
-        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch
+        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding=padding
     )
-    swapped = band_limited_conv_flops(  # grad_out -> spectrum ... -> grad_input: roles of Cin/Cout swap
-        out_channels, in_channels, groups, kernel_size, band, output_size, padded_size, batch
-    )
-    rows, cols = band.shape
-    weight_contraction = 8.0 * rows * cols * (in_channels // groups) * out_channels
-    return forward + swapped + batch * weight_contraction
+    h, w, top, left = _placement(padded_size, padding)
+    out_h, out_w = _plane(output_size)
+    contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
+    filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)
+    grad_out_transform = band_rfft2_flops(band, batch * out_channels, out_h, out_w)
+    grad_input_transform = band_irfft2_flops(band, batch * in_channels, top + h, left + w)
+    tap_adjoint = filter_dft
+    backward = grad_out_transform + filter_dft + 2 * contraction + grad_input_transform + tap_adjoint
+    return forward + backward

@@ -8,12 +8,19 @@ product over frequencies with no layout copies.
 On the small grids of CNN layers (up to ``GEMM_MAX_GRID`` per axis) the transforms are dense
 products with DFT matrices restricted to the band: they prune the transform for free, fold
 the zero padding into the phases, and run on GEMM, which is far faster here than an FFT of an
-awkward size. Larger grids use ``torch.fft``.
+awkward size. Larger grids use ``torch.fft``; :func:`uses_gemm` is the one place that decides.
+
+Each transform path has its FLOP count beside it, counted as the path runs: a real
+multiply-add is 2 FLOPs (a real GEMM of ``(m, k) @ (k, n)`` is ``2 m n k``), a complex FFT of
+length n is ``5 n log2 n`` and a real one half that. Elementwise work is not counted: the adds
+that combine GEMM partial results, and the FFT inverse's phase ramp (one complex multiply per
+output row and kept column, small next to the transforms).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
 
 import torch
@@ -21,9 +28,32 @@ import torch.nn.functional as F
 
 from .band import Band
 
-__all__ = ["GEMM_MAX_GRID", "band_rfft2", "band_irfft2", "filter_dft_matrix", "kernel_taps", "tap_adjoint_matrix"]
+__all__ = [
+    "GEMM_MAX_GRID",
+    "band_irfft2",
+    "band_irfft2_flops",
+    "band_rfft2",
+    "band_rfft2_flops",
+    "filter_dft_matrix",
+    "kernel_taps",
+    "tap_adjoint_matrix",
+    "uses_gemm",
+]
 
 GEMM_MAX_GRID = 128
+
+
+def uses_gemm(band: Band) -> bool:
+    """True if the transforms of ``band`` run as DFT GEMMs, False if they use ``torch.fft``.
+
+    Read at call time, so tests can force the FFT path by setting ``GEMM_MAX_GRID`` to 0.
+    """
+    return max(band.n_h, band.n_w) <= GEMM_MAX_GRID
+
+
+def _fft_flops(n: int) -> float:
+    """FLOPs of a complex FFT of length ``n`` (the radix-2 count, used for every size)."""
+    return 5.0 * n * math.log2(n) if n > 1 else 0.0
 
 
 def _column_weights(band: Band) -> torch.Tensor:
@@ -80,10 +110,10 @@ def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torc
     Returns:
         Complex tensor ``(F, B, C)``, frequency-major.
     """
+    if not uses_gemm(band):
+        return _band_rfft2_fft(x, band, top, left)
     b, c, h, w = x.shape
     rows, cols = band.shape
-    if max(band.n_h, band.n_w) > GEMM_MAX_GRID:
-        return _band_rfft2_fft(x, band, top, left)
     device = str(x.device)
     dw = _matrices(band, "cols", w, left, x.dtype, device)  # (2 cols, W)
     dh = _matrices(band, "rows", h, top, x.dtype, device)  # (2 R, H)
@@ -99,6 +129,16 @@ def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torc
     return out.view(cols * rows, b, c)
 
 
+def band_rfft2_flops(band: Band, planes: int, h: int, w: int, top: int = 0) -> float:
+    """FLOPs of :func:`band_rfft2` on ``planes = B * C`` inputs of size ``(h, w)`` placed ``top`` rows down."""
+    if not uses_gemm(band):
+        return _band_rfft2_fft_flops(band, planes, h, top)
+    rows, cols = band.shape
+    column_gemm = 2.0 * (2 * cols) * w * (planes * h)  # (2 cols, W) @ (W, BCH)
+    row_gemm = 2.0 * (2 * cols) * (2 * rows) * h * planes  # 2 cols x (2R, H) @ (H, BC)
+    return column_gemm + row_gemm
+
+
 def _band_rfft2_fft(x: torch.Tensor, band: Band, top: int, left: int) -> torch.Tensor:
     if top or left:
         x = F.pad(x, (left, 0, top, 0))  # the padding after the input is rfft's own zero fill
@@ -106,7 +146,13 @@ def _band_rfft2_fft(x: torch.Tensor, band: Band, top: int, left: int) -> torch.T
     if band.n_h > 1:
         z = torch.fft.fft(z, n=band.n_h, dim=-2)
         z = torch.cat((z[..., band.n_h - band.high :, :], z[..., : band.low, :]), dim=-2)
-    return z.permute(3, 2, 0, 1).reshape(-1, *x.shape[:2])
+    out: torch.Tensor = z.permute(3, 2, 0, 1).reshape(-1, *x.shape[:2])
+    return out
+
+
+def _band_rfft2_fft_flops(band: Band, planes: int, h: int, top: int) -> float:
+    """A real FFT of every row (the top padding included), a complex FFT of every kept column."""
+    return planes * ((top + h) * _fft_flops(band.n_w) / 2 + band.cols * _fft_flops(band.n_h))
 
 
 def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Tensor:
@@ -119,7 +165,7 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
     Returns:
         Real tensor ``(B, C, out_h, out_w)``.
     """
-    if max(band.n_h, band.n_w) > GEMM_MAX_GRID:
+    if not uses_gemm(band):
         return _band_irfft2_fft(z, band, out_h, out_w)
     rows, cols = band.shape
     _, b, c = z.shape
@@ -134,6 +180,16 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
     return y.view(b, c, out_h, out_w)
 
 
+def band_irfft2_flops(band: Band, planes: int, out_h: int, out_w: int) -> float:
+    """FLOPs of :func:`band_irfft2` of ``planes = B * C`` spectra to an ``(out_h, out_w)`` crop."""
+    if not uses_gemm(band):
+        return _band_irfft2_fft_flops(band, planes, out_h)
+    rows, cols = band.shape
+    row_gemms = 2 * (2.0 * (cols * planes) * (2 * rows) * out_h)  # per output part: (cols BC, 2R) @ (2R, out_h)
+    column_gemms = 2 * (2.0 * (planes * out_h) * cols * out_w)  # per input part: (BC out_h, cols) @ (cols, out_w)
+    return row_gemms + column_gemms
+
+
 def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Tensor:
     rows, cols = band.shape
     _, b, c = z.shape
@@ -146,7 +202,13 @@ def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> tor
             h = torch.arange(out_h, device=z.device, dtype=torch.float64)
             ramp = torch.polar(torch.ones_like(h), h * (-2.0 * math.pi * band.high / band.n_h))
             z = z * ramp.to(z.dtype)[:, None]
-    return torch.fft.irfft(z, n=band.n_w, dim=-1)[..., :out_w]  # zero-fills columns beyond the band
+    y: torch.Tensor = torch.fft.irfft(z, n=band.n_w, dim=-1)[..., :out_w]  # zero-fills columns beyond the band
+    return y
+
+
+def _band_irfft2_fft_flops(band: Band, planes: int, out_h: int) -> float:
+    """A complex inverse FFT of every kept column, a real inverse FFT of every output row."""
+    return planes * (band.cols * _fft_flops(band.n_h) + out_h * _fft_flops(band.n_w) / 2)
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:
@@ -154,7 +216,7 @@ def _complex(dtype: torch.dtype) -> torch.dtype:
 
 
 def filter_dft_matrix(
-    band: Band, kernel_size: tuple[int, int], dilation: tuple[int, int], like: torch.Tensor
+    band: Band, kernel_size: Sequence[int], dilation: tuple[int, int], like: torch.Tensor
 ) -> torch.Tensor:
     """The 2D DFT from the (dilated) kernel taps to the band: ``(F, kh * kw)``, complex.
 

@@ -6,22 +6,37 @@ They keep the parent's parameters, buffers and ``state_dict`` layout, so a pretr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import functional as BF
-from ..functional.arguments import check_kernel_fits, check_rate
+from ..checks import check_rate
+from ..functional.arguments import check_kernel_fits
 from ..functional.band import Band, band_for_size
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
 
 
-class _BandLimitedMixin:
-    """Shared ``rate`` state and band arithmetic of the band-limited modules."""
+class _BandLimitedMixin(nn.Module):
+    """Shared ``rate`` state and band arithmetic of the band-limited modules.
+
+    Mixed in before ``nn.Conv1d`` / ``nn.Conv2d``, which set the attributes declared here
+    (declared as ``torch.nn.modules.conv._ConvNd`` does).
+    """
 
     _rate: float
-    _band_limited_op = None  # set by subclasses: BF.conv1d or BF.conv2d
+    _band_limited_op: ClassVar[Callable[..., torch.Tensor]]  # set by subclasses: BF.conv1d or BF.conv2d
+    _reversed_padding_repeated_twice: list[int]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: str | tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"]
 
     @property
     def rate(self) -> float:
@@ -65,7 +80,7 @@ class BandLimitedConv2d(_BandLimitedMixin, nn.Conv2d):
 
     _band_limited_op = staticmethod(BF.conv2d)
 
-    def __init__(self, *args, rate: float = 0.0, **kwargs) -> None:
+    def __init__(self, *args: Any, rate: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rate = rate
 
@@ -78,6 +93,6 @@ class BandLimitedConv1d(_BandLimitedMixin, nn.Conv1d):
 
     _band_limited_op = staticmethod(BF.conv1d)
 
-    def __init__(self, *args, rate: float = 0.0, **kwargs) -> None:
+    def __init__(self, *args: Any, rate: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rate = rate
