@@ -1,11 +1,10 @@
 """Registry behaviour: listing, ndim, argument validation and registration."""
 
 import pytest
-
-from bandlimit.errors import ConfigError
 from torch import nn
 
 import bandlimit.models as models
+from bandlimit.errors import ConfigError
 from bandlimit.models import create_model, list_models, model_ndim, register_model, registry
 
 EXPECTED_NDIM = {"densenet121": 2, "fcn": 1, "lenet": 2, "resnet18": 2, "small_resnet": 2}
