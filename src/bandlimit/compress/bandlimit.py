@@ -26,7 +26,7 @@ BandLimitedConv = BandLimitedConv1d | BandLimitedConv2d
 class BandLimitConfig(CompressionConfig):
     """Band-limit every ``nn.Conv1d`` / ``nn.Conv2d`` at ``rate``.
 
-    ``overrides`` maps a layer name or regex to its own rate, e.g. ``{r"layer4\\..*": 0.8}``.
+    ``overrides`` maps a layer name or regex to its own rate, e.g. ``{r"stages\\.3\\..*": 0.8}``.
     Layers that are band-limited already only take the new rate.
     """
 
