@@ -26,8 +26,12 @@ from bandlimit.functional.spectral import uses_gemm
 aten = torch.ops.aten
 _GEMMS = {  # op -> positions of its two matrix operands
     aten.mm.default: (0, 1),
+    aten.mm.out: (0, 1),
     aten.addmm.default: (1, 2),
+    aten.addmm_.default: (1, 2),
+    aten.addmm.out: (1, 2),
     aten.bmm.default: (0, 1),
+    aten.bmm.out: (0, 1),
     aten.baddbmm.default: (1, 2),
 }
 # Products the kernel does not use; seeing one means the counter would miss work.
@@ -49,6 +53,8 @@ class _CountFlops(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         assert func not in _UNCOUNTED, f"{func} is not counted"
+        base = func.overloadpacket.__name__.rstrip("_")
+        assert base not in ("mm", "addmm", "bmm", "baddbmm") or func in _GEMMS, f"{func} is not counted"
         if func in _GEMMS:
             a, b = (args[i] for i in _GEMMS[func])
             self.gemm += (8 if a.is_complex() else 2) * math.prod(a.shape) * b.shape[-1]

@@ -45,3 +45,19 @@ def test_only_the_band_and_the_weight_are_saved(layer):
     rows, cols = band.shape
     expected = x.shape[0] * x.shape[1] * rows * cols * 8 + w.numel() * 4  # complex64 band + weight
     assert saved_bytes(lambda x, w: BF.conv2d(x, w, padding=1, rate=0.5), x, w) == expected
+
+
+@pytest.mark.parametrize("path", ["gemm", "fft"])
+def test_the_saved_band_owns_its_memory_on_both_paths(monkeypatch, path):
+    """A saved band that is a view of the whole spectrum would keep all of it alive."""
+    from bandlimit.functional import spectral
+    from bandlimit.memory import count_saved_bytes
+
+    if path == "fft":
+        monkeypatch.setattr(spectral, "GEMM_MAX_GRID", 0)
+    x = torch.randn(4, 8, 40, requires_grad=True)
+    w = torch.randn(8, 8, 5)
+    with count_saved_bytes() as saved:
+        BF.conv1d(x, w, padding=2, rate=0.5)
+    band = BF.spectral_band((40,), (5,), padding=2, rate=0.5)
+    assert saved.total == band.kept * 4 * 8 * 8 + w.numel() * 4  # complex64 band + the weight

@@ -8,7 +8,8 @@ from typing import ClassVar
 
 from torch import nn
 
-from ..checks import check_rate
+from .. import recompute
+from ..checks import check_bool, check_rate
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 from ..settings import setting
 from .config import CompressionConfig
@@ -37,13 +38,26 @@ class BandLimitConfig(CompressionConfig):
     rate: float = setting(
         0.5, help="compression rate in [0, 1): the fraction of spectral coefficients discarded", check=check_rate
     )
+    checkpoint: bool = setting(
+        False,
+        help="spectral checkpoints: recompute the activations between band-limited layers in backward from "
+        "their saved spectra instead of keeping them (whole model; less memory, some recomputation)",
+        check=check_bool,
+    )
 
     def rate_for(self, name: str) -> float:
         """The rate of the layer with qualified name ``name``."""
         return self.for_layer(name).rate
 
 
-@register_transform(BandLimitConfig, targets=(*_TO_BAND_LIMITED, *_TO_PLAIN))
+def _install_checkpoints(model: nn.Module, config: BandLimitConfig) -> None:
+    if config.checkpoint:
+        recompute.install(model)
+    else:
+        recompute.uninstall(model)
+
+
+@register_transform(BandLimitConfig, targets=(*_TO_BAND_LIMITED, *_TO_PLAIN), finalize=_install_checkpoints)
 def _band_limit(module: nn.Conv1d | nn.Conv2d, config: BandLimitConfig) -> nn.Module:
     if isinstance(module, BandLimitedConv):
         module.rate = config.rate
@@ -77,4 +91,5 @@ def restore_(model: nn.Module) -> nn.Module:
         del new.__dict__["_rate"]
         return new
 
+    recompute.uninstall(model)
     return replace_modules(model, convert)

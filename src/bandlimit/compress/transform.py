@@ -33,17 +33,24 @@ Transform = Callable[[Any, Any], "nn.Module | None"]
 C = TypeVar("C", bound=CompressionConfig)
 
 
+Finalize = Callable[[nn.Module, Any], None]
+"""``finalize(model, config)``: a step on the whole model after its layers are converted."""
+
+
 @dataclass(frozen=True)
 class _Handler:
     transform: Transform
     targets: tuple[type[nn.Module], ...]
+    finalize: Finalize | None
 
 
 _HANDLERS: dict[type[CompressionConfig], _Handler] = {}
 
 
 def register_transform(
-    config_type: type[C], targets: tuple[type[nn.Module], ...]
+    config_type: type[C],
+    targets: tuple[type[nn.Module], ...],
+    finalize: Callable[[nn.Module, C], None] | None = None,
 ) -> Callable[[Callable[[Any, C], nn.Module | None]], Callable[[Any, C], nn.Module | None]]:
     """Register ``handler(module, config) -> nn.Module | None`` for ``config_type``.
 
@@ -51,10 +58,12 @@ def register_transform(
         config_type: the method's config class.
         targets: the module types the handler receives. Types match exactly: a subclass
             may compute differently, so it is left alone unless listed.
+        finalize: ``finalize(model, config)``, run on the whole model after the walk, for what
+            a method sets up once per model (e.g. hooks on the root).
     """
 
     def decorator(fn: Callable[[Any, C], nn.Module | None]) -> Callable[[Any, C], nn.Module | None]:
-        _HANDLERS[config_type] = _Handler(fn, tuple(targets))
+        _HANDLERS[config_type] = _Handler(fn, tuple(targets), finalize)
         return fn
 
     return decorator
@@ -106,6 +115,8 @@ def _apply(model: nn.Module, config: CompressionConfig, filter_fn: LayerFilter |
         return new
 
     model = replace_modules(model, convert)
+    if handler.finalize is not None:
+        handler.finalize(model, config)
     unused = [p for p in config.overrides if not any(p == n or re.fullmatch(p, n) for n in converted)]
     if unused:
         warnings.warn(f"{config.method} overrides {unused} match no converted layer", stacklevel=3)

@@ -8,14 +8,17 @@ weight are saved for backward; the filter band is recomputed from the weight.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch.autograd.function import once_differentiable
 
 from ..checks import check_rate
+from ..recompute import current_tape
 from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, resolve_padding
 from .band import Band, band_for_size
 from .spectral import band_irfft2, band_rfft2, filter_dft_matrix, kernel_taps, tap_adjoint_matrix
@@ -80,6 +83,27 @@ def _frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> 
     return [slice(s, min(s + step, n_freq)) for s in range(0, n_freq, step)]
 
 
+def _synthesize(x_band: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
+    """The layer's output from its input band: ``x_band`` ``(F, B, Cin)`` -> ``(B, Cout, Ho, Wo)``.
+
+    This is also how a spectral checkpoint recomputes the output in backward. The result is a
+    tensor of its own, never a view, so that in-place ops on the layer's output work.
+    """
+    band = geo.band
+    dft_conj = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight).conj().resolve_conj()
+    taps = kernel_taps(weight, x_band.dtype)  # (kh*kw, Cout*Cin_g)
+    y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
+    for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
+        w_conj = torch.unflatten(dft_conj[f] @ taps, 1, weight.shape[:2])  # conj(W): (f, Cout, Cin_g)
+        y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
+    y = band_irfft2(y_band, band, *geo.full_out_hw)
+    if geo.stride != (1, 1):
+        y = y[..., :: geo.stride[0], :: geo.stride[1]].contiguous()
+    if bias is not None:
+        y.add_(bias.view(-1, 1, 1))
+    return y
+
+
 class _Context(Protocol):
     """What the autograd context of :class:`_BandLimitedConv2d` holds (torch types ``ctx`` as Any)."""
 
@@ -87,6 +111,7 @@ class _Context(Protocol):
     needs_input_grad: tuple[bool, ...]
     geo: _Geometry
     has_bias: bool
+    release: Callable[[], None] | None  # set when a spectral checkpoint recomputes from this layer
 
     def save_for_backward(self, *tensors: torch.Tensor | None) -> None: ...
 
@@ -99,20 +124,9 @@ class _BandLimitedConv2d(torch.autograd.Function):
         ctx: _Context, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
     ) -> torch.Tensor:
         """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
-        band = geo.band
         top, left = geo.offset
-        x_band = band_rfft2(x, band, top, left)  # (F, B, Cin); padding folded into the transform
-        dft_conj = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight).conj().resolve_conj()
-        taps = kernel_taps(weight, x_band.dtype)  # (kh*kw, Cout*Cin_g)
-        y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
-        for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
-            w_conj = torch.unflatten(dft_conj[f] @ taps, 1, weight.shape[:2])  # conj(W): (f, Cout, Cin_g)
-            y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
-        y = band_irfft2(y_band, band, *geo.full_out_hw)
-        if geo.stride != (1, 1):
-            y = y[..., :: geo.stride[0], :: geo.stride[1]]
-        if bias is not None:
-            y = y + bias.view(-1, 1, 1)
+        x_band = band_rfft2(x, geo.band, top, left)  # (F, B, Cin); padding folded into the transform
+        y = _synthesize(x_band, weight, bias, geo)
         ctx.save_for_backward(x_band, weight)
         ctx.geo = geo
         ctx.has_bias = bias is not None
@@ -125,6 +139,9 @@ class _BandLimitedConv2d(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
         """Gradients of ``x``, ``weight`` and ``bias`` from ``grad_y`` ``(B, Cout, Ho, Wo)``."""
         x_band, weight = ctx.saved_tensors
+        release = getattr(ctx, "release", None)
+        if release is not None:
+            release()  # every consumer of this layer's output has run its backward
         geo = ctx.geo
         band = geo.band
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -217,9 +234,15 @@ def _conv(
         input_hw=_pair(spatial, 1),
         full_out_hw=_pair(full_out, 1),
     )
-    with torch.autocast(x.device.type, enabled=False):  # the FFT path runs in float32/64 itself
+    tape = current_tape()
+    with torch.autocast(x.device.type, enabled=False), tape.pause() if tape else nullcontext():
         # torch leaves Function.apply unannotated; it returns forward's tensor.
         y: torch.Tensor = _BandLimitedConv2d.apply(x, w, bias, geo)  # type: ignore[no-untyped-call]
+        node: Any = y.grad_fn  # the Function's context
+        if tape is not None and node is not None:
+            # A spectral checkpoint: the output is recomputable from the saved band and the weight.
+            anchor = tape.anchor(y, functools.partial(_synthesize, node.saved_tensors[0], w, bias, geo))
+            node.release = functools.partial(tape.release, anchor)
 
     y = y.to(dtype)
     if ndim == 1:

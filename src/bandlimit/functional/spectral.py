@@ -146,8 +146,9 @@ def _band_rfft2_fft(x: torch.Tensor, band: Band, top: int, left: int) -> torch.T
     if band.n_h > 1:
         z = torch.fft.fft(z, n=band.n_h, dim=-2)
         z = torch.cat((z[..., band.n_h - band.high :, :], z[..., : band.low, :]), dim=-2)
-    out: torch.Tensor = z.permute(3, 2, 0, 1).reshape(-1, *x.shape[:2])
-    return out
+    # A copy of the band alone: a view would keep the whole spectrum alive while it is saved.
+    band_only: torch.Tensor = z.permute(3, 2, 0, 1).clone(memory_format=torch.contiguous_format)
+    return band_only.view(-1, *x.shape[:2])
 
 
 def _band_rfft2_fft_flops(band: Band, planes: int, h: int, top: int) -> float:
@@ -163,7 +164,8 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
         out_h, out_w: size of the crop to return.
 
     Returns:
-        Real tensor ``(B, C, out_h, out_w)``.
+        Real tensor ``(B, C, out_h, out_w)``, a tensor of its own (not a view), so callers may
+        modify it in place.
     """
     if not uses_gemm(band):
         return _band_irfft2_fft(z, band, out_h, out_w)
@@ -176,8 +178,11 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
     # Rows to output rows, one output part at a time: (cols, BC, out_h), output rows last.
     re, im = (torch.matmul(planar.transpose(1, 2), e_rows[part]).view(cols, -1) for part in (0, 1))
     # Columns to output columns, contracting (column, part): lands directly in (B, C, out_h, out_w).
-    y = torch.addmm(re.t() @ e_cols[:, 0], im.t(), e_cols[:, 1])
-    return y.view(b, c, out_h, out_w)
+    y = planar.new_empty(b, c, out_h, out_w)
+    flat = y.view(-1, out_w)
+    torch.mm(re.t(), e_cols[:, 0], out=flat)
+    flat.addmm_(im.t(), e_cols[:, 1])
+    return y
 
 
 def band_irfft2_flops(band: Band, planes: int, out_h: int, out_w: int) -> float:
@@ -202,8 +207,8 @@ def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> tor
             h = torch.arange(out_h, device=z.device, dtype=torch.float64)
             ramp = torch.polar(torch.ones_like(h), h * (-2.0 * math.pi * band.high / band.n_h))
             z = z * ramp.to(z.dtype)[:, None]
-    y: torch.Tensor = torch.fft.irfft(z, n=band.n_w, dim=-1)[..., :out_w]  # zero-fills columns beyond the band
-    return y
+    y: torch.Tensor = torch.fft.irfft(z, n=band.n_w, dim=-1)  # zero-fills columns beyond the band
+    return y if out_w == band.n_w else y[..., :out_w].contiguous()  # a crop is copied: no view is returned
 
 
 def _band_irfft2_fft_flops(band: Band, planes: int, out_h: int) -> float:

@@ -1,0 +1,319 @@
+"""Spectral checkpoints: activations recomputed in backward from band-limited layers' spectra.
+
+A band-limited convolution keeps its compressed input spectrum for backward, and its output is
+exactly recomputable from that spectrum and the weight: it is a checkpoint. While a model runs
+forward under a :class:`Tape`, every aten op whose inputs descend from such an output (an
+*anchor*) is recorded, by value identity and never by holding the tensor. When autograd saves
+a tensor for backward that the tape can recompute (a BatchNorm input, a ReLU output, a pooling
+input, a residual sum...), it saves a small handle instead; the backward replays the recorded
+ops from the nearest anchors when it needs the tensor, and drops the replayed values once the
+anchor's own backward has run (every consumer of an anchor runs its backward before it).
+
+What is not recomputable is saved as usual: tensors that do not descend from an anchor, and the
+outputs of random ops (dropout's mask is kept, so the recomputed output uses the same mask).
+Buffers that an op updates in place (BatchNorm running statistics) are not touched by a replay.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+from torch.utils.weak import WeakIdKeyDictionary
+
+__all__ = ["Tape", "current_tape", "install", "recording", "uninstall"]
+
+aten = torch.ops.aten
+
+# Ops that update buffers in place although their schema does not say so: a replay gets copies.
+_UNMARKED_WRITES: dict[Any, tuple[int, ...]] = {
+    aten.native_batch_norm.default: (3, 4),
+    aten._native_batch_norm_legit.default: (3, 4),
+    aten._batch_norm_with_update.default: (3, 4),
+}
+# Saved tensors smaller than this are kept: a handle and a replay would cost more than they save.
+MIN_RECOMPUTED_BYTES = 16 << 10
+
+_local = threading.local()
+
+
+def current_tape() -> Tape | None:
+    """The tape recording the forward pass on this thread, if any (and not paused)."""
+    tape: Tape | None = getattr(_local, "tape", None)
+    return None if tape is None or tape.paused else tape
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """A recorded value in an op's argument template."""
+
+    value: int
+
+
+@dataclass
+class _Op:
+    func: Any
+    template: Any  # (args, kwargs) with recorded tensors replaced by _Ref
+    outputs: list[int | None]  # value id of each flat output (None: not recorded)
+    written: tuple[int, ...]  # flat positions of the arguments the op writes
+
+
+class _Handle:
+    """What autograd keeps instead of a recomputable tensor."""
+
+    __slots__ = ("tape", "value")
+
+    def __init__(self, tape: Tape, value: int) -> None:
+        self.tape, self.value = tape, value
+
+
+def _written_positions(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, ...]:
+    """Flat positions (in ``tree_flatten((args, kwargs))``) of the tensor arguments ``func`` writes."""
+    written = set()
+    for i, arg in enumerate(func._schema.arguments):
+        if arg.alias_info is not None and arg.alias_info.is_write:
+            written.add(i if i < len(args) else arg.name)
+    written.update(_UNMARKED_WRITES.get(func, ()))
+    flat: list[int] = []
+    position = 0
+    for i, value in enumerate(args):
+        n = len(tree_flatten(value)[0])
+        if i in written:
+            flat.extend(range(position, position + n))
+        position += n
+    for name, value in kwargs.items():
+        n = len(tree_flatten(value)[0])
+        if name in written:
+            flat.extend(range(position, position + n))
+        position += n
+    return tuple(flat)
+
+
+class Tape(TorchDispatchMode):
+    """Records a forward pass and recomputes saved tensors from anchors in backward.
+
+    Use :func:`recording` around a model's forward; band-limited convolutions register their
+    outputs with :meth:`anchor` and call :meth:`release` from their backward.
+    """
+
+    def __init__(self, min_bytes: int = MIN_RECOMPUTED_BYTES) -> None:
+        super().__init__()
+        self.min_bytes = min_bytes
+        self.paused = False
+        self._ids: WeakIdKeyDictionary = WeakIdKeyDictionary()  # live tensor -> its current value id
+        self._tags: list[frozenset[int]] = []  # value id -> anchors it descends from
+        self._producers: list[tuple[int, int]] = []  # value id -> (op index or -1 - anchor, output position)
+        self._ops: list[_Op] = []
+        self._recipes: dict[int, Callable[[], torch.Tensor] | None] = {}
+        self._cache: dict[int, torch.Tensor] = {}
+        self._unreplayable: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> (op, module) that made it
+        self.module_path: list[str] = []
+        self._warned: set[str] = set()
+        # Saved-tensor hooks active outside the tape (a memory counter, offloading) see what it keeps.
+        self._outer = torch._C._autograd._top_saved_tensors_default_hooks(False)
+
+    # -- forward ---------------------------------------------------------------------------------
+
+    def _new_value(self, tensor: torch.Tensor, tags: frozenset[int], producer: tuple[int, int]) -> int:
+        value = len(self._tags)
+        self._tags.append(tags)
+        self._producers.append(producer)
+        self._ids[tensor] = value
+        return value
+
+    def anchor(self, output: torch.Tensor, recipe: Callable[[], torch.Tensor]) -> int:
+        """Register a band-limited layer's ``output``, exactly recomputable by ``recipe()``."""
+        anchor = len(self._recipes)
+        self._recipes[anchor] = recipe
+        self._new_value(output, frozenset((anchor,)), (-1 - anchor, 0))
+        return anchor
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        """Ops inside are not recorded (a band-limited layer's own transforms)."""
+        previous, self.paused = self.paused, True
+        try:
+            yield
+        finally:
+            self.paused = previous
+
+    def _forget_aliases(self, tensor: torch.Tensor) -> None:
+        """``tensor`` is written in place: other tensors on its storage no longer hold their recorded value."""
+        storage = tensor.untyped_storage().data_ptr()
+        for other in [t for t in self._ids if t is not tensor and t.untyped_storage().data_ptr() == storage]:
+            del self._ids[other]
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not self.paused:
+            self._record(func, args, kwargs, out)
+        return out
+
+    def _record(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        flat_args = tree_flatten((args, kwargs))[0]
+        inputs = [self._ids.get(a) for a in flat_args if isinstance(a, torch.Tensor)]
+        derived = [v for v in inputs if v is not None]
+        if not derived:
+            return
+        written = _written_positions(func, args, kwargs)
+        targets = [flat_args[i] for i in written if isinstance(flat_args[i], torch.Tensor)]
+        for target in targets:
+            self._forget_aliases(target)
+        flat_out = tree_flatten(out)[0]
+        if torch.Tag.nondeterministic_seeded in func.tags:
+            # A random op cannot be replayed: its results are saved as usual where needed.
+            for t in [*targets, *flat_out]:
+                if isinstance(t, torch.Tensor):
+                    self._ids.pop(t, None)
+                    self._unreplayable[t] = (str(func), self._module())
+            return
+        tags = frozenset().union(*(self._tags[v] for v in derived))
+        template = tree_map(
+            lambda a: _Ref(self._ids[a]) if isinstance(a, torch.Tensor) and a in self._ids else a, (args, kwargs)
+        )
+        op = _Op(func, template, [], written)
+        index = len(self._ops)
+        self._ops.append(op)
+        for position, t in enumerate(flat_out):
+            op.outputs.append(self._new_value(t, tags, (index, position)) if isinstance(t, torch.Tensor) else None)
+
+    def _module(self) -> str:
+        return self.module_path[-1] if self.module_path else "<model>"
+
+    # -- saving and backward ---------------------------------------------------------------------
+
+    def pack(self, tensor: torch.Tensor) -> Any:
+        """``saved_tensors_hooks`` pack: a handle for a large recomputable tensor, else the tensor."""
+        value = self._ids.get(tensor)
+        large = tensor.untyped_storage().nbytes() >= self.min_bytes
+        if value is None or not tensor.requires_grad or not large:
+            if large and tensor.requires_grad and tensor in self._unreplayable:
+                op, module = self._unreplayable[tensor]
+                self._warn_kept(op, module, tensor)
+            return tensor if self._outer is None else (self._outer[1], self._outer[0](tensor))
+        return _Handle(self, value)
+
+    def _warn_kept(self, op: str, module: str, tensor: torch.Tensor) -> None:
+        if module not in self._warned:
+            self._warned.add(module)
+            warnings.warn(
+                f"spectral checkpoints: layer {module!r} saves a {tuple(tensor.shape)} result of {op}, which cannot "
+                "be recomputed; it is kept for backward as without checkpoints",
+                stacklevel=2,
+            )
+
+    @staticmethod
+    def unpack(packed: Any) -> Any:
+        """``saved_tensors_hooks`` unpack: recompute what a handle stands for."""
+        if isinstance(packed, _Handle):
+            return packed.tape.materialize(packed.value)
+        if isinstance(packed, tuple):  # packed by the outer hooks: (their unpack, their packed value)
+            return packed[0](packed[1])
+        return packed
+
+    def materialize(self, value: int) -> torch.Tensor:
+        """The tensor of a recorded value, replayed from its anchors (cached until they are released)."""
+        cached = self._cache.get(value)
+        if cached is not None:
+            return cached
+        source, position = self._producers[value]
+        with torch.no_grad():
+            if source < 0:
+                recipe = self._recipes.get(-1 - source)
+                if recipe is None:
+                    raise RuntimeError(
+                        "spectral checkpoints: a tensor was needed after its band-limited layer's backward; "
+                        "turn spectral checkpoints off for this model (checkpoint=False)"
+                    )
+                self._cache[value] = recipe()
+            else:
+                self._replay(self._ops[source])
+        return self._cache[value]
+
+    def _replay(self, op: _Op) -> None:
+        flat, spec = tree_flatten(op.template)
+        for i, a in enumerate(flat):
+            if isinstance(a, _Ref):
+                flat[i] = self.materialize(a.value)
+            if i in op.written and isinstance(flat[i], torch.Tensor):
+                flat[i] = flat[i].clone()  # the cached value (or a buffer) must not change
+        args, kwargs = tree_unflatten(flat, spec)
+        outputs = tree_flatten(op.func(*args, **kwargs))[0]
+        for value, t in zip(op.outputs, outputs):
+            if value is not None:
+                self._cache[value] = t
+
+    def release(self, anchor: int) -> None:
+        """The anchor's layer ran its backward: drop its recipe and every replayed value that descends from it."""
+        self._recipes[anchor] = None
+        for value in [v for v in self._cache if anchor in self._tags[v]]:
+            del self._cache[value]
+
+
+@contextmanager
+def recording(tape: Tape) -> Iterator[Tape]:
+    """Record the forward pass inside the block on ``tape`` and save recomputable tensors as handles."""
+    previous = getattr(_local, "tape", None)
+    _local.tape = tape
+    try:
+        with tape, torch.autograd.graph.saved_tensors_hooks(tape.pack, Tape.unpack):
+            yield tape
+    finally:
+        _local.tape = previous
+
+
+_HOOKS = "_bandlimit_checkpoint_hooks"
+
+
+def install(model: torch.nn.Module) -> None:
+    """Record ``model``'s training forward passes on a fresh :class:`Tape` each (idempotent).
+
+    Nothing is recorded in eval mode or without gradients, so inference costs nothing extra.
+    """
+    if hasattr(model, _HOOKS):
+        return
+    open_stacks: list[ExitStack | None] = []
+
+    def start(module: torch.nn.Module, args: Any) -> None:
+        if not (module.training and torch.is_grad_enabled()) or getattr(_local, "tape", None) is not None:
+            open_stacks.append(None)
+            return
+        stack = ExitStack()
+        tape = stack.enter_context(recording(Tape()))
+        names = {id(m): name for name, m in module.named_modules()}
+
+        def enter(m: torch.nn.Module, a: Any) -> None:
+            tape.module_path.append(names.get(id(m), type(m).__name__))
+
+        def leave(m: torch.nn.Module, a: Any, o: Any) -> None:
+            if tape.module_path:
+                tape.module_path.pop()
+
+        # Module names for warnings, kept only while this forward runs.
+        stack.enter_context(torch.nn.modules.module.register_module_forward_pre_hook(enter))
+        stack.enter_context(torch.nn.modules.module.register_module_forward_hook(leave, always_call=True))
+        open_stacks.append(stack)
+
+    def stop(module: torch.nn.Module, args: Any, output: Any) -> None:
+        stack = open_stacks.pop()
+        if stack is not None:
+            stack.close()
+
+    handles = (model.register_forward_pre_hook(start), model.register_forward_hook(stop, always_call=True))
+    object.__setattr__(model, _HOOKS, handles)
+
+
+def uninstall(model: torch.nn.Module) -> None:
+    """Undo :func:`install`."""
+    for handle in getattr(model, _HOOKS, ()):
+        handle.remove()
+    if hasattr(model, _HOOKS):
+        object.__delattr__(model, _HOOKS)
