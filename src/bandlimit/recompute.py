@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode, _pop_mode_temporarily
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 from torch.utils.weak import WeakIdKeyDictionary
 
@@ -113,6 +113,7 @@ class Tape(TorchDispatchMode):
         self._ops: list[_Op] = []
         self._recipes: dict[int, Callable[[], torch.Tensor] | None] = {}
         self._cache: dict[int, torch.Tensor] = {}
+        self._pending: dict[int, int] = {}  # value id -> handles not unpacked yet
         self._unreplayable: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> (op, module) that made it
         self.module_path: list[str] = []
         self._warned: set[str] = set()
@@ -140,7 +141,11 @@ class Tape(TorchDispatchMode):
         """Ops inside are not recorded (a band-limited layer's own transforms)."""
         previous, self.paused = self.paused, True
         try:
-            yield
+            if _get_current_dispatch_mode() is self:  # off the mode stack, they also skip Python dispatch
+                with _pop_mode_temporarily():
+                    yield
+            else:
+                yield
         finally:
             self.paused = previous
 
@@ -199,6 +204,7 @@ class Tape(TorchDispatchMode):
                 op, module = self._unreplayable[tensor]
                 self._warn_kept(op, module, tensor)
             return tensor if self._outer is None else (self._outer[1], self._outer[0](tensor))
+        self._pending[value] = self._pending.get(value, 0) + 1
         return _Handle(self, value)
 
     def _warn_kept(self, op: str, module: str, tensor: torch.Tensor) -> None:
@@ -214,42 +220,61 @@ class Tape(TorchDispatchMode):
     def unpack(packed: Any) -> Any:
         """``saved_tensors_hooks`` unpack: recompute what a handle stands for."""
         if isinstance(packed, _Handle):
-            return packed.tape.materialize(packed.value)
+            return packed.tape.take(packed.value)
         if isinstance(packed, tuple):  # packed by the outer hooks: (their unpack, their packed value)
             return packed[0](packed[1])
         return packed
 
-    def materialize(self, value: int) -> torch.Tensor:
-        """The tensor of a recorded value, replayed from its anchors (cached until they are released)."""
-        cached = self._cache.get(value)
-        if cached is not None:
-            return cached
-        source, position = self._producers[value]
-        with torch.no_grad():
-            if source < 0:
-                recipe = self._recipes.get(-1 - source)
-                if recipe is None:
-                    raise RuntimeError(
-                        "spectral checkpoints: a tensor was needed after its band-limited layer's backward; "
-                        "turn spectral checkpoints off for this model (checkpoint=False)"
-                    )
-                self._cache[value] = recipe()
-            else:
-                self._replay(self._ops[source])
-        return self._cache[value]
+    def take(self, value: int) -> torch.Tensor:
+        """The tensor a handle stands for; it leaves the cache when no other handle waits for it."""
+        tensor = self.materialize(value)
+        self._pending[value] -= 1
+        if self._pending[value] == 0:
+            self._cache.pop(value, None)
+        return tensor
 
-    def _replay(self, op: _Op) -> None:
+    def materialize(self, value: int) -> torch.Tensor:
+        """The tensor of a recorded value, replayed from its anchors.
+
+        Of the values a replay computes on the way, only those that saved-tensor handles still
+        wait for are cached: the others would only hold memory.
+        """
+        if value in self._cache:
+            return self._cache[value]
+        scratch: dict[int, torch.Tensor] = {}
+        with torch.no_grad():
+            tensor = self._compute(value, scratch)
+        for v, t in scratch.items():
+            if self._pending.get(v, 0) > 0:
+                self._cache[v] = t
+        return tensor
+
+    def _compute(self, value: int, scratch: dict[int, torch.Tensor]) -> torch.Tensor:
+        known = scratch.get(value, self._cache.get(value))
+        if known is not None:
+            return known
+        source, _ = self._producers[value]
+        if source < 0:
+            recipe = self._recipes.get(-1 - source)
+            if recipe is None:
+                raise RuntimeError(
+                    "spectral checkpoints: a tensor was needed after its band-limited layer's backward "
+                    "(a second backward through the same graph?); turn spectral checkpoints off for it"
+                )
+            scratch[value] = recipe()
+            return scratch[value]
+        op = self._ops[source]
         flat, spec = tree_flatten(op.template)
         for i, a in enumerate(flat):
             if isinstance(a, _Ref):
-                flat[i] = self.materialize(a.value)
+                flat[i] = self._compute(a.value, scratch)
             if i in op.written and isinstance(flat[i], torch.Tensor):
-                flat[i] = flat[i].clone()  # the cached value (or a buffer) must not change
+                flat[i] = flat[i].clone()  # the value computed before (or a buffer) must not change
         args, kwargs = tree_unflatten(flat, spec)
-        outputs = tree_flatten(op.func(*args, **kwargs))[0]
-        for value, t in zip(op.outputs, outputs):
-            if value is not None:
-                self._cache[value] = t
+        for v, t in zip(op.outputs, tree_flatten(op.func(*args, **kwargs))[0]):
+            if v is not None:
+                scratch[v] = t
+        return scratch[value]
 
     def release(self, anchor: int) -> None:
         """The anchor's layer ran its backward: drop its recipe and every replayed value that descends from it."""

@@ -11,12 +11,15 @@ from the parent through fork and exec.)
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 
 import torch
 
 from ..memory import count_saved_bytes
 
 __all__ = ["saved_bytes", "peak_step_bytes"]
+
+_MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"
 
 
 def saved_bytes(step) -> int:
@@ -51,7 +54,18 @@ def peak_step_bytes(builder, *args) -> int:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(builder, args, queue))
-    proc.start()
+    # glibc raises its mmap threshold as large blocks are freed, after which freed memory stays
+    # resident and a second step's peak would hide in it: a fixed threshold returns every block
+    # of 64 KiB or more to the OS when it is freed, so the resident set follows allocated bytes.
+    saved_env = os.environ.get(_MMAP_THRESHOLD)
+    os.environ[_MMAP_THRESHOLD] = "65536"
+    try:
+        proc.start()
+    finally:
+        if saved_env is None:
+            del os.environ[_MMAP_THRESHOLD]
+        else:
+            os.environ[_MMAP_THRESHOLD] = saved_env
     proc.join(timeout=600)
     if proc.exitcode != 0:
         proc.kill()

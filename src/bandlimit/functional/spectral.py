@@ -117,16 +117,30 @@ def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torc
     device = str(x.device)
     dw = _matrices(band, "cols", w, left, x.dtype, device)  # (2 cols, W)
     dh = _matrices(band, "rows", h, top, x.dtype, device)  # (2 R, H)
-    p1 = dw @ x.reshape(b * c * h, w).t()  # (2 cols, B C H): column transform, H made the last axis
-    # Row transform: a batched GEMM per (part, column) with BC wide rows -> (2 cols, 2 R, BC).
-    p2 = torch.matmul(dh, p1.view(2 * cols, b * c, h).transpose(1, 2)).view(2, cols, 2, rows, b * c)
-    re_w, im_w = p2[0], p2[1]  # parts of the column transform, each (cols, [cos|sin], R, BC)
+    planes = x.reshape(b * c, h, w)
     out = torch.empty(cols, rows, b * c, dtype=_complex(x.dtype), device=x.device)
     parts = torch.view_as_real(out)
-    # (cos - i sin)(A + iB) = (cos A + sin B) + i (cos B - sin A), written straight into (cols, R, BC).
-    torch.add(re_w[:, 0], im_w[:, 1], out=parts[..., 0])
-    torch.sub(im_w[:, 0], re_w[:, 1], out=parts[..., 1])
+    for chunk in _plane_chunks(b * c, 2 * cols * h * x.element_size()):
+        n = chunk.stop - chunk.start
+        p1 = dw @ planes[chunk].reshape(n * h, w).t()  # (2 cols, n H): column transform, H made the last axis
+        # Row transform: a batched GEMM per (part, column) with n wide rows -> (2 cols, 2 R, n).
+        p2 = torch.matmul(dh, p1.view(2 * cols, n, h).transpose(1, 2)).view(2, cols, 2, rows, n)
+        re_w, im_w = p2[0], p2[1]  # parts of the column transform, each (cols, [cos|sin], R, n)
+        # (cos - i sin)(A + iB) = (cos A + sin B) + i (cos B - sin A), written straight into (cols, R, BC).
+        torch.add(re_w[:, 0], im_w[:, 1], out=parts[:, :, chunk, 0])
+        torch.sub(im_w[:, 0], re_w[:, 1], out=parts[:, :, chunk, 1])
     return out.view(cols * rows, b, c)
+
+
+# The transforms work on chunks of planes (B * C of them) whose intermediate products are about
+# this size: whole-batch intermediates are several times the layer's output, and they made the
+# layer's peak memory larger than F.conv2d's.
+_CHUNK_BYTES = 2 << 20
+
+
+def _plane_chunks(planes: int, bytes_per_plane: int) -> list[slice]:
+    step = max(1, _CHUNK_BYTES // max(1, bytes_per_plane))
+    return [slice(start, min(start + step, planes)) for start in range(0, planes, step)]
 
 
 def band_rfft2_flops(band: Band, planes: int, h: int, w: int, top: int = 0) -> float:
@@ -171,17 +185,21 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
         return _band_irfft2_fft(z, band, out_h, out_w)
     rows, cols = band.shape
     _, b, c = z.shape
-    # Real and imaginary planes stacked per column: (cols, [re|im] x R, BC), seen as (cols, BC, 2R).
-    planar = torch.view_as_real(z).view(cols, rows, b * c, 2).permute(0, 3, 1, 2).reshape(cols, 2 * rows, b * c)
-    e_rows = _matrices(band, "inverse_rows", out_h, 0, planar.dtype, str(z.device))  # (2, 2R, out_h)
-    e_cols = _matrices(band, "inverse_cols", out_w, 0, planar.dtype, str(z.device)).view(cols, 2, out_w)
-    # Rows to output rows, one output part at a time: (cols, BC, out_h), output rows last.
-    re, im = (torch.matmul(planar.transpose(1, 2), e_rows[part]).view(cols, -1) for part in (0, 1))
-    # Columns to output columns, contracting (column, part): lands directly in (B, C, out_h, out_w).
-    y = planar.new_empty(b, c, out_h, out_w)
-    flat = y.view(-1, out_w)
-    torch.mm(re.t(), e_cols[:, 0], out=flat)
-    flat.addmm_(im.t(), e_cols[:, 1])
+    parts = torch.view_as_real(z).view(cols, rows, b * c, 2)
+    e_rows = _matrices(band, "inverse_rows", out_h, 0, parts.dtype, str(z.device))  # (2, 2R, out_h)
+    e_cols = _matrices(band, "inverse_cols", out_w, 0, parts.dtype, str(z.device)).view(cols, 2, out_w)
+    y = parts.new_empty(b, c, out_h, out_w)
+    flat = y.view(b * c * out_h, out_w)
+    for chunk in _plane_chunks(b * c, 2 * cols * max(rows, out_h) * parts.element_size()):
+        n = chunk.stop - chunk.start
+        # Real and imaginary planes stacked per column: (cols, [re|im] x R, n), seen as (cols, n, 2R).
+        planar = parts[:, :, chunk].permute(0, 3, 1, 2).reshape(cols, 2 * rows, n)
+        # Rows to output rows, one output part at a time: (cols, n, out_h), output rows last.
+        re, im = (torch.matmul(planar.transpose(1, 2), e_rows[part]).view(cols, -1) for part in (0, 1))
+        # Columns to output columns, contracting (column, part): lands directly in (B, C, out_h, out_w).
+        rows_out = flat[chunk.start * out_h : chunk.stop * out_h]
+        torch.mm(re.t(), e_cols[:, 0], out=rows_out)
+        rows_out.addmm_(im.t(), e_cols[:, 1])
     return y
 
 

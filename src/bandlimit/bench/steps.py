@@ -1,0 +1,173 @@
+"""Whole training steps (forward, backward, optimizer step) of a model, by how it is compressed.
+
+Variants of one model and batch: ``nn.Conv`` (the plain model), ``bandlimit`` at a rate,
+``bandlimit+checkpoint`` (spectral checkpoints), and, as the anchor a user would pick to save
+memory, ``torch.utils.checkpoint`` on the plain model at a granularity (``block``: each residual
+block; ``stage``: each stage of blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..compress import BandLimitConfig, compress_
+from ..memory import count_saved_bytes
+from ..models import create_model
+from .memory import peak_step_bytes
+from .timing import time_interleaved
+
+__all__ = ["StepCase", "build_step", "default_step_cases", "run_steps", "saved_activation_bytes"]
+
+# (channels, spatial shape, classes) of the data each model is measured on.
+_DATA = {"resnet18": (3, (32, 32), 10), "fcn": (1, (270,), 50)}  # CIFAR-10; UCR FiftyWords
+
+
+@dataclass(frozen=True)
+class StepCase:
+    """One model, batch and variant.
+
+    Attributes:
+        model: ``resnet18`` (CIFAR) or ``fcn`` (UCR FiftyWords shapes).
+        batch: samples per step.
+        variant: ``nn.Conv``, ``bandlimit``, ``bandlimit+checkpoint`` or ``torch.checkpoint:<block|stage>``.
+        rate: compression rate of the band-limited variants.
+    """
+
+    model: str
+    batch: int
+    variant: str
+    rate: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.variant + (f" {self.rate}" if self.variant.startswith("bandlimit") else "")
+
+
+class _Checkpointed(nn.Module):
+    """Runs ``module`` under ``torch.utils.checkpoint`` (non-reentrant): its activations are recomputed."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = checkpoint(self.module, x, use_reentrant=False)
+        return out
+
+
+def _model(case: StepCase) -> nn.Module:
+    channels, _, classes = _DATA[case.model]
+    torch.manual_seed(0)
+    model = create_model(case.model, channels, classes)
+    if case.variant.startswith("bandlimit"):
+        compress_(model, BandLimitConfig(rate=case.rate, checkpoint=case.variant.endswith("checkpoint")))
+    elif case.variant.startswith("torch.checkpoint:"):
+        stages = model.get_submodule("stages")
+        assert isinstance(stages, nn.Sequential)
+        if case.variant.endswith("stage"):
+            for i, stage in enumerate(stages):
+                stages[i] = _Checkpointed(stage)
+        else:
+            for stage in stages:
+                assert isinstance(stage, nn.Sequential)
+                for i, block in enumerate(stage):
+                    stage[i] = _Checkpointed(block)
+    return model
+
+
+def build_step(case: StepCase) -> Callable[[], None]:
+    """A closure running one SGD training step of the case on fixed random data (module-level for fresh processes)."""
+    channels, spatial, classes = _DATA[case.model]
+    model = _model(case)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(case.batch, channels, *spatial, generator=generator)
+    y = torch.randint(0, classes, (case.batch,), generator=generator)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    step()  # the optimizer's state and the layers' caches exist from here on: steps are alike
+    return step
+
+
+def saved_activation_bytes(case: StepCase) -> int | None:
+    """Bytes the forward keeps for backward, parameters excluded (they are alive anyway).
+
+    None for ``torch.utils.checkpoint``: it keeps its inputs outside autograd's saved tensors,
+    where the hooks cannot count them (compare its peak memory instead).
+    """
+    if case.variant.startswith("torch.checkpoint"):
+        return None
+    channels, spatial, classes = _DATA[case.model]
+    model = _model(case)
+    x = torch.randn(case.batch, channels, *spatial)
+    with count_saved_bytes(exclude=model.parameters()) as saved:
+        model(x)
+    return saved.total
+
+
+def default_step_cases() -> list[StepCase]:
+    """The whole-step table of the memory issue, with the torch.utils.checkpoint anchors."""
+    cases = []
+    for batch in (32, 128):
+        rates = (0.0, 0.5, 0.85) if batch == 32 else (0.5,)
+        cases.append(StepCase("resnet18", batch, "nn.Conv"))
+        cases += [StepCase("resnet18", batch, v, r) for r in rates for v in ("bandlimit", "bandlimit+checkpoint")]
+        cases += [StepCase("resnet18", batch, f"torch.checkpoint:{g}") for g in ("block", "stage")]
+    cases.append(StepCase("fcn", 16, "nn.Conv"))
+    cases += [StepCase("fcn", 16, v, 0.5) for v in ("bandlimit", "bandlimit+checkpoint")]
+    return cases
+
+
+def run_steps(
+    cases: Sequence[StepCase],
+    rounds: int = 3,
+    min_run_time: float = 0.5,
+    memory: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Time (interleaved per model and batch), saved bytes and peak memory of each case.
+
+    Returns:
+        ``{"<model> batch <B>": {case name: {median_s, iqr_s, saved_bytes, peak_bytes, ...ratios}}}``,
+        ratios relative to the ``nn.Conv`` variant of the same model and batch.
+    """
+    groups: dict[tuple[str, int], list[StepCase]] = {}
+    for case in cases:
+        groups.setdefault((case.model, case.batch), []).append(case)
+    report: dict[str, Any] = {}
+    for (model, batch), group in groups.items():
+        times = time_interleaved({c.name: build_step(c) for c in group}, rounds=rounds, min_run_time=min_run_time)
+        section = {}
+        for case in group:
+            entry: dict[str, Any] = {"case": case.__dict__, **times[case.name]}
+            entry["saved_bytes"] = saved_activation_bytes(case)
+            if memory:
+                entry["peak_bytes"] = peak_step_bytes(build_step, case)
+            section[case.name] = entry
+        base = section.get("nn.Conv")
+        for entry in section.values():
+            if base is not None:
+                entry["time_vs_plain"] = entry["median_s"] / base["median_s"]
+                if entry["saved_bytes"] is not None:
+                    entry["saved_vs_plain"] = entry["saved_bytes"] / base["saved_bytes"]
+                if memory:
+                    entry["peak_vs_plain"] = entry["peak_bytes"] / max(1, base["peak_bytes"])
+        for name, entry in section.items():
+            if name.startswith("bandlimit+checkpoint"):
+                plain_band = section.get(name.replace("bandlimit+checkpoint", "bandlimit"))
+                if plain_band is not None:
+                    entry["time_vs_bandlimit"] = entry["median_s"] / plain_band["median_s"]
+        report[f"{model} batch {batch}"] = section
+        log(f"  {model} batch {batch}: " + ", ".join(f"{k} {v['median_s']:.3f} s" for k, v in section.items()))
+    return report
