@@ -112,6 +112,7 @@ class Tape(TorchDispatchMode):
         self._producers: list[tuple[int, int]] = []  # value id -> (op index or -1 - anchor, output position)
         self._ops: list[_Op] = []
         self._recipes: dict[int, Callable[[], torch.Tensor] | None] = {}
+        self._anchor_values: list[int] = []  # anchor -> its value id
         self._cache: dict[int, torch.Tensor] = {}
         self._pending: dict[int, int] = {}  # value id -> handles not unpacked yet
         self._unreplayable: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> (op, module) that made it
@@ -133,7 +134,7 @@ class Tape(TorchDispatchMode):
         """Register a band-limited layer's ``output``, exactly recomputable by ``recipe()``."""
         anchor = len(self._recipes)
         self._recipes[anchor] = recipe
-        self._new_value(output, frozenset((anchor,)), (-1 - anchor, 0))
+        self._anchor_values.append(self._new_value(output, frozenset((anchor,)), (-1 - anchor, 0)))
         return anchor
 
     @contextmanager
@@ -236,24 +237,42 @@ class Tape(TorchDispatchMode):
     def materialize(self, value: int) -> torch.Tensor:
         """The tensor of a recorded value, replayed from its anchors.
 
-        Of the values a replay computes on the way, only those that saved-tensor handles still
-        wait for are cached: the others would only hold memory.
+        A replay frees each value as soon as its last consumer in the replay has run, and
+        writes an in-place op into its input when nothing else needs it. Of the values it
+        computes, those that saved-tensor handles still wait for are cached.
         """
         if value in self._cache:
             return self._cache[value]
+        order: list[int] = []
+        uses: dict[int, int] = {value: 1}
+        self._plan(value, order, uses, set())
         scratch: dict[int, torch.Tensor] = {}
         with torch.no_grad():
-            tensor = self._compute(value, scratch)
+            for source in order:
+                self._run(source, scratch, uses)
         for v, t in scratch.items():
             if self._pending.get(v, 0) > 0:
                 self._cache[v] = t
-        return tensor
+        return scratch[value]
 
-    def _compute(self, value: int, scratch: dict[int, torch.Tensor]) -> torch.Tensor:
-        known = scratch.get(value, self._cache.get(value))
-        if known is not None:
-            return known
-        source, _ = self._producers[value]
+    def _plan(self, value: int, order: list[int], uses: dict[int, int], planned: set[int]) -> None:
+        """Append the sources (op index, or ``-1 - anchor``) ``value`` needs to ``order``, inputs
+        first, and count in ``uses`` how many planned ops read each value."""
+        source = self._producers[value][0]
+        if value in self._cache or source in planned:
+            return
+        planned.add(source)
+        if source >= 0:
+            for ref in tree_flatten(self._ops[source].template)[0]:
+                if isinstance(ref, _Ref):
+                    uses[ref.value] = uses.get(ref.value, 0) + 1
+                    self._plan(ref.value, order, uses, planned)
+        order.append(source)
+
+    def _needed(self, value: int, uses: dict[int, int]) -> bool:
+        return uses.get(value, 0) > 0 or self._pending.get(value, 0) > 0
+
+    def _run(self, source: int, scratch: dict[int, torch.Tensor], uses: dict[int, int]) -> None:
         if source < 0:
             recipe = self._recipes.get(-1 - source)
             if recipe is None:
@@ -261,20 +280,29 @@ class Tape(TorchDispatchMode):
                     "spectral checkpoints: a tensor was needed after its band-limited layer's backward "
                     "(a second backward through the same graph?); turn spectral checkpoints off for it"
                 )
-            scratch[value] = recipe()
-            return scratch[value]
+            scratch[self._anchor_values[-1 - source]] = recipe()
+            return
         op = self._ops[source]
         flat, spec = tree_flatten(op.template)
+        done: list[int] = []
         for i, a in enumerate(flat):
             if isinstance(a, _Ref):
-                flat[i] = self._compute(a.value, scratch)
-            if i in op.written and isinstance(flat[i], torch.Tensor):
-                flat[i] = flat[i].clone()  # the value computed before (or a buffer) must not change
+                uses[a.value] -= 1
+                last = not self._needed(a.value, uses) and a.value in scratch
+                flat[i] = scratch[a.value] if a.value in scratch else self._cache[a.value]
+                if last:
+                    done.append(a.value)
+                elif i in op.written:
+                    flat[i] = flat[i].clone()  # another op or a handle still needs the value as it is
+            elif i in op.written and isinstance(a, torch.Tensor):
+                flat[i] = a.clone()  # a buffer the op would update (BatchNorm's running statistics)
         args, kwargs = tree_unflatten(flat, spec)
-        for v, t in zip(op.outputs, tree_flatten(op.func(*args, **kwargs))[0]):
-            if v is not None:
+        outputs = tree_flatten(op.func(*args, **kwargs))[0]
+        for v in done:
+            del scratch[v]
+        for v, t in zip(op.outputs, outputs):
+            if v is not None and self._needed(v, uses):
                 scratch[v] = t
-        return scratch[value]
 
     def release(self, anchor: int) -> None:
         """The anchor's layer ran its backward: drop its recipe and every replayed value that descends from it."""
