@@ -298,11 +298,11 @@ class Tape(TorchDispatchMode):
                 flat[i] = a.clone()  # a buffer the op would update (BatchNorm's running statistics)
         args, kwargs = tree_unflatten(flat, spec)
         outputs = tree_flatten(op.func(*args, **kwargs))[0]
-        for v in done:
-            del scratch[v]
-        for v, t in zip(op.outputs, outputs):
-            if v is not None and self._needed(v, uses):
-                scratch[v] = t
+        for finished in done:
+            del scratch[finished]
+        for out, t in zip(op.outputs, outputs):
+            if out is not None and self._needed(out, uses):
+                scratch[out] = t
 
     def release(self, anchor: int) -> None:
         """The anchor's layer ran its backward: drop its recipe and every replayed value that descends from it."""
