@@ -53,7 +53,7 @@ def test_steps_compute_the_gradients_of_the_layer(ndim):
 def test_suite_runs_and_reports(tmp_path):
     cases = [LayerCase(2, 2, 4, 8, 3, r) for r in (0.0, 0.85)]
     report = run_benchmarks(
-        threads=[1], cases=cases, rounds=1, min_run_time=0.01, resnet=False, memory=False, log=lambda _: None
+        threads=[1], cases=cases, rounds=1, min_run_time=0.01, steps=False, memory=False, log=lambda _: None
     )
     json.dumps(report)  # JSON-ready
     layer = report["threads"]["1"]["layers"][cases[1].name]

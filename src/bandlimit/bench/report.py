@@ -7,7 +7,7 @@ from typing import Any
 from ..report import format_table
 from .run import FFT_CONV_TARGET
 
-__all__ = ["format_bench"]
+__all__ = ["STEP_TARGETS", "format_bench", "format_steps"]
 
 
 def _met(ok: bool | None) -> str:
@@ -67,14 +67,6 @@ def format_bench(report: dict[str, Any]) -> str:
         if 0.0 in rates and 0.85 in rates:
             ratio = rates[0.85] / rates[0.0]
             parts.append(f"3x3: time(rate 0.85) / time(rate 0) = {ratio:.2f} (target <= 0.40: {_met(ratio <= 0.4)})")
-        if "resnet18" in section:
-            base = section["resnet18"]["nn.Conv2d"]["median_s"]
-            parts.append(
-                "ResNet-18 (CIFAR) training step, batch 32: "
-                + ", ".join(
-                    f"{k} {v['median_s']:.3f} s ({v['median_s'] / base:.2f}x)" for k, v in section["resnet18"].items()
-                )
-            )
     mem = report.get("memory")
     if mem:
         rows = []
@@ -106,10 +98,53 @@ def format_bench(report: dict[str, Any]) -> str:
                 rows,
             )
         )
-        if "resnet18" in mem:
-            base = mem["resnet18"]["nn.Conv2d"]
-            parts.append(
-                "ResNet-18 peak step memory: "
-                + ", ".join(f"{k} {v / 2**20:.0f} MiB ({v / max(1, base):.2f}x)" for k, v in mem["resnet18"].items())
+    if "steps" in report:
+        parts.append(format_steps(report["steps"]))
+    return "\n\n".join(parts)
+
+
+# Targets of the memory issue for spectral checkpoints: (model, batch, rate) -> ratio limits.
+STEP_TARGETS = {
+    ("resnet18", 32, 0.0): {"saved_vs_plain": 0.7, "peak_vs_plain": 1.0},
+    ("resnet18", 32, 0.5): {"saved_vs_plain": 0.4, "peak_vs_plain": 0.7, "time_vs_bandlimit": 1.1},
+    ("resnet18", 32, 0.85): {"saved_vs_plain": 0.2, "peak_vs_plain": 0.5},
+    ("resnet18", 128, 0.5): {"peak_vs_plain": 0.5},
+    ("fcn", 16, 0.5): {"saved_vs_plain": 0.5},
+}
+
+
+def _ratio(entry: dict[str, Any], key: str, targets: dict[str, float]) -> str:
+    value = entry.get(key)
+    if value is None:
+        return "-"
+    limit = targets.get(key)
+    return f"{value:.2f}x" + ("" if limit is None else f" (<= {limit}: {_met(value <= limit)})")
+
+
+def format_steps(steps: dict[str, Any]) -> str:
+    """Whole training steps per model and batch: time, bytes saved for backward, peak memory, ratios."""
+    parts = []
+    for title, section in steps.items():
+        rows = []
+        for name, e in section.items():
+            case = e["case"]
+            targets = STEP_TARGETS.get((case["model"], case["batch"], case["rate"]), {})
+            targets = targets if case["variant"] == "bandlimit+checkpoint" else {}
+            saved = e.get("saved_bytes")
+            rows.append(
+                [
+                    name,
+                    e["median_s"],
+                    _ratio(e, "time_vs_plain", {}),
+                    _ratio(e, "time_vs_bandlimit", targets),
+                    "-" if saved is None else saved / 2**20,
+                    _ratio(e, "saved_vs_plain", targets),
+                    e["peak_bytes"] / 2**20 if "peak_bytes" in e else "-",
+                    _ratio(e, "peak_vs_plain", targets),
+                ]
             )
+        header = ["variant", "step s", "time vs plain", "vs same rate, no ckpt", "saved MiB", "saved vs plain"]
+        parts.append(
+            f"{title}: one SGD training step, 1 thread\n" + format_table([*header, "peak MiB", "peak vs plain"], rows)
+        )
     return "\n\n".join(parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -10,11 +11,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..compress import BandLimitConfig, compress_
-from ..models import create_model
 from .cases import LayerCase, default_cases
 from .layers import make_step, training_flops
 from .memory import peak_step_bytes, saved_bytes
+from .steps import default_step_cases, run_steps
 from .timing import time_interleaved
 
 __all__ = ["TARGETS", "machine_info", "measure_peak_gflops", "run_benchmarks"]
@@ -33,15 +33,19 @@ FFT_CONV_TARGET = 1 / 20  # bandlimit at rate 0 vs fft-conv-pytorch
 
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
+    """CPU model and vector extensions, torch's CPU capability and libraries: oneDNN's speed differs between them."""
+    cpu, flags = platform.processor(), []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+            info = {key.strip(): value for key, value in (line.split(":", 1) for line in f if ":" in line)}
+        cpu = info.get("model name", cpu).strip()
+        flags = sorted(flag for flag in info.get("flags", "").split() if flag.startswith(("avx", "fma", "amx")))
     except OSError:
         pass
     return {
         "cpu": cpu,
-        "logical_cpus": torch.get_num_threads() and __import__("os").cpu_count(),
+        "cpu_flags": flags,
+        "logical_cpus": os.cpu_count(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "mkl": torch.backends.mkl.is_available(),
@@ -84,30 +88,19 @@ def _build_layer_step(case: LayerCase, impl: str) -> Callable[[], None]:
     return make_step(case, impl)
 
 
-def _build_resnet_step(rate: float | None, batch: int) -> Callable[[], None]:
-    torch.manual_seed(0)
-    model = create_model("resnet18", 3, 10)
-    if rate is not None:
-        compress_(model, BandLimitConfig(rate=rate))
-    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
-
-    def step() -> None:
-        model.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-
-    return step
-
-
 def run_benchmarks(
     threads: Sequence[int] = (1, 2),
     cases: Sequence[LayerCase] | None = None,
     rounds: int = 5,
     min_run_time: float = 0.2,
-    resnet: bool = True,
+    steps: bool = True,
     memory: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run the suite and return a JSON-ready dict (see benchmarks/README.md for the method)."""
+    """Run the suite and return a JSON-ready dict (see benchmarks/README.md for the method).
+
+    ``steps`` adds whole training steps of models (:mod:`.steps`), measured at 1 thread.
+    """
     cases = list(cases or default_cases())
     impls = ["direct", "bandlimit"]
     if importlib.util.find_spec("fft_conv_pytorch") is not None:
@@ -139,23 +132,19 @@ def run_benchmarks(
                         f"{k} {v['median_s'] * 1e3:.1f} ms" for k, v in section["layers"][case.name]["results"].items()
                     )
                 )
-            if resnet:
-                steps = {"nn.Conv2d": _build_resnet_step(None, 32)}
-                steps.update({f"rate {r}": _build_resnet_step(r, 32) for r in (0.0, 0.5, 0.85)})
-                section["resnet18"] = time_interleaved(steps, rounds=max(2, rounds // 2), min_run_time=min_run_time)
-                log(
-                    "  resnet18 step: "
-                    + ", ".join(f"{k} {v['median_s']:.3f} s" for k, v in section["resnet18"].items())
-                )
             report["threads"][str(n)] = section
+        if steps:
+            torch.set_num_threads(1)
+            log("[1 thread] whole training steps")
+            report["steps"] = run_steps(default_step_cases(), rounds=max(2, rounds // 2), memory=memory, log=log)
     finally:
         torch.set_num_threads(previous)
     if memory:
-        report["memory"] = _memory_section(cases, resnet, log)
+        report["memory"] = _memory_section(cases, log)
     return report
 
 
-def _memory_section(cases: Sequence[LayerCase], resnet: bool, log) -> dict[str, Any]:
+def _memory_section(cases: Sequence[LayerCase], log: Callable[[str], None]) -> dict[str, Any]:
     mem: dict[str, Any] = {"layers": {}}
     for case in (c for c in cases if c.kernel == 3):
         entry = {}
@@ -171,10 +160,4 @@ def _memory_section(cases: Sequence[LayerCase], resnet: bool, log) -> dict[str, 
             f"  memory {case.name}: saved {entry['bandlimit']['saved_bytes'] / entry['direct']['saved_bytes']:.2f}x, "
             f"peak {entry['bandlimit']['peak_step_bytes'] / max(1, entry['direct']['peak_step_bytes']):.2f}x of direct"
         )
-    if resnet:
-        mem["resnet18"] = {
-            label: peak_step_bytes(_build_resnet_step, rate, 32)
-            for label, rate in (("nn.Conv2d", None), ("rate 0.0", 0.0), ("rate 0.5", 0.5), ("rate 0.85", 0.85))
-        }
-        log("  resnet18 peak step memory: " + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in mem["resnet18"].items()))
     return mem

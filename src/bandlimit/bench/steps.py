@@ -23,7 +23,7 @@ from ..models import create_model
 from .memory import peak_step_bytes
 from .timing import time_interleaved
 
-__all__ = ["StepCase", "build_step", "default_step_cases", "run_steps", "saved_activation_bytes"]
+__all__ = ["StepCase", "build_step", "default_step_cases", "run_steps", "saved_activation_bytes", "tradeoff_cases"]
 
 # (channels, spatial shape, classes) of the data each model is measured on.
 _DATA = {"resnet18": (3, (32, 32), 10), "fcn": (1, (270,), 50)}  # CIFAR-10; UCR FiftyWords
@@ -126,6 +126,15 @@ def default_step_cases() -> list[StepCase]:
         cases += [StepCase("resnet18", batch, f"torch.checkpoint:{g}") for g in ("block", "stage")]
     cases.append(StepCase("fcn", 16, "nn.Conv"))
     cases += [StepCase("fcn", 16, v, 0.5) for v in ("bandlimit", "bandlimit+checkpoint")]
+    return cases
+
+
+def tradeoff_cases(model: str = "resnet18", batch: int = 32) -> list[StepCase]:
+    """Memory against time: spectral checkpoints at rates 0 to 0.9, and torch.utils.checkpoint granularities."""
+    cases = [StepCase(model, batch, "nn.Conv")]
+    cases += [StepCase(model, batch, "bandlimit+checkpoint", r) for r in (0.0, 0.25, 0.5, 0.75, 0.9)]
+    cases += [StepCase(model, batch, "bandlimit", r) for r in (0.0, 0.5, 0.9)]
+    cases += [StepCase(model, batch, f"torch.checkpoint:{g}") for g in ("block", "stage")]
     return cases
 
 

@@ -110,6 +110,8 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
+    import torch
+
     from ..bench import default_cases, format_bench, run_benchmarks
     from ..train.checkpoint import atomic_write_text
 
@@ -121,10 +123,18 @@ def _bench(args: argparse.Namespace) -> None:
         cases=cases,
         rounds=2 if args.quick else args.rounds,
         min_run_time=args.min_run_time,
-        resnet=not (args.quick or args.no_resnet),
+        steps=not (args.quick or args.no_steps),
         memory=not (args.quick or args.no_memory),
         log=lambda line: print(line, file=sys.stderr),
     )
+    if args.plot:
+        from ..bench.steps import run_steps, tradeoff_cases
+        from ..report import plot_memory_time
+
+        torch.set_num_threads(1)
+        section = run_steps(tradeoff_cases(), log=lambda line: print(line, file=sys.stderr))["resnet18 batch 32"]
+        report["tradeoff"] = section
+        plot_memory_time(section, args.plot, title="ResNet-18 (CIFAR), batch 32: memory against time")
     if args.out:
         atomic_write_text(args.out, json.dumps(report, indent=2))
     print(format_bench(report))
@@ -193,8 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case")
     p.add_argument("--min-run-time", type=float, default=0.2, help="seconds per blocked measurement")
-    p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no ResNet-18 or memory")
-    p.add_argument("--no-resnet", action="store_true")
+    p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no whole steps or memory")
+    p.add_argument("--no-steps", "--no-resnet", action="store_true", help="skip whole training steps of models")
+    p.add_argument(
+        "--plot",
+        help="also measure memory against time (ResNet-18, rates 0-0.9 with spectral "
+        "checkpoints, torch.utils.checkpoint granularities) and write the plot to this PNG",
+    )
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--out", help="write the JSON report here")
     p.set_defaults(run=_bench)

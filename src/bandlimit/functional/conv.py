@@ -21,7 +21,7 @@ from ..checks import check_rate
 from ..recompute import current_tape
 from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, resolve_padding
 from .band import Band, band_for_size
-from .spectral import band_irfft2, band_rfft2, filter_dft_matrix, kernel_taps, tap_adjoint_matrix
+from .spectral import band_irfft2, band_rfft2, chunks, filter_dft_matrix, kernel_taps, tap_adjoint_matrix
 
 __all__ = ["conv1d", "conv2d"]
 
@@ -71,16 +71,9 @@ def _weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -
     return wbar.flatten(1, 2)
 
 
-# Work over frequencies in chunks whose filter spectrum is about this size: the full filter
-# spectrum (F x Cout x Cin_g) can be tens of MB, and fresh allocations that large cost page
-# faults (measured here: 26 ms of 29 ms to fill a fresh 37 MB buffer) and miss the caches.
-_CHUNK_BYTES = 2 << 20
-
-
 def _frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
-    per_freq = weight.shape[0] * weight.shape[1] * torch.empty((), dtype=dtype).element_size()
-    step = max(1, _CHUNK_BYTES // per_freq)
-    return [slice(s, min(s + step, n_freq)) for s in range(0, n_freq, step)]
+    """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g) is about ``CHUNK_BYTES``."""
+    return chunks(n_freq, weight.shape[0] * weight.shape[1] * torch.empty((), dtype=dtype).element_size())
 
 
 def _synthesize(x_band: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:

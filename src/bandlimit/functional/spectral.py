@@ -120,7 +120,7 @@ def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torc
     planes = x.reshape(b * c, h, w)
     out = torch.empty(cols, rows, b * c, dtype=_complex(x.dtype), device=x.device)
     parts = torch.view_as_real(out)
-    for chunk in _plane_chunks(b * c, 2 * cols * h * x.element_size()):
+    for chunk in chunks(b * c, 2 * cols * h * x.element_size()):
         n = chunk.stop - chunk.start
         p1 = dw @ planes[chunk].reshape(n * h, w).t()  # (2 cols, n H): column transform, H made the last axis
         # Row transform: a batched GEMM per (part, column) with n wide rows -> (2 cols, 2 R, n).
@@ -132,15 +132,17 @@ def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torc
     return out.view(cols * rows, b, c)
 
 
-# The transforms work on chunks of planes (B * C of them) whose intermediate products are about
-# this size: whole-batch intermediates are several times the layer's output, and they made the
-# layer's peak memory larger than F.conv2d's.
-_CHUNK_BYTES = 2 << 20
+# Work in chunks whose intermediate products are about this size: whole-batch intermediates (and
+# whole filter spectra, F x Cout x Cin_g) are several times a layer's output, they made the layer's
+# peak memory larger than F.conv2d's, and fresh allocations that large cost page faults here
+# (26 ms of 29 ms to fill a fresh 37 MB buffer) and miss the caches.
+CHUNK_BYTES = 2 << 20
 
 
-def _plane_chunks(planes: int, bytes_per_plane: int) -> list[slice]:
-    step = max(1, _CHUNK_BYTES // max(1, bytes_per_plane))
-    return [slice(start, min(start + step, planes)) for start in range(0, planes, step)]
+def chunks(count: int, bytes_per_item: int) -> list[slice]:
+    """Slices of ``range(count)`` whose items take about :data:`CHUNK_BYTES` together."""
+    step = max(1, CHUNK_BYTES // max(1, bytes_per_item))
+    return [slice(start, min(start + step, count)) for start in range(0, count, step)]
 
 
 def band_rfft2_flops(band: Band, planes: int, h: int, w: int, top: int = 0) -> float:
@@ -190,7 +192,7 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Te
     e_cols = _matrices(band, "inverse_cols", out_w, 0, parts.dtype, str(z.device)).view(cols, 2, out_w)
     y = parts.new_empty(b, c, out_h, out_w)
     flat = y.view(b * c * out_h, out_w)
-    for chunk in _plane_chunks(b * c, 2 * cols * max(rows, out_h) * parts.element_size()):
+    for chunk in chunks(b * c, 2 * cols * max(rows, out_h) * parts.element_size()):
         n = chunk.stop - chunk.start
         # Real and imaginary planes stacked per column: (cols, [re|im] x R, n), seen as (cols, n, 2R).
         planar = parts[:, :, chunk].permute(0, 3, 1, 2).reshape(cols, 2 * rows, n)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..train.checkpoint import atomic_write_bytes
 
-__all__ = ["plot_rate_tradeoff"]
+__all__ = ["plot_memory_time", "plot_rate_tradeoff"]
 
 
 def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -54,6 +54,45 @@ def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: 
     axes[0].legend()
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
+def plot_memory_time(section: dict[str, Any], path: str | Path, title: str = "") -> Path:
+    """Peak memory against step time, one point per variant of a model (``bench.steps.run_steps`` output).
+
+    Band-limited variants are joined by rate; ``torch.utils.checkpoint`` granularities and the
+    plain model are single points.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    series: dict[str, list[tuple[float, float, float]]] = {}
+    for name, e in section.items():
+        variant, rate = e["case"]["variant"], e["case"]["rate"]
+        point = (e["median_s"], e["peak_bytes"] / 2**20, rate)
+        if variant.startswith("bandlimit"):
+            series.setdefault(variant, []).append(point)
+        else:
+            ax.plot(point[0], point[1], "s" if variant == "nn.Conv" else "^", markersize=9, label=name)
+    for variant, points in series.items():
+        points.sort(key=lambda p: p[2])
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=f"{variant} (rate labelled)")
+        for t, m, r in points:
+            ax.annotate(f"{r:g}", (t, m), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("training step time (s, 1 thread)")
+    ax.set_ylabel("peak memory of the step (MiB)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

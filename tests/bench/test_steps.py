@@ -1,0 +1,29 @@
+"""Whole-step benchmarks run end to end on small batches (speed itself is not asserted)."""
+
+import json
+
+from bandlimit.bench.report import format_steps
+from bandlimit.bench.steps import StepCase, build_step, run_steps, saved_activation_bytes
+from bandlimit.report import plot_memory_time
+
+
+def test_steps_report_ratios_targets_and_plot(tmp_path):
+    cases = [StepCase("fcn", 2, "nn.Conv")] + [StepCase("fcn", 2, v, 0.5) for v in ("bandlimit", "bandlimit+checkpoint")]
+    report = run_steps(cases, rounds=1, min_run_time=0.01, memory=False, log=lambda _: None)
+    json.dumps(report)
+    section = report["fcn batch 2"]
+    checkpointed = section["bandlimit+checkpoint 0.5"]
+    assert checkpointed["saved_bytes"] < section["bandlimit 0.5"]["saved_bytes"]
+    assert checkpointed["time_vs_bandlimit"] > 0 and section["nn.Conv"]["saved_vs_plain"] == 1.0
+    text = format_steps(report)
+    assert "saved vs plain" in text and "(<= 0.5:" not in text  # targets are for batch 16
+    for entry in section.values():
+        entry["peak_bytes"] = 2**20  # the plot needs the peak, measured in fresh processes otherwise
+    assert plot_memory_time(section, tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_torch_checkpoint_variants_train_and_are_not_counted_by_hooks():
+    for granularity in ("block", "stage"):
+        case = StepCase("resnet18", 2, f"torch.checkpoint:{granularity}")
+        build_step(case)()
+        assert saved_activation_bytes(case) is None
