@@ -157,10 +157,9 @@ class _BandLimitedConv2d(torch.autograd.Function):
                 if taps_bar is not None and adjoint is not None:
                     w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
                     taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
+            del g_band, grad_full  # before the inverse transform allocates the input gradient
             if x_bar is not None:
-                top, left = geo.offset
-                h, w = geo.input_hw
-                grad_x = band_irfft2(x_bar, band, top + h, left + w)[..., top:, left:]
+                grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
             if taps_bar is not None:
                 grad_w = taps_bar.t().reshape(weight.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:

@@ -114,19 +114,18 @@ def band_limited_training_flops(
 
     Arguments as in :func:`band_limited_conv_flops`. The backward transforms the stride-1
     output gradient, recomputes the filter DFT, contracts for the input gradient and
-    inverse-transforms it onto ``(top + h, left + w)`` (the rows and columns before the crop
-    to the input), contracts for the weight gradient and maps that to the kernel taps with
-    the tap adjoint.
+    inverse-transforms it onto the input's ``(h, w)`` place on the grid, contracts for the
+    weight gradient and maps that to the kernel taps with the tap adjoint.
     """
     forward = band_limited_conv_flops(
         in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding=padding
     )
-    h, w, top, left = _placement(padded_size, padding)
+    h, w, _, _ = _placement(padded_size, padding)
     out_h, out_w = _plane(output_size)
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
     filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)
     grad_out_transform = band_rfft2_flops(band, batch * out_channels, out_h, out_w)
-    grad_input_transform = band_irfft2_flops(band, batch * in_channels, top + h, left + w)
+    grad_input_transform = band_irfft2_flops(band, batch * in_channels, h, w)
     tap_adjoint = filter_dft
     backward = grad_out_transform + filter_dft + 2 * contraction + grad_input_transform + tap_adjoint
     return forward + backward

@@ -172,24 +172,25 @@ def _band_rfft2_fft_flops(band: Band, planes: int, h: int, top: int) -> float:
     return planes * ((top + h) * _fft_flops(band.n_w) / 2 + band.cols * _fft_flops(band.n_h))
 
 
-def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Tensor:
-    """Real ``irfft2`` on the grid of a spectrum that is zero outside the band, top-left crop.
+def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int, top: int = 0, left: int = 0) -> torch.Tensor:
+    """Real ``irfft2`` on the grid of a spectrum that is zero outside the band, cropped.
 
     Args:
         z: complex tensor ``(F, B, C)``, frequency-major, Hermitian-consistent.
         out_h, out_w: size of the crop to return.
+        top, left: where the crop starts on the grid (only the crop is computed).
 
     Returns:
         Real tensor ``(B, C, out_h, out_w)``, a tensor of its own (not a view), so callers may
         modify it in place.
     """
     if not uses_gemm(band):
-        return _band_irfft2_fft(z, band, out_h, out_w)
+        return _band_irfft2_fft(z, band, out_h, out_w, top, left)
     rows, cols = band.shape
     _, b, c = z.shape
     parts = torch.view_as_real(z).view(cols, rows, b * c, 2)
-    e_rows = _matrices(band, "inverse_rows", out_h, 0, parts.dtype, str(z.device))  # (2, 2R, out_h)
-    e_cols = _matrices(band, "inverse_cols", out_w, 0, parts.dtype, str(z.device)).view(cols, 2, out_w)
+    e_rows = _matrices(band, "inverse_rows", out_h, top, parts.dtype, str(z.device))  # (2, 2R, out_h)
+    e_cols = _matrices(band, "inverse_cols", out_w, left, parts.dtype, str(z.device)).view(cols, 2, out_w)
     y = parts.new_empty(b, c, out_h, out_w)
     flat = y.view(b * c * out_h, out_w)
     for chunk in chunks(b * c, 2 * cols * max(rows, out_h) * parts.element_size()):
@@ -215,20 +216,21 @@ def band_irfft2_flops(band: Band, planes: int, out_h: int, out_w: int) -> float:
     return row_gemms + column_gemms
 
 
-def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int) -> torch.Tensor:
+def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int, top: int, left: int) -> torch.Tensor:
     rows, cols = band.shape
     _, b, c = z.shape
     z = z.view(cols, rows, b, c).permute(2, 3, 1, 0)  # (B, C, R, cols)
     if band.n_h > 1:
         # Rows are stored from frequency -high upwards: an inverse FFT of them (zero-filled at the
         # end) is the inverse of the band shifted by +high, undone by a phase ramp on the output.
-        z = torch.fft.ifft(z, n=band.n_h, dim=-2)[..., :out_h, :]
+        z = torch.fft.ifft(z, n=band.n_h, dim=-2)[..., top : top + out_h, :]
         if band.high:
-            h = torch.arange(out_h, device=z.device, dtype=torch.float64)
+            h = torch.arange(top, top + out_h, device=z.device, dtype=torch.float64)
             ramp = torch.polar(torch.ones_like(h), h * (-2.0 * math.pi * band.high / band.n_h))
             z = z * ramp.to(z.dtype)[:, None]
     y: torch.Tensor = torch.fft.irfft(z, n=band.n_w, dim=-1)  # zero-fills columns beyond the band
-    return y if out_w == band.n_w else y[..., :out_w].contiguous()  # a crop is copied: no view is returned
+    # A crop is copied: no view of a larger tensor is returned (or kept alive).
+    return y if (left, out_w) == (0, band.n_w) else y[..., left : left + out_w].contiguous()
 
 
 def _band_irfft2_fft_flops(band: Band, planes: int, out_h: int) -> float:
