@@ -155,3 +155,10 @@ def test_settings_from_a_file_then_flags(tmp_path, capsys):
     saved = json.loads((tmp_path / "legacy" / "config.json").read_text())["compression"]
     expected = {"method": "bandlimit", "version": 1, "rate": 0.5, "checkpoint": False, "overrides": {"features.0": 0.2}}
     assert saved == [expected]
+
+
+def test_spectral_checkpoints_from_the_command_line(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *SMALL, "--epochs", "1", "--rate", "0.5", "--spectral-checkpoints", "--out", str(out)]) == 0
+    [band] = json.loads((out / "config.json").read_text())["compression"]
+    assert band["checkpoint"] is True and band["rate"] == 0.5

@@ -33,7 +33,12 @@ class BandLimitConfig(CompressionConfig):
 
     method: ClassVar[str] = "bandlimit"
     OVERRIDE_FIELD: ClassVar[str | None] = "rate"
-    ALIASES: ClassVar[Mapping[str, str]] = {"rate": "rate", "override": "overrides", "rate_overrides": "overrides"}
+    ALIASES: ClassVar[Mapping[str, str]] = {
+        "rate": "rate",
+        "override": "overrides",
+        "rate_overrides": "overrides",
+        "spectral_checkpoints": "checkpoint",
+    }
 
     rate: float = setting(
         0.5, help="compression rate in [0, 1): the fraction of spectral coefficients discarded", check=check_rate
