@@ -8,7 +8,8 @@ from bandlimit.report import plot_memory_time
 
 
 def test_steps_report_ratios_targets_and_plot(tmp_path):
-    cases = [StepCase("fcn", 2, "nn.Conv")] + [StepCase("fcn", 2, v, 0.5) for v in ("bandlimit", "bandlimit+checkpoint")]
+    variants = ("bandlimit", "bandlimit+checkpoint")
+    cases = [StepCase("fcn", 2, "nn.Conv")] + [StepCase("fcn", 2, v, 0.5) for v in variants]
     report = run_steps(cases, rounds=1, min_run_time=0.01, memory=False, log=lambda _: None)
     json.dumps(report)
     section = report["fcn batch 2"]

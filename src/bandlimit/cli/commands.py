@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
 
 from ..checks import check_int
 from ..experiments.demo import DEMO, DEMO_RATES
@@ -14,8 +13,6 @@ from ..train import TrainConfig
 from .flags import add_config_flags, config_from_args, key_value
 
 __all__ = ["build_parser"]
-
-Command = Callable[[argparse.Namespace], None]
 
 DEMO_HELP = """\
 Train the FCN on UCR FiftyWords at rates 0, 0.5 and 0.85, and the same network with plain

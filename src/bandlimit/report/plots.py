@@ -54,12 +54,7 @@ def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: 
     axes[0].legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_memory_time(section: dict[str, Any], path: str | Path, title: str = "") -> Path:
@@ -93,6 +88,13 @@ def plot_memory_time(section: dict[str, Any], path: str | Path, title: str = "")
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
