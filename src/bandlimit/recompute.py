@@ -326,18 +326,22 @@ def recording(tape: Tape) -> Iterator[Tape]:
 _HOOKS = "_bandlimit_checkpoint_hooks"
 
 
-def install(model: torch.nn.Module) -> None:
-    """Record ``model``'s training forward passes on a fresh :class:`Tape` each (idempotent).
+class _Recorder:
+    """The forward pre- and post-hooks of a model with spectral checkpoints (no closures, so a
+    whole model stays picklable)."""
 
-    Nothing is recorded in eval mode or without gradients, so inference costs nothing extra.
-    """
-    if hasattr(model, _HOOKS):
-        return
-    open_stacks: list[ExitStack | None] = []
+    def __init__(self) -> None:
+        self._stacks: list[ExitStack | None] = []  # one per forward running (nested calls)
 
-    def start(module: torch.nn.Module, args: Any) -> None:
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # stacks exist only while a forward runs
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._stacks = []
+
+    def start(self, module: torch.nn.Module, args: Any) -> None:
         if not (module.training and torch.is_grad_enabled()) or getattr(_local, "tape", None) is not None:
-            open_stacks.append(None)
+            self._stacks.append(None)
             return
         stack = ExitStack()
         tape = stack.enter_context(recording(Tape()))
@@ -353,14 +357,26 @@ def install(model: torch.nn.Module) -> None:
         # Module names for warnings, kept only while this forward runs.
         stack.enter_context(torch.nn.modules.module.register_module_forward_pre_hook(enter))
         stack.enter_context(torch.nn.modules.module.register_module_forward_hook(leave, always_call=True))
-        open_stacks.append(stack)
+        self._stacks.append(stack)
 
-    def stop(module: torch.nn.Module, args: Any, output: Any) -> None:
-        stack = open_stacks.pop()
+    def stop(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        stack = self._stacks.pop()
         if stack is not None:
             stack.close()
 
-    handles = (model.register_forward_pre_hook(start), model.register_forward_hook(stop, always_call=True))
+
+def install(model: torch.nn.Module) -> None:
+    """Record ``model``'s training forward passes on a fresh :class:`Tape` each (idempotent).
+
+    Nothing is recorded in eval mode or without gradients, so inference costs nothing extra.
+    """
+    if hasattr(model, _HOOKS):
+        return
+    recorder = _Recorder()
+    handles = (
+        model.register_forward_pre_hook(recorder.start),
+        model.register_forward_hook(recorder.stop, always_call=True),
+    )
     object.__setattr__(model, _HOOKS, handles)
 
 

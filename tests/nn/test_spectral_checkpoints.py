@@ -262,3 +262,12 @@ def test_turning_checkpoints_off_and_restoring_remove_the_hooks():
     bl.compress_(model, bl.BandLimitConfig(rate=0.5, checkpoint=True))
     bl.restore_(model)
     assert not hasattr(model, recompute._HOOKS)
+
+
+def test_models_with_checkpoints_can_be_copied_and_pickled(tmp_path):
+    model = BLOCKS["resnet"]()
+    bl.compress_(model, bl.BandLimitConfig(rate=0.5, checkpoint=True))
+    torch.save(model, tmp_path / "model.pt")
+    for other in (copy.deepcopy(model), torch.load(tmp_path / "model.pt", weights_only=False)):
+        torch.manual_seed(0)
+        _assert_same_training(other, torch.randn(2, 3, 16, 16, dtype=torch.float64), steps=1)
