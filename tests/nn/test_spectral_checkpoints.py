@@ -256,12 +256,12 @@ def test_eval_and_no_grad_record_nothing(monkeypatch):
 def test_turning_checkpoints_off_and_restoring_remove_the_hooks():
     model = BLOCKS["resnet"]()
     bl.compress_(model, bl.BandLimitConfig(rate=0.5, checkpoint=True))
-    assert hasattr(model, recompute._HOOKS)
+    assert hasattr(model, recompute.model._HOOKS)
     bl.compress_(model, bl.BandLimitConfig(rate=0.5))
-    assert not hasattr(model, recompute._HOOKS)
+    assert not hasattr(model, recompute.model._HOOKS)
     bl.compress_(model, bl.BandLimitConfig(rate=0.5, checkpoint=True))
     bl.restore_(model)
-    assert not hasattr(model, recompute._HOOKS)
+    assert not hasattr(model, recompute.model._HOOKS)
 
 
 def test_models_with_checkpoints_can_be_copied_and_pickled(tmp_path):
