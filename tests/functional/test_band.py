@@ -91,3 +91,8 @@ def test_spectral_band_rejects_bad_arguments():
         spectral_band((4, 4), (7, 7))
     with pytest.raises(ValueError, match="1 or 2 entries"):
         spectral_band((4, 4, 4), (3, 3, 3))
+
+
+def test_a_tiny_rate_is_not_rounded_up_to_keeping_everything():
+    band = select_band(1, 3, 1.8e-12)  # found by hypothesis: the rounding slack kept both columns
+    assert band.achieved_rate >= 1.8e-12

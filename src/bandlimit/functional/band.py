@@ -115,7 +115,9 @@ def select_band(n_h: int, n_w: int, rate: float, ndim: int = 2) -> Band:
     if rate == 0:
         return Band(n_h, n_w, n_h, 0, n_cols, ndim)
     total = n_h * n_cols
-    budget = max(1, math.floor((1.0 - rate) * total + 1e-9))
+    # The 1e-9 absorbs rounding (rate 0.5 of 2 coefficients keeps 1); any rate > 0 drops at least
+    # one coefficient, so that a tiny rate is not rounded up to keeping everything.
+    budget = max(1, min(total - 1, math.floor((1.0 - rate) * total + 1e-9)))
     max_kr = (n_h - 1) // 2  # excludes the Nyquist row of an even grid
     max_kc = (n_w - 1) // 2  # excludes the Nyquist column of an even grid
     keep = (1.0 - rate) ** (1.0 / ndim)
