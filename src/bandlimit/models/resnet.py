@@ -114,15 +114,8 @@ def resnet18(in_channels: int, num_classes: int, width: int = 64) -> ResNet:
 def small_resnet(in_channels: int, num_classes: int, width: int = 16) -> ResNet:
     """Small ResNet: three stages of one block each, widths ``width * (1, 2, 4)``, strides 1/2/2.
 
-    Sized to train on 28x28 / 32x32 images on a couple of CPU cores in minutes.
-
-    Args:
-        in_channels: Input channels.
-        num_classes: Number of output logits.
-        width: Channels of the stem and first stage.
-
-    Returns:
-        Model mapping ``(B, in_channels, H, W)`` to ``(B, num_classes)``.
+    Sized to train on 28x28 / 32x32 images on a couple of CPU cores in minutes. Arguments and
+    result as in :func:`resnet18`.
     """
     width = check_int(width, "width", minimum=1)
     return ResNet(in_channels, num_classes, widths=[width, 2 * width, 4 * width], blocks=[1, 1, 1])
