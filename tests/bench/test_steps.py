@@ -28,3 +28,14 @@ def test_torch_checkpoint_variants_train_and_are_not_counted_by_hooks():
         case = StepCase("resnet18", 2, f"torch.checkpoint:{granularity}")
         build_step(case)()
         assert saved_activation_bytes(case) is None
+
+
+def test_inference_steps_are_timed_apart_and_keep_nothing():
+    cases = [
+        StepCase("fcn", 2, "nn.Conv", inference=True),
+        StepCase("fcn", 2, "bandlimit+checkpoint", 0.5, inference=True),
+    ]
+    report = run_steps(cases, rounds=1, min_run_time=0.01, memory=False, log=lambda _: None)
+    section = report["fcn batch 2 inference"]
+    assert all(entry["saved_bytes"] is None for entry in section.values())
+    assert "eval mode under no_grad" in format_steps(report)

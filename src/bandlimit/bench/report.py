@@ -129,7 +129,7 @@ def format_steps(steps: dict[str, Any]) -> str:
         for name, e in section.items():
             case = e["case"]
             targets = STEP_TARGETS.get((case["model"], case["batch"], case["rate"]), {})
-            targets = targets if case["variant"] == "bandlimit+checkpoint" else {}
+            targets = targets if case["variant"] == "bandlimit+checkpoint" and not case.get("inference") else {}
             saved = e.get("saved_bytes")
             rows.append(
                 [
@@ -145,6 +145,9 @@ def format_steps(steps: dict[str, Any]) -> str:
             )
         header = ["variant", "step s", "time vs plain", "vs same rate, no ckpt", "saved MiB", "saved vs plain"]
         parts.append(
-            f"{title}: one SGD training step, 1 thread\n" + format_table([*header, "peak MiB", "peak vs plain"], rows)
+            f"{title}: "
+            + ("one forward in eval mode under no_grad" if title.endswith("inference") else "one SGD training step")
+            + ", 1 thread\n"
+            + format_table([*header, "peak MiB", "peak vs plain"], rows)
         )
     return "\n\n".join(parts)

@@ -38,12 +38,14 @@ class StepCase:
         batch: samples per step.
         variant: ``nn.Conv``, ``bandlimit``, ``bandlimit+checkpoint`` or ``torch.checkpoint:<block|stage>``.
         rate: compression rate of the band-limited variants.
+        inference: a forward in eval mode under ``no_grad`` instead of a training step.
     """
 
     model: str
     batch: int
     variant: str
     rate: float = 0.0
+    inference: bool = False
 
     @property
     def name(self) -> str:
@@ -83,13 +85,23 @@ def _model(case: StepCase) -> nn.Module:
 
 
 def build_step(case: StepCase) -> Callable[[], None]:
-    """A closure running one SGD training step of the case on fixed random data (module-level for fresh processes)."""
+    """A closure running one SGD training step (or one inference forward) of the case on fixed
+    random data (module-level, for fresh processes)."""
     channels, spatial, classes = _DATA[case.model]
     model = _model(case)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(case.batch, channels, *spatial, generator=generator)
     y = torch.randint(0, classes, (case.batch,), generator=generator)
+    if case.inference:
+        model.eval()
+
+        @torch.no_grad()
+        def infer() -> None:
+            model(x)
+
+        infer()
+        return infer
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -106,7 +118,7 @@ def saved_activation_bytes(case: StepCase) -> int | None:
     None for ``torch.utils.checkpoint``: it keeps its inputs outside autograd's saved tensors,
     where the hooks cannot count them (compare its peak memory instead).
     """
-    if case.variant.startswith("torch.checkpoint"):
+    if case.variant.startswith("torch.checkpoint") or case.inference:
         return None
     channels, spatial, classes = _DATA[case.model]
     model = _model(case)
@@ -126,6 +138,8 @@ def default_step_cases() -> list[StepCase]:
         cases += [StepCase("resnet18", batch, f"torch.checkpoint:{g}") for g in ("block", "stage")]
     cases.append(StepCase("fcn", 16, "nn.Conv"))
     cases += [StepCase("fcn", 16, v, 0.5) for v in ("bandlimit", "bandlimit+checkpoint")]
+    cases.append(StepCase("resnet18", 32, "nn.Conv", inference=True))
+    cases += [StepCase("resnet18", 32, "bandlimit+checkpoint", r, inference=True) for r in (0.0, 0.5, 0.85)]
     return cases
 
 
@@ -151,11 +165,13 @@ def run_steps(
         ``{"<model> batch <B>": {case name: {median_s, iqr_s, saved_bytes, peak_bytes, ...ratios}}}``,
         ratios relative to the ``nn.Conv`` variant of the same model and batch.
     """
-    groups: dict[tuple[str, int], list[StepCase]] = {}
+    groups: dict[str, list[StepCase]] = {}
     for case in cases:
-        groups.setdefault((case.model, case.batch), []).append(case)
+        groups.setdefault(f"{case.model} batch {case.batch}" + (" inference" if case.inference else ""), []).append(
+            case
+        )
     report: dict[str, Any] = {}
-    for (model, batch), group in groups.items():
+    for title, group in groups.items():
         times = time_interleaved({c.name: build_step(c) for c in group}, rounds=rounds, min_run_time=min_run_time)
         section = {}
         for case in group:
@@ -177,6 +193,6 @@ def run_steps(
                 plain_band = section.get(name.replace("bandlimit+checkpoint", "bandlimit"))
                 if plain_band is not None:
                     entry["time_vs_bandlimit"] = entry["median_s"] / plain_band["median_s"]
-        report[f"{model} batch {batch}"] = section
-        log(f"  {model} batch {batch}: " + ", ".join(f"{k} {v['median_s']:.3f} s" for k, v in section.items()))
+        report[title] = section
+        log(f"  {title}: " + ", ".join(f"{k} {v['median_s']:.3f} s" for k, v in section.items()))
     return report

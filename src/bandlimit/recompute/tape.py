@@ -16,7 +16,9 @@ Buffers that an op updates in place (BatchNorm running statistics) are not touch
 
 from __future__ import annotations
 
+import functools
 import warnings
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode, _pop_mode_temporarily
-from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
+from torch.utils._pytree import tree_flatten, tree_unflatten
 from torch.utils.weak import WeakIdKeyDictionary
 
 __all__ = ["MIN_RECOMPUTED_BYTES", "Tape"]
@@ -65,13 +67,21 @@ class _Handle:
         self.tape, self.value = tape, value
 
 
-def _written_positions(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, ...]:
-    """Flat positions (in ``tree_flatten((args, kwargs))``) of the tensor arguments ``func`` writes."""
-    written: set[int | str] = set()
+@functools.cache
+def _written_arguments(func: Any) -> frozenset[int | str]:
+    """Positions and names of the arguments ``func`` writes (most ops write none)."""
+    written: set[int | str] = set(_UNMARKED_WRITES.get(func, ()))
     for i, arg in enumerate(func._schema.arguments):
         if arg.alias_info is not None and arg.alias_info.is_write:
-            written.add(i if i < len(args) else arg.name)
-    written.update(_UNMARKED_WRITES.get(func, ()))
+            written.update((i, arg.name))
+    return frozenset(written)
+
+
+def _written_positions(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, ...]:
+    """Flat positions (in ``tree_flatten((args, kwargs))``) of the tensor arguments ``func`` writes."""
+    written = _written_arguments(func)
+    if not written:
+        return ()
     flat: list[int] = []
     position = 0
     for key, value in [*enumerate(args), *kwargs.items()]:
@@ -94,6 +104,7 @@ class Tape(TorchDispatchMode):
         self.min_bytes = min_bytes
         self.paused = False
         self._ids: WeakIdKeyDictionary = WeakIdKeyDictionary()  # live tensor -> its current value id
+        self._on_storage: dict[int, list[weakref.ref[torch.Tensor]]] = {}  # storage address -> tracked tensors
         self._tags: list[frozenset[int]] = []  # value id -> anchors it descends from
         self._producers: list[tuple[int, int]] = []  # value id -> (op index or -1 - anchor, output position)
         self._ops: list[_Op] = []
@@ -113,6 +124,8 @@ class Tape(TorchDispatchMode):
         value = len(self._tags)
         self._tags.append(tags)
         self._producers.append(producer)
+        if tensor not in self._ids:
+            self._on_storage.setdefault(tensor.untyped_storage().data_ptr(), []).append(weakref.ref(tensor))
         self._ids[tensor] = value
         return value
 
@@ -138,9 +151,10 @@ class Tape(TorchDispatchMode):
 
     def _forget_aliases(self, tensor: torch.Tensor) -> None:
         """``tensor`` is written in place: other tensors on its storage no longer hold their recorded value."""
-        storage = tensor.untyped_storage().data_ptr()
-        for other in [t for t in self._ids if t is not tensor and t.untyped_storage().data_ptr() == storage]:
-            del self._ids[other]
+        for ref in self._on_storage.get(tensor.untyped_storage().data_ptr(), ()):
+            other = ref()
+            if other is not None and other is not tensor:
+                self._ids.pop(other, None)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -150,8 +164,8 @@ class Tape(TorchDispatchMode):
         return out
 
     def _record(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        flat_args = tree_flatten((args, kwargs))[0]
-        inputs = [self._ids.get(a) for a in flat_args if isinstance(a, torch.Tensor)]
+        flat_args, spec = tree_flatten((args, kwargs))
+        inputs = [self._ids.get(a) if isinstance(a, torch.Tensor) else None for a in flat_args]
         derived = [v for v in inputs if v is not None]
         if not derived:
             return
@@ -168,9 +182,7 @@ class Tape(TorchDispatchMode):
                     self._unreplayable[t] = (str(func), self._module())
             return
         tags = frozenset().union(*(self._tags[v] for v in derived))
-        template = tree_map(
-            lambda a: _Ref(self._ids[a]) if isinstance(a, torch.Tensor) and a in self._ids else a, (args, kwargs)
-        )
+        template = tree_unflatten([a if v is None else _Ref(v) for a, v in zip(flat_args, inputs)], spec)
         op = _Op(func, template, [], written)
         index = len(self._ops)
         self._ops.append(op)
