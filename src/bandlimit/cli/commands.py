@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from ..checks import check_int
 from ..experiments.demo import DEMO, DEMO_RATES
@@ -137,27 +139,33 @@ def _bench(args: argparse.Namespace) -> None:
     print(format_bench(report))
 
 
+def _subcommand(
+    sub: Any, name: str, run: Callable[[argparse.Namespace], None], base: TrainConfig | None = None, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand running ``run`` with ``--threads`` and ``--no-progress``; the run flags if ``base`` is given."""
+    p: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
+    if base is not None:
+        add_config_flags(p, base)
+    _common(p)
+    p.set_defaults(run=run)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, built from the registered models, data sets and methods at call time."""
     parser = argparse.ArgumentParser(prog="bandlimit", description="Band-limited training and inference of CNNs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train one configuration")
-    add_config_flags(p, TrainConfig())
+    p = _subcommand(sub, "train", _train, TrainConfig(), help="train one configuration")
     p.add_argument("--out", required=True, help="run folder (checkpoint, metrics.jsonl, result.json)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
-    _common(p)
-    p.set_defaults(run=_train)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint at one or more rates")
+    p = _subcommand(sub, "eval", _eval, help="evaluate a checkpoint at one or more rates")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--rates", type=float, nargs="+", default=[0.0])
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _common(p)
-    p.set_defaults(run=_eval)
 
-    p = sub.add_parser("sweep", help="train a grid of configurations (resumable, skips finished runs)")
-    add_config_flags(p, TrainConfig())
+    p = _subcommand(sub, "sweep", _sweep, TrainConfig(), help="train a grid of configurations (resumable)")
     p.add_argument(
         "--grid",
         action="append",
@@ -168,11 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. rate=[0,0.5,0.85] or lr=[0.01,0.001] (repeatable)",
     )
     p.add_argument("--out", required=True)
-    _common(p)
-    p.set_defaults(run=_sweep)
 
-    p = sub.add_parser("summary", help="per-layer table: shapes, FFT grid, achieved rate, memory, FLOPs")
-    add_config_flags(p, TrainConfig())
+    p = _subcommand(sub, "summary", _summary, TrainConfig(), help="per-layer table: grid, rate, memory, FLOPs")
     p.add_argument(
         "--input-shape",
         type=lambda s: tuple(int(v) for v in s.split(",")),
@@ -180,21 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--num-classes", type=int, default=10, help="with --input-shape")
     p.add_argument("--list", action="store_true", help="list models and data sets")
-    _common(p)
-    p.set_defaults(run=_summary)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "demo",
+        _demo,
+        DEMO,
         help="the main job: FCN on FiftyWords at rates 0, 0.5, 0.85",
         description=DEMO_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_flags(p, DEMO)
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--rates", type=float, nargs="+", default=list(DEMO_RATES), help="band-limiting rates to train at")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-convolution baseline")
-    _common(p)
-    p.set_defaults(run=_demo)
 
     p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
     p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
