@@ -271,3 +271,12 @@ def test_models_with_checkpoints_can_be_copied_and_pickled(tmp_path):
     for other in (copy.deepcopy(model), torch.load(tmp_path / "model.pt", weights_only=False)):
         torch.manual_seed(0)
         _assert_same_training(other, torch.randn(2, 3, 16, 16, dtype=torch.float64), steps=1)
+
+
+def test_a_second_backward_through_the_same_graph_is_refused_clearly():
+    model = BLOCKS["resnet"]()
+    bl.compress_(model, bl.BandLimitConfig(rate=0.5, checkpoint=True))
+    loss = model(torch.randn(2, 3, 16, 16, dtype=torch.float64)).square().sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="needed after its band-limited layer's backward"):
+        loss.backward()
