@@ -1,5 +1,7 @@
 """Bytes kept alive for backward, counted exactly with saved_tensors_hooks."""
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -61,3 +63,30 @@ def test_the_saved_band_owns_its_memory_on_both_paths(monkeypatch, path):
         BF.conv1d(x, w, padding=2, rate=0.5)
     band = BF.spectral_band((40,), (5,), padding=2, rate=0.5)
     assert saved.total == band.kept * 4 * 8 * 8 + w.numel() * 4  # complex64 band + the weight
+
+
+@pytest.mark.parametrize(
+    ("size", "rate"),
+    [((32, 32), 0.0), ((4, 4), 0.5), ((8, 8), 0.3)],  # the band holds more reals than the input plane
+)
+def test_a_band_larger_than_the_input_is_not_saved_the_input_is(size, rate):
+    """Then the layer saves what F.conv2d saves, and after a ReLU that is free: the ReLU saves it too."""
+    x = torch.randn(4, 16, *size, requires_grad=True)
+    w = torch.randn(16, 16, 3, 3, requires_grad=True)
+    assert BF.spectral_band(size, (3, 3), padding=1, rate=rate).outweighs(size)
+
+    def chain(conv):
+        return lambda x, w: conv(torch.relu(x * 2), w, padding=1)
+
+    reference = saved_bytes(chain(F.conv2d), x, w)
+    assert saved_bytes(chain(functools.partial(BF.conv2d, rate=rate)), x, w) == reference
+
+
+def test_writing_the_saved_input_in_place_is_refused_as_for_f_conv2d():
+    for conv in (F.conv2d, functools.partial(BF.conv2d, rate=0.0)):
+        x = torch.randn(2, 3, 8, 8, requires_grad=True)
+        h = x * 1
+        y = conv(h, torch.randn(4, 3, 3, 3, requires_grad=True), padding=1)
+        h.add_(1)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.sum().backward()

@@ -87,6 +87,11 @@ class Band:
         """Number of rfft coefficients kept per channel."""
         return (self.low + self.high) * self.cols
 
+    def outweighs(self, input_hw: tuple[int, int]) -> bool:
+        """Whether one channel's band (``kept`` complex numbers) holds at least as many reals as
+        an unpadded ``(h, w)`` input plane: then a layer saves its input for backward, not its band."""
+        return 2 * self.kept >= input_hw[0] * input_hw[1]
+
     @property
     def total(self) -> int:
         """Number of rfft coefficients per channel."""

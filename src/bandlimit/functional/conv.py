@@ -39,6 +39,10 @@ class _Geometry:
     groups: int
     input_hw: tuple[int, int]
     full_out_hw: tuple[int, int]  # output size at stride 1
+    # Save the input for backward instead of its band, and transform it again there: the band
+    # is larger at low rates and on small grids (zero padding, rfft's extra column), while the
+    # input is often saved already by the activation before the layer, so it costs nothing.
+    saves_input: bool
 
 
 # The channel contraction is a batched matrix product over frequencies (and groups):
@@ -97,6 +101,16 @@ def _synthesize(x_band: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     return y
 
 
+def _input_band(saved: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """The layer's input band ``(F, B, Cin)`` from what it saved (the input, or the band itself)."""
+    return band_rfft2(saved, geo.band, *geo.offset) if geo.saves_input else saved
+
+
+def _recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
+    """The layer's output again, from what it saved for backward (a spectral checkpoint's recipe)."""
+    return _synthesize(_input_band(saved, geo), weight, bias, geo)
+
+
 class _Context(Protocol):
     """What the autograd context of :class:`_BandLimitedConv2d` holds (torch types ``ctx`` as Any)."""
 
@@ -117,10 +131,9 @@ class _BandLimitedConv2d(torch.autograd.Function):
         ctx: _Context, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
     ) -> torch.Tensor:
         """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
-        top, left = geo.offset
-        x_band = band_rfft2(x, geo.band, top, left)  # (F, B, Cin); padding folded into the transform
+        x_band = band_rfft2(x, geo.band, *geo.offset)  # (F, B, Cin); padding folded into the transform
         y = _synthesize(x_band, weight, bias, geo)
-        ctx.save_for_backward(x_band, weight)
+        ctx.save_for_backward(x if geo.saves_input else x_band, weight)
         ctx.geo = geo
         ctx.has_bias = bias is not None
         return y
@@ -131,7 +144,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
         ctx: _Context, grad_y: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
         """Gradients of ``x``, ``weight`` and ``bias`` from ``grad_y`` ``(B, Cout, Ho, Wo)``."""
-        x_band, weight = ctx.saved_tensors
+        saved, weight = ctx.saved_tensors
         release = getattr(ctx, "release", None)
         if release is not None:
             release()  # every consumer of this layer's output has run its backward
@@ -145,19 +158,21 @@ class _BandLimitedConv2d(torch.autograd.Function):
             grad_full[..., :: geo.stride[0], :: geo.stride[1]] = grad_y
         if need_x or need_w:
             g_band = band_rfft2(grad_full, band)  # (F, B, Cout)
+            x_band = _input_band(saved, geo) if need_w else None  # (F, B, Cin)
             dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)
-            taps = kernel_taps(weight, x_band.dtype)
-            x_bar = x_band.new_empty(x_band.shape) if need_x else None  # (F, B, Cin)
+            taps = kernel_taps(weight, g_band.dtype)
+            n_freq, batch = g_band.shape[:2]
+            x_bar = g_band.new_empty(n_freq, batch, weight.shape[1] * geo.groups) if need_x else None
             taps_bar = torch.zeros(taps.shape, dtype=weight.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
-            for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
+            for f in _frequency_chunks(n_freq, weight, g_band.dtype):
                 if x_bar is not None:
                     w_band = torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])  # (f, Cout, Cin_g)
                     x_bar[f] = _input_grad_band(g_band[f], w_band, geo.groups)
-                if taps_bar is not None and adjoint is not None:
+                if x_band is not None and taps_bar is not None and adjoint is not None:
                     w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
                     taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
-            del g_band, grad_full  # before the inverse transform allocates the input gradient
+            del g_band, x_band, grad_full  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
             if taps_bar is not None:
@@ -217,23 +232,28 @@ def _conv(
         bias = bias.float() if bias is not None else None
 
     full_out = [n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation_t)]
+    band = band_for_size(padded, rate)
     geo = _Geometry(
-        band=band_for_size(padded, rate),
+        band=band,
         offset=_pair([before for before, _ in pads], 0),
         stride=_pair(stride_t, 1),
         dilation=_pair(dilation_t, 1),
         groups=int(groups),
         input_hw=_pair(spatial, 1),
         full_out_hw=_pair(full_out, 1),
+        # A float32 copy of a half-precision input would be new memory: keep the band then.
+        saves_input=dtype not in _LOW_PRECISION and band.outweighs(_pair(spatial, 1)),
     )
     tape = current_tape()
+    if tape is not None and geo.saves_input:
+        tape.keep(x)  # saved as it is by the layer: other ops that save it share it, nothing replays it
     with torch.autocast(x.device.type, enabled=False), tape.pause() if tape else nullcontext():
         # torch leaves Function.apply unannotated; it returns forward's tensor.
         y: torch.Tensor = _BandLimitedConv2d.apply(x, w, bias, geo)  # type: ignore[no-untyped-call]
         node: Any = y.grad_fn  # the Function's context
         if tape is not None and node is not None:
-            # A spectral checkpoint: the output is recomputable from the saved band and the weight.
-            anchor = tape.anchor(y, functools.partial(_synthesize, node.saved_tensors[0], w, bias, geo))
+            # A spectral checkpoint: the output is recomputable from what the layer saved and the weight.
+            anchor = tape.anchor(y, functools.partial(_recompute, node.saved_tensors[0], w, bias, geo))
             node.release = functools.partial(tape.release, anchor)
 
     y = y.to(dtype)

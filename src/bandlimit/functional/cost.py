@@ -113,19 +113,21 @@ def band_limited_training_flops(
     """FLOPs of the band-limited forward plus a backward that needs input and weight gradients.
 
     Arguments as in :func:`band_limited_conv_flops`. The backward transforms the stride-1
-    output gradient, recomputes the filter DFT, contracts for the input gradient and
+    output gradient, transforms the input again if the layer saved it rather than its band
+    (:meth:`Band.outweighs`; float32/float64 inputs), recomputes the filter DFT, contracts for the input gradient and
     inverse-transforms it onto the input's ``(h, w)`` place on the grid, contracts for the
     weight gradient and maps that to the kernel taps with the tap adjoint.
     """
     forward = band_limited_conv_flops(
         in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding=padding
     )
-    h, w, _, _ = _placement(padded_size, padding)
+    h, w, top, _ = _placement(padded_size, padding)
     out_h, out_w = _plane(output_size)
+    input_transform = band_rfft2_flops(band, batch * in_channels, h, w, top) if band.outweighs((h, w)) else 0.0
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
     filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)
     grad_out_transform = band_rfft2_flops(band, batch * out_channels, out_h, out_w)
     grad_input_transform = band_irfft2_flops(band, batch * in_channels, h, w)
     tap_adjoint = filter_dft
-    backward = grad_out_transform + filter_dft + 2 * contraction + grad_input_transform + tap_adjoint
+    backward = input_transform + grad_out_transform + filter_dft + 2 * contraction + grad_input_transform + tap_adjoint
     return forward + backward

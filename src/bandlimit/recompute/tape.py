@@ -149,11 +149,23 @@ class Tape(TorchDispatchMode):
         finally:
             self.paused = previous
 
+    def keep(self, tensor: torch.Tensor) -> None:
+        """``tensor`` is saved for backward as it is (a band-limited layer's input): handles for its
+        value take it instead of replaying, and further saves of it share it."""
+        value = self._ids.get(tensor)
+        if value is not None:
+            self._cache[value] = tensor
+
     def _forget_aliases(self, tensor: torch.Tensor) -> None:
-        """``tensor`` is written in place: other tensors on its storage no longer hold their recorded value."""
+        """``tensor`` is written in place: tensors on its storage no longer hold their recorded value."""
         for ref in self._on_storage.get(tensor.untyped_storage().data_ptr(), ()):
             other = ref()
-            if other is not None and other is not tensor:
+            if other is None:
+                continue
+            value = self._ids.get(other)
+            if value is not None:
+                self._cache.pop(value, None)  # a kept tensor: its old value is replayed if needed
+            if other is not tensor:
                 self._ids.pop(other, None)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
@@ -198,7 +210,7 @@ class Tape(TorchDispatchMode):
         """``saved_tensors_hooks`` pack: a handle for a large recomputable tensor, else the tensor."""
         value = self._ids.get(tensor)
         large = tensor.untyped_storage().nbytes() >= self.min_bytes
-        if value is None or not tensor.requires_grad or not large:
+        if value is None or value in self._cache or not tensor.requires_grad or not large:
             if large and tensor.requires_grad and tensor in self._unreplayable:
                 op, module = self._unreplayable[tensor]
                 self._warn_kept(op, module, tensor)
