@@ -87,11 +87,20 @@ class Layer:
 
     def cost(self, cost_function, rate: float) -> float:
         """``band_limited_conv_flops`` or ``band_limited_training_flops`` of this layer."""
-        out = tuple(n - self.dilation * (k - 1) for n, k in zip(self.padded, self.kernel))  # at stride 1
+        out = tuple((n - self.dilation * (k - 1) - 1) // self.stride + 1 for n, k in zip(self.padded, self.kernel))
         pads = [(p, p) for p in self.padding]
         band = self.band(rate)
         return cost_function(
-            self.cin, self.cout, self.groups, self.kernel, band, self.padded, out, self.batch, padding=pads
+            self.cin,
+            self.cout,
+            self.groups,
+            self.kernel,
+            band,
+            self.padded,
+            out,
+            self.batch,
+            padding=pads,
+            stride=(self.stride,) * len(self.size),
         )
 
     def parts(self, rate: float) -> tuple[float, float]:

@@ -46,7 +46,6 @@ class LayerSummary:
 def _flops(layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...]) -> float:
     if isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
         padded = layer.padded_size(in_spatial)
-        full_out = tuple(n - d * (k - 1) for n, k, d in zip(padded, layer.kernel_size, layer.dilation))
         # Zero padding is folded into the transform; other modes pad the input first.
         pairs = layer._reversed_padding_repeated_twice
         padding = [(pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(in_spatial)))]
@@ -57,8 +56,9 @@ def _flops(layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatia
             layer.kernel_size,
             layer.band(in_spatial),
             padded,
-            full_out,
+            out_spatial,
             padding=padding if layer.padding_mode == "zeros" else None,
+            stride=layer.stride,
         )
     return direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
 

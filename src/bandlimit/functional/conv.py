@@ -38,7 +38,7 @@ class _Geometry:
     dilation: tuple[int, int]
     groups: int
     input_hw: tuple[int, int]
-    full_out_hw: tuple[int, int]  # output size at stride 1
+    out_hw: tuple[int, int]  # output size (stride applied)
     # Save the input for backward instead of its band, and transform it again there: the band
     # is larger at low rates and on small grids (zero padding, rfft's extra column), while the
     # input is often saved already by the activation before the layer, so it costs nothing.
@@ -93,9 +93,7 @@ def _synthesize(x_band: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
         w_conj = torch.unflatten(dft_conj[f] @ taps, 1, weight.shape[:2])  # conj(W): (f, Cout, Cin_g)
         y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
-    y = band_irfft2(y_band, band, *geo.full_out_hw)
-    if geo.stride != (1, 1):
-        y = y[..., :: geo.stride[0], :: geo.stride[1]].contiguous()
+    y = band_irfft2(y_band, band, *geo.out_hw, step=geo.stride)  # only the strided samples
     if bias is not None:
         y.add_(bias.view(-1, 1, 1))
     return y
@@ -152,12 +150,9 @@ class _BandLimitedConv2d(torch.autograd.Function):
         band = geo.band
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_x = grad_w = grad_b = None
-        grad_full = grad_y
-        if geo.stride != (1, 1):
-            grad_full = grad_y.new_zeros(*grad_y.shape[:2], *geo.full_out_hw)
-            grad_full[..., :: geo.stride[0], :: geo.stride[1]] = grad_y
         if need_x or need_w:
-            g_band = band_rfft2(grad_full, band)  # (F, B, Cout)
+            # The strided samples' spectrum on the stride-1 output grid (zeros between them).
+            g_band = band_rfft2(grad_y, band, step=geo.stride)  # (F, B, Cout)
             x_band = _input_band(saved, geo) if need_w else None  # (F, B, Cin)
             dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)
             taps = kernel_taps(weight, g_band.dtype)
@@ -172,7 +167,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
                 if x_band is not None and taps_bar is not None and adjoint is not None:
                     w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
                     taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
-            del g_band, x_band, grad_full  # before the inverse transform allocates the input gradient
+            del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
             if taps_bar is not None:
@@ -231,7 +226,7 @@ def _conv(
         x, w = x.float(), w.float()
         bias = bias.float() if bias is not None else None
 
-    full_out = [n - d * (k - 1) for n, k, d in zip(padded, kernel, dilation_t)]
+    out = [(n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation_t, stride_t)]
     band = band_for_size(padded, rate)
     geo = _Geometry(
         band=band,
@@ -240,7 +235,7 @@ def _conv(
         dilation=_pair(dilation_t, 1),
         groups=int(groups),
         input_hw=_pair(spatial, 1),
-        full_out_hw=_pair(full_out, 1),
+        out_hw=_pair(out, 1),
         # A float32 copy of a half-precision input would be new memory: keep the band then.
         saves_input=dtype not in _LOW_PRECISION and band.outweighs(_pair(spatial, 1)),
     )

@@ -55,6 +55,11 @@ def _plane(size: Sequence[int]) -> tuple[int, int]:
     return (1, size[0]) if len(size) == 1 else (size[0], size[1])
 
 
+def _row_step(stride: Sequence[int] | None) -> int:
+    """The stride along the grid's rows (a 1D layer has one row)."""
+    return stride[0] if stride is not None and len(stride) == 2 else 1
+
+
 def _placement(padded_size: Sequence[int], padding: Sequence[tuple[int, int]] | None) -> tuple[int, int, int, int]:
     """``(h, w, top, left)``: the unpadded input and its offset on the grid, as the layer transforms it."""
     pairs = [(0, 0)] * len(padded_size) if padding is None else list(padding)
@@ -74,16 +79,18 @@ def band_limited_conv_flops(
     batch: int = 1,
     *,
     padding: Sequence[tuple[int, int]] | None = None,
+    stride: Sequence[int] | None = None,
 ) -> float:
     """FLOPs the band-limited forward does for ``batch`` samples, with the transforms it uses.
 
     Args:
         padded_size: spatial size of the input after padding.
-        output_size: spatial size of the output at stride 1 (what the inverse transform
-            produces; a stride only subsamples it).
+        output_size: spatial size of the output, stride applied (the inverse transform
+            computes only those samples).
         padding: ``(before, after)`` zero padding per spatial dimension that the layer folds
             into its input transform (the transform then runs on the unpadded input); None if
             the input is already padded (``padding=0`` or a ``padding_mode`` other than zeros).
+        stride: the layer's stride per spatial dimension (1 if None).
 
     Returns:
         Input transform + channel contraction + inverse transform per sample, times ``batch``,
@@ -93,7 +100,7 @@ def band_limited_conv_flops(
     out_h, out_w = _plane(output_size)
     forward_transform = band_rfft2_flops(band, batch * in_channels, h, w, top)
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
-    inverse_transform = band_irfft2_flops(band, batch * out_channels, out_h, out_w)
+    inverse_transform = band_irfft2_flops(band, batch * out_channels, out_h, out_w, _row_step(stride))
     filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)
     return forward_transform + contraction + inverse_transform + filter_dft
 
@@ -109,24 +116,35 @@ def band_limited_training_flops(
     batch: int = 1,
     *,
     padding: Sequence[tuple[int, int]] | None = None,
+    stride: Sequence[int] | None = None,
 ) -> float:
     """FLOPs of the band-limited forward plus a backward that needs input and weight gradients.
 
-    Arguments as in :func:`band_limited_conv_flops`. The backward transforms the stride-1
-    output gradient, transforms the input again if the layer saved it rather than its band
-    (:meth:`Band.outweighs`; float32/float64 inputs), recomputes the filter DFT, contracts for the input gradient and
-    inverse-transforms it onto the input's ``(h, w)`` place on the grid, contracts for the
-    weight gradient and maps that to the kernel taps with the tap adjoint.
+    Arguments as in :func:`band_limited_conv_flops`. The backward transforms the output
+    gradient (its samples placed ``stride`` apart on the grid) and, if the layer saved its input
+    rather than its band (:meth:`Band.outweighs`; float32/float64 inputs), the input again;
+    recomputes the filter DFT, contracts for the input gradient and inverse-transforms it onto
+    the input's ``(h, w)`` place on the grid, contracts for the weight gradient and maps that
+    to the kernel taps with the tap adjoint.
     """
     forward = band_limited_conv_flops(
-        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding=padding
+        in_channels,
+        out_channels,
+        groups,
+        kernel_size,
+        band,
+        padded_size,
+        output_size,
+        batch,
+        padding=padding,
+        stride=stride,
     )
     h, w, top, _ = _placement(padded_size, padding)
     out_h, out_w = _plane(output_size)
     input_transform = band_rfft2_flops(band, batch * in_channels, h, w, top) if band.outweighs((h, w)) else 0.0
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
     filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)
-    grad_out_transform = band_rfft2_flops(band, batch * out_channels, out_h, out_w)
+    grad_out_transform = band_rfft2_flops(band, batch * out_channels, out_h, out_w, step=_row_step(stride))
     grad_input_transform = band_irfft2_flops(band, batch * in_channels, h, w)
     tap_adjoint = filter_dft
     backward = input_transform + grad_out_transform + filter_dft + 2 * contraction + grad_input_transform + tap_adjoint

@@ -66,8 +66,13 @@ def _column_weights(band: Band) -> torch.Tensor:
 
 
 @lru_cache(maxsize=256)
-def _matrices(band: Band, kind: str, size: int, offset: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+def _matrices(
+    band: Band, kind: str, size: int, offset: int, step: int, dtype: torch.dtype, device: str
+) -> torch.Tensor:
     """Real DFT matrices, built in float64 from integer phases (exact to rounding) and cached.
+
+    Spatial positions are ``offset + step * j`` for ``j < size``: a step other than 1 places the
+    samples of a strided layer's output (or output gradient) on the grid.
 
     kinds:
         ``"cols"``: input columns to the band, ``(2 cols, size)``:
@@ -83,7 +88,7 @@ def _matrices(band: Band, kind: str, size: int, offset: int, dtype: torch.dtype,
         freqs, n = torch.tensor(band.rows, dtype=torch.int64), band.n_h
     else:
         freqs, n = torch.arange(band.cols, dtype=torch.int64), band.n_w
-    positions = torch.arange(size, dtype=torch.int64) + offset
+    positions = torch.arange(size, dtype=torch.int64) * step + offset
     phase = torch.remainder(torch.outer(freqs, positions), n).to(torch.float64) * (2.0 * math.pi / n)
     cos, sin = torch.cos(phase), torch.sin(phase)
     if kind == "cols":
@@ -100,23 +105,27 @@ def _matrices(band: Band, kind: str, size: int, offset: int, dtype: torch.dtype,
     return matrix.to(dtype=dtype, device=device)
 
 
-def band_rfft2(x: torch.Tensor, band: Band, top: int = 0, left: int = 0) -> torch.Tensor:
+def band_rfft2(
+    x: torch.Tensor, band: Band, top: int = 0, left: int = 0, step: tuple[int, int] = (1, 1)
+) -> torch.Tensor:
     """The band of ``rfft2`` of ``x`` placed at offset ``(top, left)`` of the zero grid.
 
     Args:
-        x: real tensor ``(B, C, H, W)`` with ``top + H <= Nh`` and ``left + W <= Nw``.
+        x: real tensor ``(B, C, H, W)`` with ``top + (H - 1) * step[0] < Nh`` and likewise for W.
         top, left: zero padding before the input (the padding after it is implicit).
+        step: grid distance between neighbouring samples of ``x`` (zeros between them are
+            implicit): a strided layer's output gradient sits on the grid this way.
 
     Returns:
         Complex tensor ``(F, B, C)``, frequency-major.
     """
     if not uses_gemm(band):
-        return _band_rfft2_fft(x, band, top, left)
+        return _band_rfft2_fft(x, band, top, left, step)
     b, c, h, w = x.shape
     rows, cols = band.shape
     device = str(x.device)
-    dw = _matrices(band, "cols", w, left, x.dtype, device)  # (2 cols, W)
-    dh = _matrices(band, "rows", h, top, x.dtype, device)  # (2 R, H)
+    dw = _matrices(band, "cols", w, left, step[1], x.dtype, device)  # (2 cols, W)
+    dh = _matrices(band, "rows", h, top, step[0], x.dtype, device)  # (2 R, H)
     planes = x.reshape(b * c, h, w)
     out = torch.empty(cols, rows, b * c, dtype=_complex(x.dtype), device=x.device)
     parts = torch.view_as_real(out)
@@ -145,17 +154,22 @@ def chunks(count: int, bytes_per_item: int) -> list[slice]:
     return [slice(start, min(start + step, count)) for start in range(0, count, step)]
 
 
-def band_rfft2_flops(band: Band, planes: int, h: int, w: int, top: int = 0) -> float:
-    """FLOPs of :func:`band_rfft2` on ``planes = B * C`` inputs of size ``(h, w)`` placed ``top`` rows down."""
+def band_rfft2_flops(band: Band, planes: int, h: int, w: int, top: int = 0, step: int = 1) -> float:
+    """FLOPs of :func:`band_rfft2` on ``planes = B * C`` inputs of size ``(h, w)`` placed ``top``
+    rows down, ``step`` rows apart."""
     if not uses_gemm(band):
-        return _band_rfft2_fft_flops(band, planes, h, top)
+        return _band_rfft2_fft_flops(band, planes, top + (h - 1) * step + 1)
     rows, cols = band.shape
     column_gemm = 2.0 * (2 * cols) * w * (planes * h)  # (2 cols, W) @ (W, BCH)
     row_gemm = 2.0 * (2 * cols) * (2 * rows) * h * planes  # 2 cols x (2R, H) @ (H, BC)
     return column_gemm + row_gemm
 
 
-def _band_rfft2_fft(x: torch.Tensor, band: Band, top: int, left: int) -> torch.Tensor:
+def _band_rfft2_fft(x: torch.Tensor, band: Band, top: int, left: int, step: tuple[int, int]) -> torch.Tensor:
+    if step != (1, 1):  # the samples spread out on the grid, zeros between them
+        spread = x.new_zeros(*x.shape[:2], (x.shape[2] - 1) * step[0] + 1, (x.shape[3] - 1) * step[1] + 1)
+        spread[..., :: step[0], :: step[1]] = x
+        return _band_rfft2_fft(spread, band, top, left, (1, 1))
     if top or left:
         x = F.pad(x, (left, 0, top, 0))  # the padding after the input is rfft's own zero fill
     z = torch.fft.rfft(x, n=band.n_w, dim=-1)[..., : band.cols]
@@ -167,30 +181,41 @@ def _band_rfft2_fft(x: torch.Tensor, band: Band, top: int, left: int) -> torch.T
     return band_only.view(-1, *x.shape[:2])
 
 
-def _band_rfft2_fft_flops(band: Band, planes: int, h: int, top: int) -> float:
-    """A real FFT of every row (the top padding included), a complex FFT of every kept column."""
-    return planes * ((top + h) * _fft_flops(band.n_w) / 2 + band.cols * _fft_flops(band.n_h))
+def _band_rfft2_fft_flops(band: Band, planes: int, grid_rows: int) -> float:
+    """A real FFT of every grid row up to the last input row, a complex FFT of every kept column."""
+    return planes * (grid_rows * _fft_flops(band.n_w) / 2 + band.cols * _fft_flops(band.n_h))
 
 
-def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int, top: int = 0, left: int = 0) -> torch.Tensor:
-    """Real ``irfft2`` on the grid of a spectrum that is zero outside the band, cropped.
+def band_irfft2(
+    z: torch.Tensor,
+    band: Band,
+    out_h: int,
+    out_w: int,
+    top: int = 0,
+    left: int = 0,
+    step: tuple[int, int] = (1, 1),
+) -> torch.Tensor:
+    """Real ``irfft2`` on the grid of a spectrum that is zero outside the band, sampled.
 
     Args:
         z: complex tensor ``(F, B, C)``, frequency-major, Hermitian-consistent.
-        out_h, out_w: size of the crop to return.
-        top, left: where the crop starts on the grid (only the crop is computed).
+        out_h, out_w: number of output samples per axis.
+        top, left: where the samples start on the grid.
+        step: grid distance between samples (a strided layer's stride). Only the samples are
+            computed (on the ``torch.fft`` path, the grid up to the last one is, then sampled).
 
     Returns:
         Real tensor ``(B, C, out_h, out_w)``, a tensor of its own (not a view), so callers may
         modify it in place.
     """
     if not uses_gemm(band):
-        return _band_irfft2_fft(z, band, out_h, out_w, top, left)
+        return _band_irfft2_fft(z, band, out_h, out_w, top, left, step)
     rows, cols = band.shape
     _, b, c = z.shape
     parts = torch.view_as_real(z).view(cols, rows, b * c, 2)
-    e_rows = _matrices(band, "inverse_rows", out_h, top, parts.dtype, str(z.device))  # (2, 2R, out_h)
-    e_cols = _matrices(band, "inverse_cols", out_w, left, parts.dtype, str(z.device)).view(cols, 2, out_w)
+    device = str(z.device)
+    e_rows = _matrices(band, "inverse_rows", out_h, top, step[0], parts.dtype, device)  # (2, 2R, out_h)
+    e_cols = _matrices(band, "inverse_cols", out_w, left, step[1], parts.dtype, device).view(cols, 2, out_w)
     y = parts.new_empty(b, c, out_h, out_w)
     flat = y.view(b * c * out_h, out_w)
     for chunk in chunks(b * c, 2 * cols * max(rows, out_h) * parts.element_size()):
@@ -206,17 +231,23 @@ def band_irfft2(z: torch.Tensor, band: Band, out_h: int, out_w: int, top: int = 
     return y
 
 
-def band_irfft2_flops(band: Band, planes: int, out_h: int, out_w: int) -> float:
-    """FLOPs of :func:`band_irfft2` of ``planes = B * C`` spectra to an ``(out_h, out_w)`` crop."""
+def band_irfft2_flops(band: Band, planes: int, out_h: int, out_w: int, step: int = 1) -> float:
+    """FLOPs of :func:`band_irfft2` of ``planes = B * C`` spectra to ``(out_h, out_w)`` samples
+    ``step`` rows apart."""
     if not uses_gemm(band):
-        return _band_irfft2_fft_flops(band, planes, out_h)
+        return _band_irfft2_fft_flops(band, planes, (out_h - 1) * step + 1)
     rows, cols = band.shape
     row_gemms = 2 * (2.0 * (cols * planes) * (2 * rows) * out_h)  # per output part: (cols BC, 2R) @ (2R, out_h)
     column_gemms = 2 * (2.0 * (planes * out_h) * cols * out_w)  # per input part: (BC out_h, cols) @ (cols, out_w)
     return row_gemms + column_gemms
 
 
-def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int, top: int, left: int) -> torch.Tensor:
+def _band_irfft2_fft(
+    z: torch.Tensor, band: Band, out_h: int, out_w: int, top: int, left: int, step: tuple[int, int]
+) -> torch.Tensor:
+    if step != (1, 1):  # the grid up to the last sample, then the samples
+        spread = _band_irfft2_fft(z, band, (out_h - 1) * step[0] + 1, (out_w - 1) * step[1] + 1, top, left, (1, 1))
+        return spread[..., :: step[0], :: step[1]].contiguous()
     rows, cols = band.shape
     _, b, c = z.shape
     z = z.view(cols, rows, b, c).permute(2, 3, 1, 0)  # (B, C, R, cols)
@@ -233,9 +264,9 @@ def _band_irfft2_fft(z: torch.Tensor, band: Band, out_h: int, out_w: int, top: i
     return y if (left, out_w) == (0, band.n_w) else y[..., left : left + out_w].contiguous()
 
 
-def _band_irfft2_fft_flops(band: Band, planes: int, out_h: int) -> float:
-    """A complex inverse FFT of every kept column, a real inverse FFT of every output row."""
-    return planes * (band.cols * _fft_flops(band.n_h) + out_h * _fft_flops(band.n_w) / 2)
+def _band_irfft2_fft_flops(band: Band, planes: int, grid_rows: int) -> float:
+    """A complex inverse FFT of every kept column, a real inverse FFT of every grid row computed."""
+    return planes * (band.cols * _fft_flops(band.n_h) + grid_rows * _fft_flops(band.n_w) / 2)
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:
