@@ -291,3 +291,22 @@ def test_double_backward_is_refused_clearly():
     (g,) = torch.autograd.grad(BF.conv2d(x, w).square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable"):
         g.sum().backward()
+
+
+@pytest.mark.parametrize("path", ["gemm", "fft"])
+@pytest.mark.parametrize("rate", [0.0, 0.4, 0.8])
+@pytest.mark.parametrize(
+    "stride, padding, groups", [(1, 0, 1), (2, 0, 1), (2, 1, 2), (3, 2, 1)], ids=["plain", "stride", "groups", "pad"]
+)
+def test_pointwise_layers_match_numpy(monkeypatch, path, rate, stride, padding, groups):
+    """1x1 kernels run as a low-pass then the 1x1 product, with no filter spectrum: the same
+    band-limited convolution as the reference on the same grid."""
+    from bandlimit.functional import spectral
+
+    if path == "fft":
+        monkeypatch.setattr(spectral, "GEMM_MAX_GRID", 0)
+    rng = np.random.default_rng(4)
+    x, w = rng.standard_normal((2, 4, 11, 8)), rng.standard_normal((6, 4 // groups, 1, 1))
+    y = BF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=padding, stride=stride, groups=groups, rate=rate)
+    ref = _numpy_band_limited_conv2d(x, w, rate, padding, stride, 1, groups)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-9, atol=1e-9)

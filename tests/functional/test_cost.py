@@ -50,11 +50,19 @@ class _CountFlops(TorchDispatchMode):
         super().__init__()
         self.gemm = 0
         self.fft = 0.0
+        self.direct = 0  # direct convolutions (oneDNN), 2 FLOPs per multiply-add, gradients included
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         assert func not in _UNCOUNTED, f"{func} is not counted"
         base = func.overloadpacket.__name__.rstrip("_")
         assert base not in ("mm", "addmm", "bmm", "baddbmm") or func in _GEMMS, f"{func} is not counted"
+        if func == aten.convolution.default:
+            x, w, out = args[0], args[1], func(*args, **(kwargs or {}))
+            self.direct += 2 * out.numel() * math.prod(w.shape[1:])
+            return out
+        if func == aten.convolution_backward.default:
+            y_grad, w, mask = args[0], args[2], args[10]
+            self.direct += 2 * y_grad.numel() * math.prod(w.shape[1:]) * sum(mask[:2])
         if func in _GEMMS:
             a, b = (args[i] for i in _GEMMS[func])
             self.gemm += (8 if a.is_complex() else 2) * math.prod(a.shape) * b.shape[-1]
@@ -104,7 +112,9 @@ class Layer:
         )
 
     def parts(self, rate: float) -> tuple[float, float]:
-        """FLOPs of one channel contraction and of one filter DFT."""
+        """FLOPs of one channel contraction and of one filter DFT (none for a 1x1 kernel)."""
+        if all(k == 1 for k in self.kernel):
+            return 0.0, 0.0
         band = self.band(rate)
         return (
             contraction_flops(band, self.batch, self.cin, self.cout, self.groups),
@@ -136,6 +146,8 @@ LAYERS = {
     "2d-groups-stride": Layer(2, 4, 6, (10, 9), (3, 2), (1, 1), stride=2, groups=2),
     "2d-dilation": Layer(1, 2, 4, (12, 10), (3, 3), (2, 0), dilation=2),
     "1d-all": Layer(3, 4, 4, (33,), (5,), (2,), stride=3, dilation=2, groups=4),
+    "2d-pointwise": Layer(2, 6, 4, (10, 9), (1, 1), (1, 0), stride=2, groups=2),
+    "1d-pointwise": Layer(3, 4, 5, (20,), (1,), (0,), stride=3),
 }
 RATES = [0.0, 0.5]
 
@@ -146,7 +158,7 @@ def test_forward_count_is_the_gemms_run(layer, rate):
     assert uses_gemm(layer.band(rate))
     counted = layer.run(rate, backward=False)
     assert counted.fft == 0
-    assert counted.gemm == layer.cost(band_limited_conv_flops, rate)
+    assert counted.gemm + counted.direct == layer.cost(band_limited_conv_flops, rate)
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -154,7 +166,7 @@ def test_forward_count_is_the_gemms_run(layer, rate):
 def test_training_count_is_the_gemms_run(layer, rate):
     counted = layer.run(rate, backward=True)
     assert counted.fft == 0
-    assert counted.gemm == layer.cost(band_limited_training_flops, rate)
+    assert counted.gemm + counted.direct == layer.cost(band_limited_training_flops, rate)
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -165,11 +177,13 @@ def test_fft_path_transforms_run_no_gemms_and_are_counted_as_ffts(fft_path, laye
     forward = layer.run(rate, backward=False)
     assert forward.gemm == contraction + filter_dft
     assert forward.fft > 0
-    assert forward.gemm + forward.fft == pytest.approx(layer.cost(band_limited_conv_flops, rate), rel=1e-12)
+    total = forward.gemm + forward.fft + forward.direct
+    assert total == pytest.approx(layer.cost(band_limited_conv_flops, rate), rel=1e-12)
     # Backward: the filter DFT again, the tap adjoint (same size) and both gradient contractions.
     training = layer.run(rate, backward=True)
     assert training.gemm == 3 * (contraction + filter_dft)
-    assert training.gemm + training.fft == pytest.approx(layer.cost(band_limited_training_flops, rate), rel=1e-12)
+    total = training.gemm + training.fft + training.direct
+    assert total == pytest.approx(layer.cost(band_limited_training_flops, rate), rel=1e-12)
 
 
 def test_the_count_switches_path_where_the_transforms_do(monkeypatch):
@@ -182,6 +196,6 @@ def test_the_count_switches_path_where_the_transforms_do(monkeypatch):
     for limit in (grid, grid - 1):
         monkeypatch.setattr(spectral, "GEMM_MAX_GRID", limit)
         counts[limit] = layer.run(0.5, backward=True)
-        total = counts[limit].gemm + counts[limit].fft
+        total = counts[limit].gemm + counts[limit].fft + counts[limit].direct
         assert total == pytest.approx(layer.cost(band_limited_training_flops, 0.5), rel=1e-12)
     assert counts[grid].fft == 0 and counts[grid - 1].fft > 0

@@ -58,3 +58,22 @@ def test_gradient_lies_in_the_band():
     outside = torch.ones(band.rfft_shape, dtype=torch.bool)
     outside[list(band.rows), : band.cols] = False
     assert spectrum[..., outside].abs().max() < 1e-9 * spectrum.abs().max()
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize(
+    "op, shape, config",
+    [
+        (BF.conv2d, (2, 4, 7, 6), dict(stride=2, padding=1, groups=2)),
+        (BF.conv2d, (1, 4, 5, 5), dict()),
+        (BF.conv1d, (2, 4, 9), dict(stride=3, padding=1)),
+    ],
+    ids=["2d", "2d-plain", "1d"],
+)
+def test_gradcheck_pointwise(rate, op, shape, config):
+    """1x1 kernels take their own path (low-pass, then the 1x1 product)."""
+    g = config.get("groups", 1)
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, shape[1] // g, *([1] * (len(shape) - 2)), dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: op(*t, rate=rate, **config), (x, w, b))

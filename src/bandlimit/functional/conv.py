@@ -2,8 +2,13 @@
 
 The input and filter spectra are restricted to a low-frequency band in the forward pass,
 and the gradient spectrum to the same band in the backward pass, so the backward is the
-exact adjoint of the band-limited forward. Only the compressed input spectrum and the
-weight are saved for backward; the filter band is recomputed from the weight.
+exact adjoint of the band-limited forward. Only the compressed input spectrum (or the
+input, when that is smaller) and the weight are saved for backward; the filter band is
+recomputed from the weight.
+
+A 1x1 kernel's spectrum is the same at every frequency, so its band-limited layer is a
+low-pass of the input followed by the pointwise channel product: it runs as that, with no
+filter spectrum (:class:`_BandLimitedPointwise`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ..checks import check_rate
@@ -104,13 +110,19 @@ def _input_band(saved: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     return band_rfft2(saved, geo.band, *geo.offset) if geo.saves_input else saved
 
 
-def _recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
-    """The layer's output again, from what it saved for backward (a spectral checkpoint's recipe)."""
-    return _synthesize(_input_band(saved, geo), weight, bias, geo)
+def _low_pass(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """``x`` ``(B, C, H, W)`` restricted to the band on the layer's grid, sampled at the output
+    positions: ``(B, C, Ho, Wo)``."""
+    return band_irfft2(band_rfft2(x, geo.band, *geo.offset), geo.band, *geo.out_hw, step=geo.stride)
+
+
+def _low_pass_adjoint(g: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """The adjoint of :func:`_low_pass`: ``(B, C, Ho, Wo)`` -> ``(B, C, H, W)``."""
+    return band_irfft2(band_rfft2(g, geo.band, step=geo.stride), geo.band, *geo.input_hw, *geo.offset)
 
 
 class _Context(Protocol):
-    """What the autograd context of :class:`_BandLimitedConv2d` holds (torch types ``ctx`` as Any)."""
+    """What the autograd context of the layers' Functions holds (torch types ``ctx`` as Any)."""
 
     saved_tensors: tuple[torch.Tensor, ...]
     needs_input_grad: tuple[bool, ...]
@@ -135,6 +147,11 @@ class _BandLimitedConv2d(torch.autograd.Function):
         ctx.geo = geo
         ctx.has_bias = bias is not None
         return y
+
+    @staticmethod
+    def recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
+        """The output again from what forward saved (a spectral checkpoint's recipe)."""
+        return _synthesize(_input_band(saved, geo), weight, bias, geo)
 
     @staticmethod
     @once_differentiable  # the backward is not itself differentiable (no double backward)
@@ -174,6 +191,57 @@ class _BandLimitedConv2d(torch.autograd.Function):
                 grad_w = taps_bar.t().reshape(weight.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
+        return grad_x, grad_w, grad_b, None
+
+
+class _BandLimitedPointwise(torch.autograd.Function):
+    """Band-limited 1x1 convolution: :func:`_low_pass`, then ``F.conv2d`` with the 1x1 kernel.
+
+    Equal to :class:`_BandLimitedConv2d` on a 1x1 kernel (same grid and band), without building
+    a ``(F, Cout, Cin)`` filter spectrum or contracting per frequency. It saves the low-passed,
+    sampled input ``(B, Cin, Ho, Wo)`` and the weight.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: _Context, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+    ) -> torch.Tensor:
+        """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, 1, 1)`` -> ``(B, Cout, Ho, Wo)``."""
+        low = _low_pass(x, geo)
+        ctx.save_for_backward(low, weight)
+        ctx.geo = geo
+        ctx.has_bias = bias is not None
+        return _BandLimitedPointwise.recompute(low, weight, bias, geo)
+
+    @staticmethod
+    def recompute(low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
+        """The output from the saved low-passed input (also a spectral checkpoint's recipe)."""
+        return F.conv2d(low, weight, bias, groups=geo.groups)
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: _Context, grad_y: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
+        low, weight = ctx.saved_tensors
+        release = getattr(ctx, "release", None)
+        if release is not None:
+            release()
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_low, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_y,
+            low,
+            weight,
+            [weight.shape[0]] if ctx.has_bias else None,
+            [1, 1],  # stride: the low-pass already sampled the output positions
+            [0, 0],
+            [1, 1],
+            False,
+            [0, 0],
+            ctx.geo.groups,
+            [need_x, need_w, need_b and ctx.has_bias],
+        )
+        grad_x = _low_pass_adjoint(grad_low, ctx.geo) if need_x else None
         return grad_x, grad_w, grad_b, None
 
 
@@ -228,6 +296,7 @@ def _conv(
 
     out = [(n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation_t, stride_t)]
     band = band_for_size(padded, rate)
+    pointwise = all(k == 1 for k in kernel)
     geo = _Geometry(
         band=band,
         offset=_pair([before for before, _ in pads], 0),
@@ -237,18 +306,19 @@ def _conv(
         input_hw=_pair(spatial, 1),
         out_hw=_pair(out, 1),
         # A float32 copy of a half-precision input would be new memory: keep the band then.
-        saves_input=dtype not in _LOW_PRECISION and band.outweighs(_pair(spatial, 1)),
+        saves_input=dtype not in _LOW_PRECISION and band.outweighs(_pair(spatial, 1)) and not pointwise,
     )
     tape = current_tape()
     if tape is not None and geo.saves_input:
         tape.keep(x)  # saved as it is by the layer: other ops that save it share it, nothing replays it
     with torch.autocast(x.device.type, enabled=False), tape.pause() if tape else nullcontext():
         # torch leaves Function.apply unannotated; it returns forward's tensor.
-        y: torch.Tensor = _BandLimitedConv2d.apply(x, w, bias, geo)  # type: ignore[no-untyped-call]
+        function = _BandLimitedPointwise if pointwise else _BandLimitedConv2d
+        y: torch.Tensor = function.apply(x, w, bias, geo)  # type: ignore[no-untyped-call]
         node: Any = y.grad_fn  # the Function's context
         if tape is not None and node is not None:
             # A spectral checkpoint: the output is recomputable from what the layer saved and the weight.
-            anchor = tape.anchor(y, functools.partial(_recompute, node.saved_tensors[0], w, bias, geo))
+            anchor = tape.anchor(y, functools.partial(function.recompute, node.saved_tensors[0], w, bias, geo))
             node.release = functools.partial(tape.release, anchor)
 
     y = y.to(dtype)

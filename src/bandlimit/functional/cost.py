@@ -94,10 +94,16 @@ def band_limited_conv_flops(
 
     Returns:
         Input transform + channel contraction + inverse transform per sample, times ``batch``,
-        plus the filter DFT, which is done once per call.
+        plus the filter DFT, which is done once per call. A 1x1 kernel runs as a low-pass of
+        the input (transform and inverse on ``in_channels`` planes) and the direct 1x1 product.
     """
     h, w, top, _ = _placement(padded_size, padding)
     out_h, out_w = _plane(output_size)
+    if all(k == 1 for k in kernel_size):
+        low_pass = band_rfft2_flops(band, batch * in_channels, h, w, top) + band_irfft2_flops(
+            band, batch * in_channels, out_h, out_w, _row_step(stride)
+        )
+        return low_pass + batch * direct_conv_flops(in_channels, out_channels, groups, kernel_size, output_size)
     forward_transform = band_rfft2_flops(band, batch * in_channels, h, w, top)
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
     inverse_transform = band_irfft2_flops(band, batch * out_channels, out_h, out_w, _row_step(stride))
@@ -141,6 +147,10 @@ def band_limited_training_flops(
     )
     h, w, top, _ = _placement(padded_size, padding)
     out_h, out_w = _plane(output_size)
+    if all(k == 1 for k in kernel_size):  # the direct product's two gradients, the low-pass's adjoint
+        direct = batch * direct_conv_flops(in_channels, out_channels, groups, kernel_size, output_size)
+        adjoint = band_rfft2_flops(band, batch * in_channels, out_h, out_w, step=_row_step(stride))
+        return forward + 2 * direct + adjoint + band_irfft2_flops(band, batch * in_channels, h, w)
     input_transform = band_rfft2_flops(band, batch * in_channels, h, w, top) if band.outweighs((h, w)) else 0.0
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
     filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)
