@@ -133,6 +133,14 @@ class _Context(Protocol):
     def save_for_backward(self, *tensors: torch.Tensor | None) -> None: ...
 
 
+def _release(ctx: _Context) -> None:
+    """A spectral checkpoint's recipe is dropped in the layer's backward: every consumer of the
+    layer's output has run its backward by then."""
+    release = getattr(ctx, "release", None)
+    if release is not None:
+        release()
+
+
 class _BandLimitedConv2d(torch.autograd.Function):
     """Band-limited 2D cross-correlation on 4D tensors with a hand-written backward."""
 
@@ -160,9 +168,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
         """Gradients of ``x``, ``weight`` and ``bias`` from ``grad_y`` ``(B, Cout, Ho, Wo)``."""
         saved, weight = ctx.saved_tensors
-        release = getattr(ctx, "release", None)
-        if release is not None:
-            release()  # every consumer of this layer's output has run its backward
+        _release(ctx)
         geo = ctx.geo
         band = geo.band
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -224,9 +230,7 @@ class _BandLimitedPointwise(torch.autograd.Function):
         ctx: _Context, grad_y: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
         low, weight = ctx.saved_tensors
-        release = getattr(ctx, "release", None)
-        if release is not None:
-            release()
+        _release(ctx)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_low, grad_w, grad_b = torch.ops.aten.convolution_backward(
             grad_y,
