@@ -77,3 +77,11 @@ def test_gradcheck_pointwise(rate, op, shape, config):
     w = torch.randn(6, shape[1] // g, *([1] * (len(shape) - 2)), dtype=torch.float64, requires_grad=True)
     b = torch.randn(6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *t: op(*t, rate=rate, **config), (x, w, b))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_gradcheck_pointwise_input_only(rate):
+    """Without a weight gradient the 1x1 layer skips the saved input's low-pass."""
+    x = torch.randn(2, 4, 6, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 4, 1, 1, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: BF.conv2d(x, w, stride=2, padding=1, rate=rate), (x,))

@@ -116,6 +116,11 @@ def _low_pass(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     return band_irfft2(band_rfft2(x, geo.band, *geo.offset), geo.band, *geo.out_hw, step=geo.stride)
 
 
+def _low_passed(saved: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """A 1x1 layer's low-passed input from what it saved (the input, or the low-passed input itself)."""
+    return _low_pass(saved, geo) if geo.saves_input else saved
+
+
 def _low_pass_adjoint(g: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     """The adjoint of :func:`_low_pass`: ``(B, C, Ho, Wo)`` -> ``(B, C, H, W)``."""
     return band_irfft2(band_rfft2(g, geo.band, step=geo.stride), geo.band, *geo.input_hw, *geo.offset)
@@ -205,7 +210,8 @@ class _BandLimitedPointwise(torch.autograd.Function):
 
     Equal to :class:`_BandLimitedConv2d` on a 1x1 kernel (same grid and band), without building
     a ``(F, Cout, Cin)`` filter spectrum or contracting per frequency. It saves the low-passed,
-    sampled input ``(B, Cin, Ho, Wo)`` and the weight.
+    sampled input ``(B, Cin, Ho, Wo)``, or the input itself where the band outweighs it (as
+    :class:`_BandLimitedConv2d` does), and the weight.
     """
 
     @staticmethod
@@ -214,24 +220,31 @@ class _BandLimitedPointwise(torch.autograd.Function):
     ) -> torch.Tensor:
         """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, 1, 1)`` -> ``(B, Cout, Ho, Wo)``."""
         low = _low_pass(x, geo)
-        ctx.save_for_backward(low, weight)
+        ctx.save_for_backward(x if geo.saves_input else low, weight)
         ctx.geo = geo
         ctx.has_bias = bias is not None
-        return _BandLimitedPointwise.recompute(low, weight, bias, geo)
+        return F.conv2d(low, weight, bias, groups=geo.groups)
 
     @staticmethod
-    def recompute(low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
-        """The output from the saved low-passed input (also a spectral checkpoint's recipe)."""
-        return F.conv2d(low, weight, bias, groups=geo.groups)
+    def recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
+        """The output again from what forward saved (a spectral checkpoint's recipe)."""
+        return F.conv2d(_low_passed(saved, geo), weight, bias, groups=geo.groups)
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: _Context, grad_y: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
-        low, weight = ctx.saved_tensors
+        saved, weight = ctx.saved_tensors
         _release(ctx)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        geo = ctx.geo
+        # Only the weight gradient reads the low-passed input; the input gradient needs its shape.
+        low = (
+            _low_passed(saved, geo)
+            if need_w
+            else grad_y.new_empty(grad_y.shape[0], weight.shape[1] * geo.groups, *geo.out_hw)
+        )
         grad_low, grad_w, grad_b = torch.ops.aten.convolution_backward(
             grad_y,
             low,
@@ -242,10 +255,10 @@ class _BandLimitedPointwise(torch.autograd.Function):
             [1, 1],
             False,
             [0, 0],
-            ctx.geo.groups,
+            geo.groups,
             [need_x, need_w, need_b and ctx.has_bias],
         )
-        grad_x = _low_pass_adjoint(grad_low, ctx.geo) if need_x else None
+        grad_x = _low_pass_adjoint(grad_low, geo) if need_x else None
         return grad_x, grad_w, grad_b, None
 
 
@@ -310,7 +323,7 @@ def _conv(
         input_hw=_pair(spatial, 1),
         out_hw=_pair(out, 1),
         # A float32 copy of a half-precision input would be new memory: keep the band then.
-        saves_input=dtype not in _LOW_PRECISION and band.outweighs(_pair(spatial, 1)) and not pointwise,
+        saves_input=dtype not in _LOW_PRECISION and band.outweighs(_pair(spatial, 1)),
     )
     tape = current_tape()
     if tape is not None and geo.saves_input:

@@ -60,6 +60,13 @@ def _row_step(stride: Sequence[int] | None) -> int:
     return stride[0] if stride is not None and len(stride) == 2 else 1
 
 
+def _low_pass_flops(band: Band, planes: int, placed: tuple[int, int, int], out_hw: tuple[int, int], step: int) -> float:
+    """A 1x1 layer's low-pass: the input ``(h, w)`` placed ``top`` rows down to the band, back
+    to ``out_hw`` samples ``step`` rows apart."""
+    h, w, top = placed
+    return band_rfft2_flops(band, planes, h, w, top) + band_irfft2_flops(band, planes, *out_hw, step)
+
+
 def _placement(padded_size: Sequence[int], padding: Sequence[tuple[int, int]] | None) -> tuple[int, int, int, int]:
     """``(h, w, top, left)``: the unpadded input and its offset on the grid, as the layer transforms it."""
     pairs = [(0, 0)] * len(padded_size) if padding is None else list(padding)
@@ -100,9 +107,7 @@ def band_limited_conv_flops(
     h, w, top, _ = _placement(padded_size, padding)
     out_h, out_w = _plane(output_size)
     if all(k == 1 for k in kernel_size):
-        low_pass = band_rfft2_flops(band, batch * in_channels, h, w, top) + band_irfft2_flops(
-            band, batch * in_channels, out_h, out_w, _row_step(stride)
-        )
+        low_pass = _low_pass_flops(band, batch * in_channels, (h, w, top), (out_h, out_w), _row_step(stride))
         return low_pass + batch * direct_conv_flops(in_channels, out_channels, groups, kernel_size, output_size)
     forward_transform = band_rfft2_flops(band, batch * in_channels, h, w, top)
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
@@ -147,10 +152,13 @@ def band_limited_training_flops(
     )
     h, w, top, _ = _placement(padded_size, padding)
     out_h, out_w = _plane(output_size)
-    if all(k == 1 for k in kernel_size):  # the direct product's two gradients, the low-pass's adjoint
+    if all(k == 1 for k in kernel_size):
+        # The low-pass again if the input was saved, the direct product's two gradients, the low-pass's adjoint.
+        low_pass = _low_pass_flops(band, batch * in_channels, (h, w, top), (out_h, out_w), _row_step(stride))
+        again = low_pass if band.outweighs((h, w)) else 0.0
         direct = batch * direct_conv_flops(in_channels, out_channels, groups, kernel_size, output_size)
         adjoint = band_rfft2_flops(band, batch * in_channels, out_h, out_w, step=_row_step(stride))
-        return forward + 2 * direct + adjoint + band_irfft2_flops(band, batch * in_channels, h, w)
+        return forward + again + 2 * direct + adjoint + band_irfft2_flops(band, batch * in_channels, h, w)
     input_transform = band_rfft2_flops(band, batch * in_channels, h, w, top) if band.outweighs((h, w)) else 0.0
     contraction = contraction_flops(band, batch, in_channels, out_channels, groups)
     filter_dft = filter_dft_flops(band, in_channels, out_channels, groups, kernel_size)

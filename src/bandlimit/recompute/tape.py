@@ -9,6 +9,9 @@ input, a residual sum...), it saves a small handle instead; the backward replays
 ops from the nearest anchors when it needs the tensor, and drops the replayed values once the
 anchor's own backward has run (every consumer of an anchor runs its backward before it).
 
+A layer that saves its input rather than its band (:meth:`keep`) makes that input a
+checkpoint too: handles for its value take it instead of replaying it.
+
 What is not recomputable is saved as usual: tensors that do not descend from an anchor, and the
 outputs of random ops (dropout's mask is kept, so the recomputed output uses the same mask).
 Buffers that an op updates in place (BatchNorm running statistics) are not touched by a replay.
@@ -157,15 +160,15 @@ class Tape(TorchDispatchMode):
             self._cache[value] = tensor
 
     def _forget_aliases(self, tensor: torch.Tensor) -> None:
-        """``tensor`` is written in place: tensors on its storage no longer hold their recorded value."""
+        """``tensor`` is written in place: other tensors on its storage no longer hold their recorded value.
+
+        (A kept tensor written in place needs nothing here: the layer that saved it refuses its
+        backward, as autograd does for any saved tensor modified in place, and that backward
+        runs before any handle of the value is unpacked.)
+        """
         for ref in self._on_storage.get(tensor.untyped_storage().data_ptr(), ()):
             other = ref()
-            if other is None:
-                continue
-            value = self._ids.get(other)
-            if value is not None:
-                self._cache.pop(value, None)  # a kept tensor: its old value is replayed if needed
-            if other is not tensor:
+            if other is not None and other is not tensor:
                 self._ids.pop(other, None)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
