@@ -8,13 +8,15 @@ import torch
 from bandlimit.bench import LayerCase, format_bench, run_benchmarks
 from bandlimit.bench.layers import layer_inputs, make_step, training_flops
 from bandlimit.functional.band import band_for_size
-from bandlimit.functional.cost import band_limited_training_flops, direct_conv_flops
+from bandlimit.functional.cost import band_limited_training_flops, direct_conv_flops, preferred_path
 
 
 def test_flop_counts():
     case = LayerCase(2, 4, 8, 16, 3, 0.5)
     assert training_flops(case, "direct") == 3 * 4 * direct_conv_flops(8, 8, 1, (3, 3), (16, 16))
-    assert training_flops(case, "bandlimit") < training_flops(LayerCase(2, 4, 8, 16, 3, 0.0), "bandlimit")
+    # A full band takes the direct path with nothing to low-pass: the direct convolution's count.
+    assert training_flops(LayerCase(2, 4, 8, 16, 3, 0.0), "bandlimit") == training_flops(case, "direct")
+    assert training_flops(LayerCase(2, 4, 8, 16, 3, 0.85), "bandlimit") < training_flops(case, "bandlimit")
     assert training_flops(case, "fft-conv-pytorch") is None
 
 
@@ -24,10 +26,10 @@ def test_bandlimit_flops_describe_the_layer_run(ndim, kernel):
     case = LayerCase(ndim, 2, 4, 12, kernel, 0.5)
     p = kernel // 2
     padded, out = (12 + 2 * p,) * ndim, (12 + 2 * p - kernel + 1,) * ndim
-    expected = band_limited_training_flops(
-        4, 4, 1, (kernel,) * ndim, band_for_size(padded, 0.5), padded, out, 2, padding=[(p, p)] * ndim
-    )
-    assert training_flops(case, "bandlimit") == expected
+    args = (4, 4, 1, (kernel,) * ndim, band_for_size(padded, 0.5), padded, out, 2)
+    pads = ((p, p),) * ndim
+    path = preferred_path(*args, padding=pads, stride=None, training=True, cached_filter=False)
+    assert training_flops(case, "bandlimit") == band_limited_training_flops(*args, padding=pads, path=path)
 
 
 def _step_gradients(case: LayerCase, impl: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -62,7 +62,7 @@ SHAPES_2D = [  # (batch, in, out, H, W, kh, kw)
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", SHAPES_2D)
 @pytest.mark.parametrize("config", CONFIGS_2D, ids=str)
-def test_conv2d_rate_zero_equals_f_conv2d(config, shape, bias, dtype):
+def test_conv2d_rate_zero_equals_f_conv2d(config, shape, bias, dtype, conv_path):
     b, cin, cout, h, w, kh, kw = shape
     x = torch.randn(b, cin, h, w)
     weight = torch.randn(cout, cin // config.get("groups", 1), kh, kw)
@@ -85,7 +85,7 @@ CONFIGS_1D = [
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(2, 4, 8, 33, 5), (1, 4, 4, 26, 8), (3, 4, 8, 20, 1)])
 @pytest.mark.parametrize("config", CONFIGS_1D, ids=str)
-def test_conv1d_rate_zero_equals_f_conv1d(config, shape, bias, dtype):
+def test_conv1d_rate_zero_equals_f_conv1d(config, shape, bias, dtype, conv_path):
     b, cin, cout, length, k = shape
     x = torch.randn(b, cin, length)
     weight = torch.randn(cout, cin // config.get("groups", 1), k)
@@ -103,7 +103,7 @@ def test_unbatched_input(op, ref, ndim):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_computes_in_float32(dtype):
+def test_half_precision_computes_in_float32(dtype, conv_path):
     x, w, b = torch.randn(2, 3, 12, 12), torch.randn(4, 3, 3, 3), torch.randn(4)
     x, w, b = x.to(dtype), w.to(dtype), b.to(dtype)
     y = BF.conv2d(x.requires_grad_(), w, b, padding=1)
@@ -142,7 +142,7 @@ def _numpy_band_limited_conv2d(x, w, rate, padding, stride=1, dilation=1, groups
 
 @pytest.mark.parametrize("rate", [0.1, 0.3, 0.5, 0.85, 0.99])
 @pytest.mark.parametrize("hw, k, padding", [((16, 16), (3, 3), 1), ((11, 14), (4, 3), 0), ((20, 9), (5, 5), 2)])
-def test_conv2d_band_limited_matches_numpy(rate, hw, k, padding):
+def test_conv2d_band_limited_matches_numpy(rate, hw, k, padding, conv_path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, *hw))
     w = rng.standard_normal((4, 3, *k))
@@ -156,7 +156,7 @@ def test_conv2d_band_limited_matches_numpy(rate, hw, k, padding):
     [(2, 1, 1), (1, 2, 1), (1, 1, 2), (3, 2, 2)],
     ids=["stride", "dilation", "groups", "all"],
 )
-def test_strided_dilated_grouped_band_limited_matches_numpy(rate, stride, dilation, groups):
+def test_strided_dilated_grouped_band_limited_matches_numpy(rate, stride, dilation, groups, conv_path):
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((2, 4, 15, 12)), rng.standard_normal((6, 4 // groups, 3, 2))
     y = BF.conv2d(
@@ -167,7 +167,7 @@ def test_strided_dilated_grouped_band_limited_matches_numpy(rate, stride, dilati
 
 
 @pytest.mark.parametrize("rate", [0.2, 0.6, 0.9])
-def test_conv1d_band_limited_matches_numpy(rate):
+def test_conv1d_band_limited_matches_numpy(rate, conv_path):
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal((2, 3, 50)), rng.standard_normal((4, 3, 7))
     band = BF.spectral_band((50,), (7,), rate=rate)
@@ -195,8 +195,9 @@ def test_error_grows_with_rate_and_output_is_low_pass():
     groups=st.sampled_from([1, 2, 3]),
     batch=st.integers(1, 3),
     bias=st.booleans(),
+    path=st.sampled_from(["spectral", "direct"]),
 )
-def test_random_configurations_match_reference(data, ndim, groups, batch, bias):
+def test_random_configurations_match_reference(data, ndim, groups, batch, bias, path):
     cin = groups * data.draw(st.integers(1, 2))
     cout = groups * data.draw(st.integers(1, 2))
     kernel = tuple(data.draw(st.integers(1, 4)) for _ in range(ndim))
@@ -210,10 +211,11 @@ def test_random_configurations_match_reference(data, ndim, groups, batch, bias):
     w = torch.randn(cout, cin // groups, *kernel)
     b = torch.randn(cout) if bias else None
     op, ref = (BF.conv1d, F.conv1d) if ndim == 1 else (BF.conv2d, F.conv2d)
-    _compare(op, ref, x, w, b, torch.float64, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    with BF.forced_path(path):
+        _compare(op, ref, x, w, b, torch.float64, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
-def test_every_stride_dilation_combination_on_one_shape():
+def test_every_stride_dilation_combination_on_one_shape(conv_path):
     x, w = torch.randn(2, 2, 13, 11, dtype=torch.float64), torch.randn(2, 2, 3, 2, dtype=torch.float64)
     for s, d in itertools.product((1, 2, 3), (1, 2)):
         torch.testing.assert_close(BF.conv2d(x, w, stride=s, dilation=d), F.conv2d(x, w, stride=s, dilation=d))
@@ -231,12 +233,12 @@ def test_autocast_bf16_matches_f_conv2d_under_autocast():
 
 
 @pytest.mark.parametrize("config", CONFIGS_2D[:8], ids=str)
-def test_fft_path_rate_zero_equals_f_conv2d(fft_path, config):
+def test_fft_path_rate_zero_equals_f_conv2d(fft_path, config, conv_path):
     x, w, b = torch.randn(2, 4, 10, 9), torch.randn(4, 4 // config.get("groups", 1), 3, 2), torch.randn(4)
     _compare(BF.conv2d, F.conv2d, x, w, b, torch.float64, **config)
 
 
-def test_fft_path_rate_zero_equals_f_conv1d(fft_path):
+def test_fft_path_rate_zero_equals_f_conv1d(fft_path, conv_path):
     x, w = torch.randn(2, 3, 40, dtype=torch.float64), torch.randn(2, 3, 5, dtype=torch.float64)
     _compare(BF.conv1d, F.conv1d, x, w, None, torch.float64, padding=2)
 
@@ -273,7 +275,7 @@ def test_fft_path_matches_numpy_and_gemm_path(monkeypatch, rate):
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.5])
-def test_fft_path_gradcheck(fft_path, rate):
+def test_fft_path_gradcheck(fft_path, rate, conv_path):
     x = torch.randn(1, 2, 7, 6, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 2, 3, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *t: BF.conv2d(*t, padding=1, stride=(1, 2), rate=rate), (x, w))
@@ -298,9 +300,9 @@ def test_double_backward_is_refused_clearly():
 @pytest.mark.parametrize(
     "stride, padding, groups", [(1, 0, 1), (2, 0, 1), (2, 1, 2), (3, 2, 1)], ids=["plain", "stride", "groups", "pad"]
 )
-def test_pointwise_layers_match_numpy(monkeypatch, path, rate, stride, padding, groups):
-    """1x1 kernels run as a low-pass then the 1x1 product, with no filter spectrum: the same
-    band-limited convolution as the reference on the same grid."""
+def test_pointwise_layers_match_numpy(monkeypatch, path, rate, stride, padding, groups, conv_path):
+    """1x1 kernels on the direct path low-pass only the output positions (no filter spectrum);
+    on both paths, the same band-limited convolution as the reference on the same grid."""
     from bandlimit.functional import spectral
 
     if path == "fft":
@@ -310,3 +312,37 @@ def test_pointwise_layers_match_numpy(monkeypatch, path, rate, stride, padding, 
     y = BF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=padding, stride=stride, groups=groups, rate=rate)
     ref = _numpy_band_limited_conv2d(x, w, rate, padding, stride, 1, groups)
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("transforms", ["gemm", "fft"])
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.8])
+@pytest.mark.parametrize(
+    "kernel, stride, padding, dilation, groups",
+    [((3, 3), 1, 1, 1, 1), ((3, 2), 2, (2, 0), 1, 2), ((3, 3), 3, 0, 2, 1), ((1, 1), 2, 1, 1, 1)],
+    ids=["same", "strided-grouped", "dilated-strided", "pointwise-padded"],
+)
+def test_both_paths_give_the_same_values_and_gradients(
+    monkeypatch, transforms, rate, kernel, stride, padding, dilation, groups
+):
+    """The direct path (low-pass, then F.conv2d) and the spectral one are the same function."""
+    from bandlimit.functional import spectral
+
+    if transforms == "fft":
+        monkeypatch.setattr(spectral, "GEMM_MAX_GRID", 0)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 4, 13, 10, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 4 // groups, *kernel, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, generator=g, dtype=torch.float64, requires_grad=True)
+    results = []
+    for path in ("spectral", "direct"):
+        with BF.forced_path(path):
+            y = BF.conv2d(x, w, b, stride, padding, dilation, groups, rate=rate)
+            results.append((y, *torch.autograd.grad(y, (x, w, b), torch.ones_like(y))))
+    for spectral_result, direct_result in zip(*results):
+        torch.testing.assert_close(direct_result, spectral_result, rtol=1e-10, atol=1e-10)
+
+
+def test_forced_path_refuses_unknown_paths():
+    with pytest.raises(ValueError, match="path"):
+        with BF.forced_path("fast"):
+            pass

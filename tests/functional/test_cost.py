@@ -19,7 +19,9 @@ from bandlimit.functional.cost import (
     band_limited_conv_flops,
     band_limited_training_flops,
     contraction_flops,
+    direct_conv_flops,
     filter_dft_flops,
+    preferred_path,
 )
 from bandlimit.functional.spectral import uses_gemm
 
@@ -70,7 +72,7 @@ class _CountFlops(TorchDispatchMode):
             x, dims = args[0], args[1]
             assert len(dims) == 1, "the kernel transforms one dimension at a time"
             n = args[3] if func == aten._fft_c2r.default else x.shape[dims[0]]  # c2r: the output length
-            self.fft += _FFTS[func] * x.numel() // x.shape[dims[0]] * _fft(n)
+            self.fft += _FFTS[func] * (x.numel() // x.shape[dims[0]]) * _fft(n)
         return func(*args, **(kwargs or {}))
 
 
@@ -93,10 +95,13 @@ class Layer:
     def band(self, rate: float):
         return band_for_size(self.padded, rate)
 
-    def cost(self, cost_function, rate: float) -> float:
-        """``band_limited_conv_flops`` or ``band_limited_training_flops`` of this layer."""
-        out = tuple((n - self.dilation * (k - 1) - 1) // self.stride + 1 for n, k in zip(self.padded, self.kernel))
-        pads = [(p, p) for p in self.padding]
+    @property
+    def out(self) -> tuple[int, ...]:
+        return tuple((n - self.dilation * (k - 1) - 1) // self.stride + 1 for n, k in zip(self.padded, self.kernel))
+
+    def cost(self, cost_function, rate: float, path: str, **kwargs) -> float:
+        """``band_limited_conv_flops`` or ``band_limited_training_flops`` of this layer on ``path``."""
+        pads = tuple((p, p) for p in self.padding)
         band = self.band(rate)
         return cost_function(
             self.cin,
@@ -105,25 +110,25 @@ class Layer:
             self.kernel,
             band,
             self.padded,
-            out,
+            self.out,
             self.batch,
             padding=pads,
             stride=(self.stride,) * len(self.size),
+            **({"path": path} if path else {}),
+            **kwargs,
         )
 
     def parts(self, rate: float) -> tuple[float, float]:
-        """FLOPs of one channel contraction and of one filter DFT (none for a 1x1 kernel)."""
-        if all(k == 1 for k in self.kernel):
-            return 0.0, 0.0
+        """FLOPs of one channel contraction and of one filter DFT on the spectral path."""
         band = self.band(rate)
         return (
             contraction_flops(band, self.batch, self.cin, self.cout, self.groups),
             filter_dft_flops(band, self.cin, self.cout, self.groups, self.kernel),
         )
 
-    def run(self, rate: float, backward: bool) -> _CountFlops:
-        """Count one forward (and backward of input, weight and bias) after an uncounted warm-up,
-        which builds the cached DFT matrices."""
+    def run(self, rate: float, backward: bool, path: str = "auto") -> _CountFlops:
+        """Count one forward (and backward of input, weight and bias) on ``path`` after an
+        uncounted warm-up, which builds the cached DFT matrices."""
         g = torch.Generator().manual_seed(0)
         x = torch.randn(self.batch, self.cin, *self.size, generator=g, dtype=torch.float64, requires_grad=True)
         w = torch.randn(
@@ -132,12 +137,14 @@ class Layer:
         b = torch.randn(self.cout, generator=g, dtype=torch.float64, requires_grad=True)
         op = BF.conv1d if len(self.size) == 1 else BF.conv2d
         kwargs = dict(padding=self.padding, stride=self.stride, dilation=self.dilation, groups=self.groups, rate=rate)
-        y = op(x, w, b, **kwargs)
-        y.backward(torch.randn(y.shape, generator=g, dtype=y.dtype))
-        with _CountFlops() as counted:
+        with BF.forced_path(path):
             y = op(x, w, b, **kwargs)
-            if backward:
-                y.backward(torch.randn(y.shape, generator=g, dtype=y.dtype))
+            y.backward(torch.randn(y.shape, generator=g, dtype=y.dtype))
+            # A forward alone runs as in inference, where the path may differ.
+            with _CountFlops() as counted, torch.set_grad_enabled(backward):
+                y = op(x, w, b, **kwargs)
+                if backward:
+                    y.backward(torch.randn(y.shape, generator=g, dtype=y.dtype))
         return counted
 
 
@@ -152,50 +159,98 @@ LAYERS = {
 RATES = [0.0, 0.5]
 
 
+PATHS = ["spectral", "direct"]
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS.keys())
-def test_forward_count_is_the_gemms_run(layer, rate):
+def test_forward_count_is_the_gemms_run(layer, rate, path):
     assert uses_gemm(layer.band(rate))
-    counted = layer.run(rate, backward=False)
+    counted = layer.run(rate, backward=False, path=path)
     assert counted.fft == 0
-    assert counted.gemm + counted.direct == layer.cost(band_limited_conv_flops, rate)
+    assert counted.gemm + counted.direct == layer.cost(band_limited_conv_flops, rate, path)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS.keys())
-def test_training_count_is_the_gemms_run(layer, rate):
-    counted = layer.run(rate, backward=True)
+def test_training_count_is_the_gemms_run(layer, rate, path):
+    counted = layer.run(rate, backward=True, path=path)
     assert counted.fft == 0
-    assert counted.gemm + counted.direct == layer.cost(band_limited_training_flops, rate)
+    assert counted.gemm + counted.direct == layer.cost(band_limited_training_flops, rate, path)
 
 
+@pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS.keys())
+def test_direct_path_at_rate_zero_is_the_direct_convolution_alone(layer):
+    """A full band's low-pass removes nothing: no transform runs, only F.conv2d and its gradients."""
+    counted = layer.run(0.0, backward=True, path="direct")
+    assert counted.gemm == counted.fft == 0
+    one = direct_conv_flops(layer.cin, layer.cout, layer.groups, layer.kernel, layer.out)
+    assert counted.direct == 3 * layer.batch * one
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("rate", RATES)
 @pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS.keys())
-def test_fft_path_transforms_run_no_gemms_and_are_counted_as_ffts(fft_path, layer, rate):
+def test_fft_path_transforms_run_no_gemms_and_are_counted_as_ffts(fft_path, layer, rate, path):
     assert not uses_gemm(layer.band(rate))
-    contraction, filter_dft = layer.parts(rate)
-    forward = layer.run(rate, backward=False)
+    contraction, filter_dft = layer.parts(rate) if path == "spectral" else (0.0, 0.0)
+    forward = layer.run(rate, backward=False, path=path)
     assert forward.gemm == contraction + filter_dft
-    assert forward.fft > 0
+    assert (forward.fft > 0) == (rate > 0 or path == "spectral")
     total = forward.gemm + forward.fft + forward.direct
-    assert total == pytest.approx(layer.cost(band_limited_conv_flops, rate), rel=1e-12)
+    assert total == pytest.approx(layer.cost(band_limited_conv_flops, rate, path), rel=1e-12)
     # Backward: the filter DFT again, the tap adjoint (same size) and both gradient contractions.
-    training = layer.run(rate, backward=True)
+    training = layer.run(rate, backward=True, path=path)
     assert training.gemm == 3 * (contraction + filter_dft)
     total = training.gemm + training.fft + training.direct
-    assert total == pytest.approx(layer.cost(band_limited_training_flops, rate), rel=1e-12)
+    assert total == pytest.approx(layer.cost(band_limited_training_flops, rate, path), rel=1e-12)
 
 
-def test_the_count_switches_path_where_the_transforms_do(monkeypatch):
+@pytest.mark.parametrize("path", PATHS)
+def test_the_count_switches_path_where_the_transforms_do(monkeypatch, path):
     """One grid size below the one a layer needs, both the transforms and the count use FFTs."""
     from bandlimit.functional import spectral
 
     layer = LAYERS["2d-padding"]
     grid = max(layer.band(0.5).grid)
-    counts = {}
     for limit in (grid, grid - 1):
         monkeypatch.setattr(spectral, "GEMM_MAX_GRID", limit)
-        counts[limit] = layer.run(0.5, backward=True)
-        total = counts[limit].gemm + counts[limit].fft + counts[limit].direct
-        assert total == pytest.approx(layer.cost(band_limited_training_flops, 0.5), rel=1e-12)
-    assert counts[grid].fft == 0 and counts[grid - 1].fft > 0
+        counted = layer.run(0.5, backward=True, path=path)
+        total = counted.gemm + counted.fft + counted.direct
+        assert total == pytest.approx(layer.cost(band_limited_training_flops, rate=0.5, path=path), rel=1e-12)
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS.keys())
+def test_a_call_takes_the_path_with_the_smaller_estimate(layer, training):
+    """``preferred_path`` is what the layer runs: its count is that path's."""
+    path = layer.cost(preferred_path, 0.5, "", training=training, cached_filter=False)
+    counted = layer.run(0.5, backward=training)
+    cost = band_limited_training_flops if training else band_limited_conv_flops
+    assert counted.gemm + counted.direct == layer.cost(cost, 0.5, path)
+
+
+def _resnet_layer(batch, channels, size, rate, kernel=3, stride=1, cached_filter=False, training=True):
+    pad = kernel // 2
+    padded = (size + 2 * pad,) * 2
+    out = ((padded[0] - kernel) // stride + 1,) * 2
+    band = band_for_size(padded, rate)
+    return preferred_path(
+        channels, channels, 1, (kernel, kernel), band, padded, out, batch,
+        padding=((pad, pad),) * 2, stride=(stride, stride), training=training, cached_filter=cached_filter,
+    )  # fmt: skip
+
+
+def test_the_choice_follows_the_measured_trade_off():
+    """Where the measurements in cost.DIRECT_SPEEDUP's comment found one path clearly faster."""
+    assert _resnet_layer(32, 64, 32, 0.85) == "spectral"  # large map, high rate
+    assert _resnet_layer(32, 128, 16, 0.85) == "spectral"
+    assert _resnet_layer(4, 512, 4, 0.5) == "direct"  # small map, many channels, small batch
+    assert _resnet_layer(32, 512, 4, 0.0) == "direct"  # a full band: the direct path has nothing to low-pass
+    assert _resnet_layer(32, 256, 8, 0.5, kernel=1, stride=2) == "direct"  # no filter band to build
+    # A cached filter band makes the spectral path cheaper, never dearer.
+    for batch, channels, size in [(1, 64, 32), (32, 256, 8), (4, 512, 4)]:
+        if _resnet_layer(batch, channels, size, 0.5, training=False) == "spectral":
+            assert _resnet_layer(batch, channels, size, 0.5, training=False, cached_filter=True) == "spectral"

@@ -19,7 +19,7 @@ RATES = [0.0, 0.3, 0.5, 0.85]
     ],
     ids=str,
 )
-def test_gradcheck_conv2d(rate, config):
+def test_gradcheck_conv2d(rate, config, conv_path):
     g = config.get("groups", 1)
     x = torch.randn(2, 2, 7, 6, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 2 // g, 3, 2, dtype=torch.float64, requires_grad=True)
@@ -33,7 +33,7 @@ def test_gradcheck_conv2d(rate, config):
     [dict(padding=2), dict(stride=3, padding=1), dict(dilation=3, padding="same"), dict(groups=4, stride=2)],
     ids=str,
 )
-def test_gradcheck_conv1d(rate, config):
+def test_gradcheck_conv1d(rate, config, conv_path):
     g = config.get("groups", 1)
     x = torch.randn(2, 4, 15, dtype=torch.float64, requires_grad=True)
     w = torch.randn(4, 4 // g, 4, dtype=torch.float64, requires_grad=True)
@@ -42,13 +42,13 @@ def test_gradcheck_conv1d(rate, config):
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.5])
-def test_gradcheck_unbatched(rate):
+def test_gradcheck_unbatched(rate, conv_path):
     x = torch.randn(3, 7, 7, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *t: BF.conv2d(*t, padding=1, rate=rate), (x, w))
 
 
-def test_gradient_lies_in_the_band():
+def test_gradient_lies_in_the_band(conv_path):
     """At rate > 0 the input gradient has no energy outside the retained band."""
     x = torch.randn(1, 2, 16, 16, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 2, 3, 3, dtype=torch.float64)

@@ -94,3 +94,88 @@ def test_band_of_same_padding_with_an_even_kernel(padding_mode):
     assert layer.padded_size((10, 10)) == (13, 13)  # 3 in total: 1 before, 2 after
     assert layer.band((10, 10)).grid == (BF.fft_size(13),) * 2
     assert layer(torch.randn(1, 2, 10, 10)).shape == (1, 2, 10, 10)
+
+
+# The filter band kept between inference calls: exact, and rebuilt whenever the weight or the band changes.
+
+
+def _uncached(layer: BandLimitedConv2d, x: torch.Tensor) -> torch.Tensor:
+    """The layer's output computed with no cache at all."""
+    return BF.conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding, rate=layer.rate)
+
+
+@pytest.fixture
+def cached_layer():
+    """A layer on the spectral path in eval mode (the direct path builds no filter band)."""
+    torch.manual_seed(0)
+    layer = BandLimitedConv2d(4, 6, 3, padding=1, rate=0.5, dtype=torch.float64).eval()
+    with BF.forced_path("spectral"):
+        yield layer, torch.randn(2, 4, 10, 10, dtype=torch.float64)
+
+
+def test_the_filter_band_is_kept_in_eval_mode_and_under_no_grad(cached_layer):
+    layer, x = cached_layer
+    assert layer.filter_cache.nbytes == 0
+    y = layer(x)
+    band = layer.band((10, 10))
+    assert layer.filter_cache.nbytes == band.kept * 6 * 4 * 16  # (F, Cout, Cin) complex128
+    torch.testing.assert_close(layer(x), y, rtol=0, atol=0)  # the cached band gives the same values
+    torch.testing.assert_close(y, _uncached(layer, x))
+    layer.train()
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), y)
+    assert layer.filter_cache.nbytes > 0
+    layer(x)  # a call that trains drops it
+    assert layer.filter_cache.nbytes == 0
+
+
+def test_the_cached_band_is_dropped_by_an_optimizer_step(cached_layer):
+    layer, x = cached_layer
+    before = layer(x)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    layer.train()
+    layer(x).square().sum().backward()
+    optimizer.step()
+    layer.eval()
+    after = layer(x)
+    assert not torch.allclose(after, before)
+    torch.testing.assert_close(after, _uncached(layer, x))
+    with torch.no_grad():  # an in-place change in eval mode, between two cached calls
+        layer.weight.mul_(-1)
+    torch.testing.assert_close(layer(x), -after + 2 * layer.bias.view(-1, 1, 1))
+
+
+def test_the_cached_band_is_dropped_by_load_state_dict_and_a_rate_change(cached_layer):
+    layer, x = cached_layer
+    layer(x)
+    other = nn.Conv2d(4, 6, 3, padding=1, dtype=torch.float64)
+    layer.load_state_dict(other.state_dict())
+    torch.testing.assert_close(layer(x), _uncached(layer, x))
+    layer.rate = 0.0
+    torch.testing.assert_close(layer(x), other(x))
+    layer.weight = nn.Parameter(torch.randn_like(layer.weight))  # a new tensor
+    torch.testing.assert_close(layer(x), _uncached(layer, x))
+
+
+def test_gradients_through_a_cached_layer_in_eval_mode(cached_layer):
+    """Inference with gradients (input attacks, saliency) keeps the cache and stays exact."""
+    layer, x = cached_layer
+    x.requires_grad_()
+    layer(x)
+    assert layer.filter_cache.nbytes > 0
+    cached = torch.autograd.grad(layer(x).square().sum(), [x, layer.weight])
+    reference = torch.autograd.grad(_uncached(layer, x).square().sum(), [x, layer.weight])
+    for a, b in zip(cached, reference):
+        torch.testing.assert_close(a, b)
+
+
+def test_copies_of_a_layer_start_with_an_empty_cache(cached_layer, tmp_path):
+    import copy
+
+    layer, x = cached_layer
+    layer(x)
+    clone = copy.deepcopy(layer)
+    assert clone.filter_cache.nbytes == 0
+    torch.save(layer, tmp_path / "layer.pt")
+    loaded = torch.load(tmp_path / "layer.pt", weights_only=False)
+    torch.testing.assert_close(loaded(x), layer(x))

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from .. import functional as BF
 from ..functional.band import band_for_size
-from ..functional.cost import band_limited_training_flops, direct_conv_flops
+from ..functional.cost import band_limited_training_flops, direct_conv_flops, preferred_path
 from .cases import LayerCase
 
 __all__ = ["IMPLEMENTATIONS", "layer_inputs", "make_step", "training_flops"]
@@ -77,9 +77,9 @@ def training_flops(case: LayerCase, impl: str) -> float | None:
     if impl == "bandlimit":
         band = band_for_size(padded, case.rate)
         pads = ((case.padding, case.padding),) * case.ndim  # folded into the transforms, not run on
-        return band_limited_training_flops(
-            case.channels, case.channels, 1, kernel, band, padded, out, case.batch, padding=pads
-        )
+        args = (case.channels, case.channels, 1, kernel, band, padded, out, case.batch)
+        path = preferred_path(*args, padding=pads, stride=None, training=True, cached_filter=False)
+        return band_limited_training_flops(*args, padding=pads, path=path)
     if impl == "direct":
         return 3.0 * case.batch * direct_conv_flops(case.channels, case.channels, 1, kernel, out)
     return None

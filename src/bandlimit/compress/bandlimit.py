@@ -94,6 +94,7 @@ def restore_(model: nn.Module) -> nn.Module:
             return None
         new = retype(module, _TO_PLAIN[type(module)])
         del new.__dict__["_rate"]
+        new.__dict__.pop("_filter_cache", None)
         return new
 
     recompute.uninstall(model)

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..functional.cost import band_limited_conv_flops, direct_conv_flops
+from ..functional.cost import band_limited_conv_flops, direct_conv_flops, preferred_path
 from ..memory import SavedBytes
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 
@@ -30,7 +30,13 @@ class LayerSummary:
         rate: achieved compression rate (0 for a plain convolution).
         saved_bytes_per_sample: bytes the layer keeps for backward per sample (parameters
             excluded), counted with ``saved_tensors_hooks``.
-        flops: FLOPs of the layer's forward per sample (see :mod:`bandlimit.functional.cost`).
+        flops: FLOPs of the layer's training forward per sample at the summary's batch size
+            (see :mod:`bandlimit.functional.cost`).
+        path: the path a band-limited layer takes in a training step at this batch size,
+            ``"spectral"`` or ``"direct"`` (``"-"`` for a plain convolution).
+        inference_path: likewise in eval mode, with the filter band cached.
+        filter_cache_bytes: memory of the filter band kept between inference calls (0 on the
+            direct path, which has none).
     """
 
     name: str
@@ -41,26 +47,45 @@ class LayerSummary:
     rate: float
     saved_bytes_per_sample: float
     flops: float
+    path: str = "-"
+    inference_path: str = "-"
+    filter_cache_bytes: int = 0
 
 
-def _flops(layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...]) -> float:
-    if isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
-        padded = layer.padded_size(in_spatial)
-        # Zero padding is folded into the transform; other modes pad the input first.
-        pairs = layer._reversed_padding_repeated_twice
-        padding = [(pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(in_spatial)))]
-        return band_limited_conv_flops(
-            layer.in_channels,
-            layer.out_channels,
-            layer.groups,
-            layer.kernel_size,
-            layer.band(in_spatial),
-            padded,
-            out_spatial,
-            padding=padding if layer.padding_mode == "zeros" else None,
-            stride=layer.stride,
-        )
-    return direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
+def _costs(
+    layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...], batch: int
+) -> dict[str, Any]:
+    """The cost fields of :class:`LayerSummary`: flops, the two paths and the filter cache's bytes."""
+    if not isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
+        flops = direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
+        return {"flops": flops}
+    # Zero padding is folded into the transform; other modes pad the input first.
+    pairs = layer._reversed_padding_repeated_twice
+    padding = tuple((pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(in_spatial))))
+    band = layer.band(in_spatial)
+    args = (
+        layer.in_channels,
+        layer.out_channels,
+        layer.groups,
+        tuple(layer.kernel_size),
+        band,
+        layer.padded_size(in_spatial),
+        tuple(out_spatial),
+        batch,
+    )
+    kwargs: dict[str, Any] = {
+        "padding": padding if layer.padding_mode == "zeros" else None,
+        "stride": tuple(layer.stride),
+    }
+    path = preferred_path(*args, **kwargs, training=True, cached_filter=False)
+    inference_path = preferred_path(*args, **kwargs, training=False, cached_filter=True)
+    cache = band.kept * layer.out_channels * (layer.in_channels // layer.groups) * 2 * layer.weight.element_size()
+    return {
+        "flops": band_limited_conv_flops(*args, **kwargs, path=path) / batch,
+        "path": path,
+        "inference_path": inference_path,
+        "filter_cache_bytes": cache if inference_path == "spectral" else 0,
+    }
 
 
 def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary]:
@@ -120,7 +145,7 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
                 grid=band.grid if band else None,
                 rate=band.achieved_rate if band else 0.0,
                 saved_bytes_per_sample=saved.by_scope.get(name, 0) / batch,
-                flops=_flops(module, in_spatial, out_spatial),
+                **_costs(module, in_spatial, out_spatial, batch),
             )
         )
     return rows
@@ -130,21 +155,24 @@ def format_summary(rows: list[LayerSummary]) -> str:
     """A plain-text table of :func:`summary` rows, with totals."""
     header = (
         f"{'layer':<28} {'kind':<18} {'input':<16} {'output':<16} {'grid':<10} "
-        f"{'rate':>6} {'saved/sample':>13} {'MFLOPs':>9}"
+        f"{'rate':>6} {'saved/sample':>13} {'MFLOPs':>9} {'path train/eval':>17} {'filter cache':>13}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         grid = "x".join(map(str, r.grid)) if r.grid else "-"
+        paths = f"{r.path}/{r.inference_path}" if r.grid else "-"
         lines.append(
             f"{r.name:<28} {r.kind:<18} {str(r.input_shape):<16} {str(r.output_shape):<16} {grid:<10} "
-            f"{r.rate:>6.3f} {r.saved_bytes_per_sample / 1024:>10.1f} KB {r.flops / 1e6:>9.2f}"
+            f"{r.rate:>6.3f} {r.saved_bytes_per_sample / 1024:>10.1f} KB {r.flops / 1e6:>9.2f} {paths:>17} "
+            f"{r.filter_cache_bytes / 2**20:>10.2f} MB"
         )
     total_saved = sum(r.saved_bytes_per_sample for r in rows)
     total_flops = sum(r.flops for r in rows)
+    total_cache = sum(r.filter_cache_bytes for r in rows)
     mean_rate = sum(r.rate for r in rows) / max(1, len(rows))
     lines.append("-" * len(header))
     lines.append(
         f"{'total (' + str(len(rows)) + ' layers, mean rate)':<92} {mean_rate:>6.3f} "
-        f"{total_saved / 1024:>10.1f} KB {total_flops / 1e6:>9.2f}"
+        f"{total_saved / 1024:>10.1f} KB {total_flops / 1e6:>9.2f} {'':>17} {total_cache / 2**20:>10.2f} MB"
     )
     return "\n".join(lines)

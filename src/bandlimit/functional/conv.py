@@ -2,20 +2,25 @@
 
 The input and filter spectra are restricted to a low-frequency band in the forward pass,
 and the gradient spectrum to the same band in the backward pass, so the backward is the
-exact adjoint of the band-limited forward. Only the compressed input spectrum (or the
-input, when that is smaller) and the weight are saved for backward; the filter band is
-recomputed from the weight.
+exact adjoint of the band-limited forward. A layer saves for backward the smallest thing it
+can restart from (its input, its input band or its low-passed input) and the weight; the
+filter band is recomputed from the weight, or kept between calls by a :class:`FilterCache`.
 
-A 1x1 kernel's spectrum is the same at every frequency, so its band-limited layer is a
-low-pass of the input followed by the pointwise channel product: it runs as that, with no
-filter spectrum (:class:`_BandLimitedPointwise`).
+Restricting the input's spectrum to the band restricts the product's, so the same result
+has two ways (:mod:`.cost`): the spectral path contracts channels per frequency
+(:class:`_SpectralConv2d`); the direct path low-passes the input and runs the ordinary direct
+convolution (:class:`_DirectConv2d`). Each call takes the one with the smaller estimated
+time for its shapes, batch and mode (:func:`.cost.preferred_path`); :func:`forced_path`
+overrides that.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,15 +28,38 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ..checks import check_rate
+from ..checks import check_choice, check_rate
 from ..recompute import current_tape
 from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, resolve_padding
 from .band import Band, band_for_size
-from .spectral import band_irfft2, band_rfft2, chunks, filter_dft_matrix, kernel_taps, tap_adjoint_matrix
+from .cost import Path, Saved, low_pass_grid, preferred_path, saved_kind
+from .spectral import (
+    band_irfft2,
+    band_rfft2,
+    chunks,
+    complex_dtype,
+    filter_dft_matrix,
+    kernel_taps,
+    tap_adjoint_matrix,
+)
 
-__all__ = ["conv1d", "conv2d"]
+__all__ = ["FilterCache", "conv1d", "conv2d", "forced_path"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_PATHS = ("auto", "spectral", "direct")
+_forced: ContextVar[str] = ContextVar("bandlimit_forced_path", default="auto")
+
+
+@contextmanager
+def forced_path(path: str) -> Iterator[None]:
+    """Run the band-limited convolutions inside the block on one path: ``"spectral"``,
+    ``"direct"`` or ``"auto"`` (each call's cheaper one, the default). Both give the same
+    result up to rounding; this is for tests and benchmarks."""
+    token = _forced.set(check_choice(path, "path", _PATHS))
+    try:
+        yield
+    finally:
+        _forced.reset(token)
 
 
 @dataclass(frozen=True)
@@ -45,10 +73,55 @@ class _Geometry:
     groups: int
     input_hw: tuple[int, int]
     out_hw: tuple[int, int]  # output size (stride applied)
-    # Save the input for backward instead of its band, and transform it again there: the band
-    # is larger at low rates and on small grids (zero padding, rfft's extra column), while the
-    # input is often saved already by the activation before the layer, so it costs nothing.
-    saves_input: bool
+    # The direct path's low-passed input: its samples on the grid, from the origin, step apart.
+    low_hw: tuple[int, int]
+    low_step: tuple[int, int]
+    conv_stride: tuple[int, int]  # the direct product's stride on those samples
+    saved: Saved  # what the layer keeps for backward (see cost.saved_kind)
+
+
+class FilterCache:
+    """One layer's filter band (conjugated, ``(F, Cout, Cin_g)`` complex), kept between calls.
+
+    Valid while the weight is the same tensor at the same version (every in-place change,
+    such as an optimizer step or ``load_state_dict``, bumps the version) and the band, dilation
+    and dtype are unchanged. Like autograd, it does not see changes made through
+    ``weight.data``; :meth:`clear` drops it. Band-limited modules keep one and use it in eval
+    mode and under ``torch.no_grad()``.
+    """
+
+    def __init__(self) -> None:
+        self.clear()
+
+    # A copy or pickle of the layer (copy.deepcopy, torch.save of a module) starts empty: the
+    # weak reference cannot be pickled, and the copy's weight is another tensor anyway.
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.clear()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the cached filter band (0 if none)."""
+        return 0 if self._band is None else self._band.numel() * self._band.element_size()
+
+    def clear(self) -> None:
+        """Drop the cached filter band."""
+        self._weight: weakref.ref[torch.Tensor] | None = None
+        self._key: tuple[Any, ...] = ()
+        self._band: torch.Tensor | None = None
+
+    def get(self, weight: torch.Tensor, key: tuple[Any, ...], build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The filter band of ``weight`` for ``key``, from ``build()`` unless cached."""
+        full_key = (weight.data_ptr(), weight._version, *key)
+        if self._band is None or self._weight is None or self._weight() is not weight or self._key != full_key:
+            self.clear()  # the old band goes before the new one is built
+            with torch.no_grad():
+                self._band = build()
+            self._weight, self._key = weakref.ref(weight), full_key
+        assert self._band is not None
+        return self._band
 
 
 # The channel contraction is a batched matrix product over frequencies (and groups):
@@ -86,44 +159,91 @@ def _frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> 
     return chunks(n_freq, weight.shape[0] * weight.shape[1] * torch.empty((), dtype=dtype).element_size())
 
 
-def _synthesize(x_band: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
+def _filter_band_conj(weight: torch.Tensor, geo: _Geometry, dtype: torch.dtype, f: slice = slice(None)) -> torch.Tensor:
+    """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)``."""
+    dft_conj = filter_dft_matrix(geo.band, weight.shape[-2:], geo.dilation, weight)[f].conj().resolve_conj()
+    return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
+
+
+def _synthesize(
+    x_band: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    geo: _Geometry,
+    filter_conj: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The layer's output from its input band: ``x_band`` ``(F, B, Cin)`` -> ``(B, Cout, Ho, Wo)``.
 
-    This is also how a spectral checkpoint recomputes the output in backward. The result is a
-    tensor of its own, never a view, so that in-place ops on the layer's output work.
+    ``filter_conj`` is the whole conjugated filter band if cached; otherwise it is built in
+    frequency chunks. This is also how a spectral checkpoint recomputes the output in
+    backward. The result is a tensor of its own, never a view, so that in-place ops on the
+    layer's output work.
     """
-    band = geo.band
-    dft_conj = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight).conj().resolve_conj()
-    taps = kernel_taps(weight, x_band.dtype)  # (kh*kw, Cout*Cin_g)
     y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
     for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
-        w_conj = torch.unflatten(dft_conj[f] @ taps, 1, weight.shape[:2])  # conj(W): (f, Cout, Cin_g)
+        w_conj = filter_conj[f] if filter_conj is not None else _filter_band_conj(weight, geo, x_band.dtype, f)
         y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
-    y = band_irfft2(y_band, band, *geo.out_hw, step=geo.stride)  # only the strided samples
+    y = band_irfft2(y_band, geo.band, *geo.out_hw, step=geo.stride)  # only the strided samples
     if bias is not None:
         y.add_(bias.view(-1, 1, 1))
     return y
 
 
-def _input_band(saved: torch.Tensor, geo: _Geometry) -> torch.Tensor:
-    """The layer's input band ``(F, B, Cin)`` from what it saved (the input, or the band itself)."""
-    return band_rfft2(saved, geo.band, *geo.offset) if geo.saves_input else saved
+def _input_band(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """The input's band ``(F, B, Cin)``; the padding is folded into the transform."""
+    return band_rfft2(x, geo.band, *geo.offset)
 
 
-def _low_pass(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
-    """``x`` ``(B, C, H, W)`` restricted to the band on the layer's grid, sampled at the output
-    positions: ``(B, C, Ho, Wo)``."""
-    return band_irfft2(band_rfft2(x, geo.band, *geo.offset), geo.band, *geo.out_hw, step=geo.stride)
+def _low_pass(x_band: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """The band back on the grid at the direct path's samples: ``(B, Cin, *low_hw)``."""
+    return band_irfft2(x_band, geo.band, *geo.low_hw, step=geo.low_step)
 
 
-def _low_passed(saved: torch.Tensor, geo: _Geometry) -> torch.Tensor:
-    """A 1x1 layer's low-passed input from what it saved (the input, or the low-passed input itself)."""
-    return _low_pass(saved, geo) if geo.saves_input else saved
+def _grid_margins(geo: _Geometry) -> tuple[int, int, int, int]:
+    """F.pad margins ``(left, right, top, bottom)`` from the input to the grid up to the last
+    direct-path sample (negative: cropped)."""
+    (top, left), (h, w) = geo.offset, geo.input_hw
+    extent = [(n - 1) * s + 1 for n, s in zip(geo.low_hw, geo.low_step)]
+    return left, extent[1] - left - w, top, extent[0] - top - h
+
+
+def _on_grid(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """A full band's low-pass, which removes nothing: the input zero-padded on the grid, sampled."""
+    grid = F.pad(x, _grid_margins(geo))
+    return grid if geo.low_step == (1, 1) else grid[..., :: geo.low_step[0], :: geo.low_step[1]].contiguous()
+
+
+def _low_pass_input(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """``x`` ``(B, Cin, H, W)`` low-passed at the direct path's samples, ``(B, Cin, *low_hw)``."""
+    return _on_grid(x, geo) if geo.band.is_full else _low_pass(_input_band(x, geo), geo)
 
 
 def _low_pass_adjoint(g: torch.Tensor, geo: _Geometry) -> torch.Tensor:
-    """The adjoint of :func:`_low_pass`: ``(B, C, Ho, Wo)`` -> ``(B, C, H, W)``."""
-    return band_irfft2(band_rfft2(g, geo.band, step=geo.stride), geo.band, *geo.input_hw, *geo.offset)
+    """The adjoint of :func:`_low_pass_input`: ``(B, C, *low_hw)`` -> ``(B, C, H, W)``."""
+    if not geo.band.is_full:
+        return band_irfft2(band_rfft2(g, geo.band, step=geo.low_step), geo.band, *geo.input_hw, *geo.offset)
+    if geo.low_step != (1, 1):  # the samples spread out on the grid, zeros between them
+        left, right, top, bottom = _grid_margins(geo)
+        h, w = geo.input_hw
+        spread = g.new_zeros(*g.shape[:2], top + h + bottom, left + w + right)
+        spread[..., :: geo.low_step[0], :: geo.low_step[1]] = g
+        g = spread
+    left, right, top, bottom = _grid_margins(geo)
+    return F.pad(g, (-left, -right, -top, -bottom))  # the input's place on the grid
+
+
+def _restart(saved: torch.Tensor, geo: _Geometry, want: str) -> torch.Tensor:
+    """The input band (``want="band"``) or low-passed input (``"low"``) from what the layer saved."""
+    if geo.saved == want:
+        return saved
+    if want == "low":
+        return _low_pass_input(saved, geo) if geo.saved == "input" else _low_pass(saved, geo)
+    return _input_band(saved, geo)  # the spectral path saves its input or its band
+
+
+def _direct(low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
+    """The direct product on the low-passed input (its zero padding is already on the grid)."""
+    return F.conv2d(low, weight, bias, geo.conv_stride, 0, geo.dilation, geo.groups)
 
 
 class _Context(Protocol):
@@ -146,17 +266,22 @@ def _release(ctx: _Context) -> None:
         release()
 
 
-class _BandLimitedConv2d(torch.autograd.Function):
-    """Band-limited 2D cross-correlation on 4D tensors with a hand-written backward."""
+class _SpectralConv2d(torch.autograd.Function):
+    """Band-limited 2D cross-correlation contracted per frequency, with a hand-written backward."""
 
     @staticmethod
     def forward(
-        ctx: _Context, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+        ctx: _Context,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        geo: _Geometry,
+        filter_conj: torch.Tensor | None,
     ) -> torch.Tensor:
         """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
-        x_band = band_rfft2(x, geo.band, *geo.offset)  # (F, B, Cin); padding folded into the transform
-        y = _synthesize(x_band, weight, bias, geo)
-        ctx.save_for_backward(x if geo.saves_input else x_band, weight)
+        x_band = _input_band(x, geo)  # (F, B, Cin)
+        y = _synthesize(x_band, weight, bias, geo, filter_conj)
+        ctx.save_for_backward(x if geo.saved == "input" else x_band, weight)
         ctx.geo = geo
         ctx.has_bias = bias is not None
         return y
@@ -164,13 +289,13 @@ class _BandLimitedConv2d(torch.autograd.Function):
     @staticmethod
     def recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
         """The output again from what forward saved (a spectral checkpoint's recipe)."""
-        return _synthesize(_input_band(saved, geo), weight, bias, geo)
+        return _synthesize(_restart(saved, geo, "band"), weight, bias, geo)
 
     @staticmethod
     @once_differentiable  # the backward is not itself differentiable (no double backward)
     def backward(
         ctx: _Context, grad_y: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
         """Gradients of ``x``, ``weight`` and ``bias`` from ``grad_y`` ``(B, Cout, Ho, Wo)``."""
         saved, weight = ctx.saved_tensors
         _release(ctx)
@@ -181,7 +306,7 @@ class _BandLimitedConv2d(torch.autograd.Function):
         if need_x or need_w:
             # The strided samples' spectrum on the stride-1 output grid (zeros between them).
             g_band = band_rfft2(grad_y, band, step=geo.stride)  # (F, B, Cout)
-            x_band = _input_band(saved, geo) if need_w else None  # (F, B, Cin)
+            x_band = _restart(saved, geo, "band") if need_w else None  # (F, B, Cin)
             dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)
             taps = kernel_taps(weight, g_band.dtype)
             n_freq, batch = g_band.shape[:2]
@@ -202,64 +327,71 @@ class _BandLimitedConv2d(torch.autograd.Function):
                 grad_w = taps_bar.t().reshape(weight.shape)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
-class _BandLimitedPointwise(torch.autograd.Function):
-    """Band-limited 1x1 convolution: :func:`_low_pass`, then ``F.conv2d`` with the 1x1 kernel.
+class _DirectConv2d(torch.autograd.Function):
+    """Band-limited 2D cross-correlation as a low-pass of the input, then ``F.conv2d``.
 
-    Equal to :class:`_BandLimitedConv2d` on a 1x1 kernel (same grid and band), without building
-    a ``(F, Cout, Cin)`` filter spectrum or contracting per frequency. It saves the low-passed,
-    sampled input ``(B, Cin, Ho, Wo)``, or the input itself where the band outweighs it (as
-    :class:`_BandLimitedConv2d` does), and the weight.
+    Equal to :class:`_SpectralConv2d` (same grid and band) without a filter band or a
+    per-frequency contraction. The low-passed input is computed only where the kernel reads
+    it: every grid position of the padded extent, or for a 1x1 kernel the output positions.
+    A full band (rate 0) removes nothing, so then the low-pass is the zero padding alone and the
+    layer costs what ``F.conv2d`` does.
     """
 
     @staticmethod
     def forward(
-        ctx: _Context, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry
+        ctx: _Context,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        geo: _Geometry,
+        filter_conj: None,
     ) -> torch.Tensor:
-        """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, 1, 1)`` -> ``(B, Cout, Ho, Wo)``."""
-        low = _low_pass(x, geo)
-        ctx.save_for_backward(x if geo.saves_input else low, weight)
+        """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
+        x_band = None if geo.band.is_full else _input_band(x, geo)
+        low = _on_grid(x, geo) if x_band is None else _low_pass(x_band, geo)
+        ctx.save_for_backward({"input": x, "band": x_band, "low": low}[geo.saved], weight)
         ctx.geo = geo
         ctx.has_bias = bias is not None
-        return F.conv2d(low, weight, bias, groups=geo.groups)
+        return _direct(low, weight, bias, geo)
 
     @staticmethod
     def recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
         """The output again from what forward saved (a spectral checkpoint's recipe)."""
-        return F.conv2d(_low_passed(saved, geo), weight, bias, groups=geo.groups)
+        return _direct(_restart(saved, geo, "low"), weight, bias, geo)
 
     @staticmethod
     @once_differentiable
     def backward(
         ctx: _Context, grad_y: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None]:
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
         saved, weight = ctx.saved_tensors
         _release(ctx)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         geo = ctx.geo
         # Only the weight gradient reads the low-passed input; the input gradient needs its shape.
         low = (
-            _low_passed(saved, geo)
+            _restart(saved, geo, "low")
             if need_w
-            else grad_y.new_empty(grad_y.shape[0], weight.shape[1] * geo.groups, *geo.out_hw)
+            else grad_y.new_empty(grad_y.shape[0], weight.shape[1] * geo.groups, *geo.low_hw)
         )
         grad_low, grad_w, grad_b = torch.ops.aten.convolution_backward(
             grad_y,
             low,
             weight,
             [weight.shape[0]] if ctx.has_bias else None,
-            [1, 1],  # stride: the low-pass already sampled the output positions
+            list(geo.conv_stride),
             [0, 0],
-            [1, 1],
+            list(geo.dilation),
             False,
             [0, 0],
             geo.groups,
             [need_x, need_w, need_b and ctx.has_bias],
         )
         grad_x = _low_pass_adjoint(grad_low, geo) if need_x else None
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
 def _autocast(t: torch.Tensor) -> torch.Tensor:
@@ -282,9 +414,11 @@ def _conv(
     groups: int,
     rate: float,
     ndim: int,
+    filter_cache: FilterCache | None,
 ) -> torch.Tensor:
-    """Validate, lift 1D and unbatched calls to the 4D kernel, and undo the lift."""
+    """Validate, lift 1D and unbatched calls to the 4D kernel, choose the path, undo the lift."""
     rate = check_rate(rate)
+    param = weight  # the caller's tensor, before any cast: what a filter cache is keyed on
     if isinstance(input, torch.Tensor) and torch.is_autocast_enabled(input.device.type):
         # Under autocast a convolution runs in the autocast dtype, as F.conv*d does; anything
         # that is not a tensor is left for check_conv_inputs to refuse.
@@ -311,27 +445,56 @@ def _conv(
         x, w = x.float(), w.float()
         bias = bias.float() if bias is not None else None
 
-    out = [(n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation_t, stride_t)]
+    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation_t, stride_t))
     band = band_for_size(padded, rate)
-    pointwise = all(k == 1 for k in kernel)
+    training = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
+    path: Path
+    if _forced.get() != "auto":
+        path = "spectral" if _forced.get() == "spectral" else "direct"
+    else:
+        path = preferred_path(
+            w.shape[1] * groups,
+            w.shape[0],
+            groups,
+            kernel,
+            band,
+            padded,
+            out,
+            x.shape[0],
+            padding=tuple(pads),
+            stride=stride_t,
+            training=training,
+            cached_filter=filter_cache is not None,
+        )
+    low_hw, low_step = low_pass_grid(kernel, padded, out, stride_t)
+    input_hw = _pair(spatial, 1)
+    saved = saved_kind(band, input_hw, low_hw, path)
+    if saved == "input" and dtype in _LOW_PRECISION:  # a float32 copy of the input would be new memory
+        saved = "low" if path == "direct" and band.is_full else "band"  # a full band's low-pass is a copy
     geo = _Geometry(
         band=band,
         offset=_pair([before for before, _ in pads], 0),
         stride=_pair(stride_t, 1),
         dilation=_pair(dilation_t, 1),
         groups=int(groups),
-        input_hw=_pair(spatial, 1),
+        input_hw=input_hw,
         out_hw=_pair(out, 1),
-        # A float32 copy of a half-precision input would be new memory: keep the band then.
-        saves_input=dtype not in _LOW_PRECISION and band.outweighs(_pair(spatial, 1)),
+        low_hw=low_hw,
+        low_step=low_step,
+        conv_stride=(1, 1) if all(k == 1 for k in kernel) else _pair(stride_t, 1),
+        saved=saved,
     )
+    filter_conj = None
+    if path == "spectral" and filter_cache is not None:
+        key = (band, geo.dilation, w.dtype, tuple(w.shape))
+        filter_conj = filter_cache.get(param, key, lambda: _filter_band_conj(w, geo, complex_dtype(w.dtype)))
     tape = current_tape()
-    if tape is not None and geo.saves_input:
+    if tape is not None and geo.saved == "input":
         tape.keep(x)  # saved as it is by the layer: other ops that save it share it, nothing replays it
     with torch.autocast(x.device.type, enabled=False), tape.pause() if tape else nullcontext():
         # torch leaves Function.apply unannotated; it returns forward's tensor.
-        function = _BandLimitedPointwise if pointwise else _BandLimitedConv2d
-        y: torch.Tensor = function.apply(x, w, bias, geo)  # type: ignore[no-untyped-call]
+        function = _SpectralConv2d if path == "spectral" else _DirectConv2d
+        y: torch.Tensor = function.apply(x, w, bias, geo, filter_conj)  # type: ignore[no-untyped-call]
         node: Any = y.grad_fn  # the Function's context
         if tape is not None and node is not None:
             # A spectral checkpoint: the output is recomputable from what the layer saved and the weight.
@@ -354,6 +517,7 @@ def conv2d(
     groups: int = 1,
     *,
     rate: float = 0.0,
+    filter_cache: FilterCache | None = None,
 ) -> torch.Tensor:
     """Band-limited 2D cross-correlation with the signature of ``torch.nn.functional.conv2d``.
 
@@ -364,12 +528,14 @@ def conv2d(
         stride, padding, dilation, groups: as in ``F.conv2d`` (padding may be 'same' or 'valid').
         rate: fraction of the rfft coefficients of the layer's FFT grid to discard, in
             ``[0, 1)``. At 0 the result equals ``F.conv2d`` up to floating-point rounding.
+        filter_cache: keeps the filter band between calls (see :class:`FilterCache`); for
+            inference, where the weight does not change from call to call.
 
     Returns:
         ``(B, Cout, Ho, Wo)`` (or ``(Cout, Ho, Wo)``), in the input dtype. float16/bfloat16
         inputs are computed in float32.
     """
-    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, ndim=2)
+    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, 2, filter_cache)
 
 
 def conv1d(
@@ -382,6 +548,7 @@ def conv1d(
     groups: int = 1,
     *,
     rate: float = 0.0,
+    filter_cache: FilterCache | None = None,
 ) -> torch.Tensor:
     """Band-limited 1D cross-correlation with the signature of ``torch.nn.functional.conv1d``.
 
@@ -390,8 +557,9 @@ def conv1d(
         weight: ``(Cout, Cin / groups, k)``.
         bias: ``(Cout,)`` or None.
         rate: fraction of the rfft coefficients (columns ``0..N//2``) to discard, in ``[0, 1)``.
+        filter_cache: as in :func:`conv2d`.
 
     Returns:
         ``(B, Cout, Lo)`` (or ``(Cout, Lo)``), in the input dtype.
     """
-    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, ndim=1)
+    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, 1, filter_cache)

@@ -34,6 +34,7 @@ __all__ = [
     "band_irfft2_flops",
     "band_rfft2",
     "band_rfft2_flops",
+    "complex_dtype",
     "filter_dft_matrix",
     "kernel_taps",
     "tap_adjoint_matrix",
@@ -127,7 +128,7 @@ def band_rfft2(
     dw = _matrices(band, "cols", w, left, step[1], x.dtype, device)  # (2 cols, W)
     dh = _matrices(band, "rows", h, top, step[0], x.dtype, device)  # (2 R, H)
     planes = x.reshape(b * c, h, w)
-    out = torch.empty(cols, rows, b * c, dtype=_complex(x.dtype), device=x.device)
+    out = torch.empty(cols, rows, b * c, dtype=complex_dtype(x.dtype), device=x.device)
     parts = torch.view_as_real(out)
     for chunk in chunks(b * c, 2 * cols * h * x.element_size()):
         n = chunk.stop - chunk.start
@@ -269,7 +270,8 @@ def _band_irfft2_fft_flops(band: Band, planes: int, grid_rows: int) -> float:
     return planes * (band.cols * _fft_flops(band.n_h) + grid_rows * _fft_flops(band.n_w) / 2)
 
 
-def _complex(dtype: torch.dtype) -> torch.dtype:
+def complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The complex dtype that holds spectra of a real ``dtype`` (complex128 for float64)."""
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 
 
@@ -283,7 +285,7 @@ def filter_dft_matrix(
     rows = _dft_matrix(band.rows, band.n_h, kernel_size[0], dilation[0], like.device)  # (R, kh)
     cols = _dft_matrix(tuple(range(band.cols)), band.n_w, kernel_size[1], dilation[1], like.device)  # (cols, kw)
     matrix = (cols[:, None, None, :] * rows[None, :, :, None]).reshape(cols.shape[0] * rows.shape[0], -1)
-    return matrix.to(_complex(like.dtype))
+    return matrix.to(complex_dtype(like.dtype))
 
 
 def _dft_matrix(freqs: tuple[int, ...], n: int, taps: int, step: int, device: torch.device) -> torch.Tensor:

@@ -17,6 +17,7 @@ from .. import functional as BF
 from ..checks import check_rate
 from ..functional.arguments import check_kernel_fits
 from ..functional.band import Band, band_for_size
+from ..functional.conv import FilterCache
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
 
@@ -64,12 +65,29 @@ class _BandLimitedMixin(nn.Module):
         """The FFT grid and retained band this layer uses for an input of spatial size ``input_size``."""
         return band_for_size(self.padded_size(input_size), self._rate)
 
+    @property
+    def filter_cache(self) -> FilterCache:
+        """The filter band kept between calls in eval mode and under ``torch.no_grad()``
+        (``filter_cache.nbytes`` is its memory); dropped at the first call that trains."""
+        cache: FilterCache | None = self.__dict__.get("_filter_cache")
+        if cache is None:  # created on first use: modules built by copying __dict__ have none
+            cache = self.__dict__["_filter_cache"] = FilterCache()
+        return cache
+
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         op = type(self)._band_limited_op
+        # The weight changes at every training step, so only inference keeps its filter band.
+        cache: FilterCache | None = self.filter_cache
+        if self.training and torch.is_grad_enabled():
+            self.filter_cache.clear()
+            cache = None
+        padding: str | int | tuple[int, ...] = self.padding
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return op(input, weight, bias, self.stride, 0, self.dilation, self.groups, rate=self._rate)
-        return op(input, weight, bias, self.stride, self.padding, self.dilation, self.groups, rate=self._rate)
+            padding = 0
+        return op(
+            input, weight, bias, self.stride, padding, self.dilation, self.groups, rate=self._rate, filter_cache=cache
+        )
 
 
 class BandLimitedConv2d(_BandLimitedMixin, nn.Conv2d):
