@@ -1,0 +1,43 @@
+"""Whole-model steps against the same model with nn.Conv*d, interleaved in one process per
+model and batch, at 1 thread (or --threads): ResNet-18 (CIFAR) training at batch 32 and 4 and
+inference at batch 32 and 1, and the FCN (FiftyWords shapes) training at batch 16, with and
+without spectral checkpoints. The issue "Band-limited models must run faster" states targets
+for these.
+
+Run: .venv/bin/python benchmarks/whole_models.py [--threads N] [--quick] > benchmarks/results/whole-models.txt
+"""
+
+import argparse
+
+import torch
+
+from bandlimit.bench.report import format_steps
+from bandlimit.bench.run import machine_info
+from bandlimit.bench.steps import StepCase, run_steps
+
+
+def cases(quick: bool) -> list[StepCase]:
+    rates = (0.5,) if quick else (0.0, 0.5, 0.85)
+    out = []
+    for batch in (32,) if quick else (32, 4):
+        out.append(StepCase("resnet18", batch, "nn.Conv"))
+        out += [StepCase("resnet18", batch, v, r) for r in rates for v in ("bandlimit", "bandlimit+checkpoint")]
+    for batch in (32,) if quick else (32, 1):
+        out.append(StepCase("resnet18", batch, "nn.Conv", inference=True))
+        out += [StepCase("resnet18", batch, "bandlimit", r, inference=True) for r in rates]
+    out.append(StepCase("fcn", 16, "nn.Conv"))
+    out += [StepCase("fcn", 16, v, r) for r in (0.0, 0.5) for v in ("bandlimit", "bandlimit+checkpoint")]
+    return out
+
+
+if __name__ == "__main__":  # the peak-memory children import this module
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="rate 0.5 and batch 32 only")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    m = machine_info()
+    print(f"machine: {m['cpu']}, torch CPU capability {m['cpu_capability']}, torch {m['torch']}, {args.threads} thread(s)")
+    print("flags: " + " ".join(m["cpu_flags"]) + "\n")
+    report = run_steps(cases(args.quick), rounds=3, log=lambda s: None)
+    print(format_steps(report))
