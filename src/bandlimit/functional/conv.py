@@ -35,6 +35,8 @@ from .band import Band, band_for_size
 from .cost import Path, Saved, low_pass_grid, preferred_path, saved_kind
 from .spectral import (
     band_irfft2,
+    band_low_pass,
+    band_low_pass_adjoint,
     band_rfft2,
     chunks,
     complex_dtype,
@@ -78,6 +80,8 @@ class _Geometry:
     low_step: tuple[int, int]
     conv_stride: tuple[int, int]  # the direct product's stride on those samples
     saved: Saved  # what the layer keeps for backward (see cost.saved_kind)
+    # A full band with the same padding before and after: the direct path is F.conv2d itself.
+    plain: bool
 
 
 class FilterCache:
@@ -199,37 +203,19 @@ def _low_pass(x_band: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     return band_irfft2(x_band, geo.band, *geo.low_hw, step=geo.low_step)
 
 
-def _grid_margins(geo: _Geometry) -> tuple[int, int, int, int]:
-    """F.pad margins ``(left, right, top, bottom)`` from the input to the grid up to the last
-    direct-path sample (negative: cropped)."""
-    (top, left), (h, w) = geo.offset, geo.input_hw
-    extent = [(n - 1) * s + 1 for n, s in zip(geo.low_hw, geo.low_step)]
-    return left, extent[1] - left - w, top, extent[0] - top - h
-
-
-def _on_grid(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
-    """A full band's low-pass, which removes nothing: the input zero-padded on the grid, sampled."""
-    grid = F.pad(x, _grid_margins(geo))
-    return grid if geo.low_step == (1, 1) else grid[..., :: geo.low_step[0], :: geo.low_step[1]].contiguous()
-
-
 def _low_pass_input(x: torch.Tensor, geo: _Geometry) -> torch.Tensor:
-    """``x`` ``(B, Cin, H, W)`` low-passed at the direct path's samples, ``(B, Cin, *low_hw)``."""
-    return _on_grid(x, geo) if geo.band.is_full else _low_pass(_input_band(x, geo), geo)
+    """``x`` ``(B, Cin, H, W)`` low-passed at the direct path's samples, ``(B, Cin, *low_hw)``
+    (or ``x`` itself if ``geo.plain``: the direct product then pads and strides it)."""
+    if geo.plain:
+        return x
+    return band_low_pass(x, geo.band, *geo.low_hw, *geo.offset, step=geo.low_step)
 
 
 def _low_pass_adjoint(g: torch.Tensor, geo: _Geometry) -> torch.Tensor:
     """The adjoint of :func:`_low_pass_input`: ``(B, C, *low_hw)`` -> ``(B, C, H, W)``."""
-    if not geo.band.is_full:
-        return band_irfft2(band_rfft2(g, geo.band, step=geo.low_step), geo.band, *geo.input_hw, *geo.offset)
-    if geo.low_step != (1, 1):  # the samples spread out on the grid, zeros between them
-        left, right, top, bottom = _grid_margins(geo)
-        h, w = geo.input_hw
-        spread = g.new_zeros(*g.shape[:2], top + h + bottom, left + w + right)
-        spread[..., :: geo.low_step[0], :: geo.low_step[1]] = g
-        g = spread
-    left, right, top, bottom = _grid_margins(geo)
-    return F.pad(g, (-left, -right, -top, -bottom))  # the input's place on the grid
+    if geo.plain:
+        return g
+    return band_low_pass_adjoint(g, geo.band, *geo.input_hw, *geo.offset, step=geo.low_step)
 
 
 def _restart(saved: torch.Tensor, geo: _Geometry, want: str) -> torch.Tensor:
@@ -241,9 +227,15 @@ def _restart(saved: torch.Tensor, geo: _Geometry, want: str) -> torch.Tensor:
     return _input_band(saved, geo)  # the spectral path saves its input or its band
 
 
+def _direct_args(geo: _Geometry) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(stride, padding)`` of the direct product on :func:`_low_pass_input`'s result."""
+    return (geo.stride, geo.offset) if geo.plain else (geo.conv_stride, (0, 0))
+
+
 def _direct(low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry) -> torch.Tensor:
     """The direct product on the low-passed input (its zero padding is already on the grid)."""
-    return F.conv2d(low, weight, bias, geo.conv_stride, 0, geo.dilation, geo.groups)
+    stride, padding = _direct_args(geo)
+    return F.conv2d(low, weight, bias, stride, padding, geo.dilation, geo.groups)
 
 
 class _Context(Protocol):
@@ -336,8 +328,9 @@ class _DirectConv2d(torch.autograd.Function):
     Equal to :class:`_SpectralConv2d` (same grid and band) without a filter band or a
     per-frequency contraction. The low-passed input is computed only where the kernel reads
     it: every grid position of the padded extent, or for a 1x1 kernel the output positions.
-    A full band (rate 0) removes nothing, so then the low-pass is the zero padding alone and the
-    layer costs what ``F.conv2d`` does.
+    The low-pass is separable (:func:`.spectral.band_low_pass`, two real matrix products per
+    plane). A full band (rate 0) removes nothing: with the same padding before and after, the
+    layer is then ``F.conv2d`` itself.
     """
 
     @staticmethod
@@ -350,9 +343,13 @@ class _DirectConv2d(torch.autograd.Function):
         filter_conj: None,
     ) -> torch.Tensor:
         """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
-        x_band = None if geo.band.is_full else _input_band(x, geo)
-        low = _on_grid(x, geo) if x_band is None else _low_pass(x_band, geo)
-        ctx.save_for_backward({"input": x, "band": x_band, "low": low}[geo.saved], weight)
+        if geo.saved == "band":  # low-passed from the band, as a spectral checkpoint recomputes it
+            x_band = _input_band(x, geo)
+            low = _low_pass(x_band, geo)
+            ctx.save_for_backward(x_band, weight)
+        else:
+            low = _low_pass_input(x, geo)
+            ctx.save_for_backward(x if geo.saved == "input" else low, weight)
         ctx.geo = geo
         ctx.has_bias = bias is not None
         return _direct(low, weight, bias, geo)
@@ -375,15 +372,18 @@ class _DirectConv2d(torch.autograd.Function):
         low = (
             _restart(saved, geo, "low")
             if need_w
-            else grad_y.new_empty(grad_y.shape[0], weight.shape[1] * geo.groups, *geo.low_hw)
+            else grad_y.new_empty(
+                grad_y.shape[0], weight.shape[1] * geo.groups, *(geo.input_hw if geo.plain else geo.low_hw)
+            )
         )
+        stride, padding = _direct_args(geo)
         grad_low, grad_w, grad_b = torch.ops.aten.convolution_backward(
             grad_y,
             low,
             weight,
             [weight.shape[0]] if ctx.has_bias else None,
-            list(geo.conv_stride),
-            [0, 0],
+            list(stride),
+            list(padding),
             list(geo.dilation),
             False,
             [0, 0],
@@ -483,6 +483,7 @@ def _conv(
         low_step=low_step,
         conv_stride=(1, 1) if all(k == 1 for k in kernel) else _pair(stride_t, 1),
         saved=saved,
+        plain=band.is_full and all(before == after for before, after in pads),
     )
     filter_conj = None
     if path == "spectral" and filter_cache is not None:

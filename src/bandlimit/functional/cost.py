@@ -6,8 +6,9 @@ onto frequencies, so restricting the input's spectrum restricts the product's):
 
 - ``"spectral"``: transform the input to the band, contract channels per frequency with the
   filter's band, transform back (only the output samples).
-- ``"direct"``: low-pass the input (to the band and back onto the grid positions the kernel
-  reads), then the ordinary direct convolution (oneDNN) with the full kernel.
+- ``"direct"``: low-pass the input onto the grid positions the kernel reads (separable: two
+  real matrix products per plane on small grids), then the ordinary direct convolution (oneDNN) with the
+  full kernel. A full band with symmetric padding is the direct convolution alone.
 
 The spectral path wins on large maps at high rates; the direct path on small maps with many
 channels, at small batches (the filter band is built per call) and on 1x1 kernels (no filter
@@ -32,7 +33,7 @@ from functools import lru_cache
 from typing import Literal
 
 from .band import Band
-from .spectral import band_irfft2_flops, band_rfft2_flops
+from .spectral import band_irfft2_flops, band_low_pass_adjoint_flops, band_low_pass_flops, band_rfft2_flops
 
 __all__ = [
     "DIRECT_SPEEDUP",
@@ -126,6 +127,7 @@ class _Layer:
     low_step: int  # row step of the direct path's samples
     row_step: int  # the stride along the grid's rows
     batch: int
+    plain: bool  # a full band and the same padding before and after: the direct path is the convolution alone
 
     @classmethod
     def of(
@@ -143,6 +145,7 @@ class _Layer:
     ) -> _Layer:
         pairs = [(0, 0)] * len(padded_size) if padding is None else list(padding)
         (top, bottom), (left, right) = [(0, 0), *pairs] if len(pairs) == 1 else pairs
+        plain = band.is_full and top == bottom and left == right
         padded_h, padded_w = _plane(padded_size)
         strides = tuple(stride) if stride is not None else (1,) * len(padded_size)
         low_hw, low_step = low_pass_grid(kernel_size, padded_size, output_size, strides)
@@ -159,6 +162,7 @@ class _Layer:
             low_step[0],
             _plane(strides)[0] if len(strides) == 2 else 1,
             batch,
+            plain,
         )
 
     @property
@@ -184,13 +188,20 @@ class _Layer:
     def saved(self, path: Path) -> Saved:
         return saved_kind(self.band, self.placed[:2], self.low_hw, path)
 
-    def low_pass(self) -> float:
-        """The direct path's low-pass of the input; a full band's is the zero padding alone."""
-        return 0.0 if self.band.is_full else self.input_transform() + self.low_pass_inverse()
+    def low_pass(self, adjoint: bool = False) -> float:
+        """The direct path's low-pass of the input (or its adjoint); none if plain."""
+        h, w, top = self.placed
+        if self.plain:
+            return 0.0
+        if adjoint:
+            return band_low_pass_adjoint_flops(self.band, self.planes, (h, w), self.low_hw, self.low_step)
+        return band_low_pass_flops(self.band, self.planes, (h, w), self.low_hw, top, self.low_step)
 
     def forward(self, path: Path, cached_filter: bool) -> tuple[float, float]:
         """``(spectral-kernel FLOPs, direct-convolution FLOPs)`` of the forward."""
-        if path == "direct":
+        if path == "direct":  # through the band if that is what the layer saves
+            if self.saved(path) == "band":
+                return self.input_transform() + self.low_pass_inverse(), self.direct()
             return self.low_pass(), self.direct()
         inverse = band_irfft2_flops(self.band, self.batch * self.cout, *self.out_hw, self.row_step)
         filter_dft = 0.0 if cached_filter else self.filter_dft()
@@ -205,8 +216,7 @@ class _Layer:
         if path == "direct":
             # Back to the low-passed input; the direct product's two gradients; the low-pass's adjoint.
             restart = {"input": self.low_pass(), "band": self.low_pass_inverse(), "low": 0.0}[saved]
-            adjoint = band_rfft2_flops(self.band, self.planes, *self.low_hw, step=self.low_step) + grad_input_inverse
-            return restart + (0.0 if self.band.is_full else adjoint), 2 * self.direct()
+            return restart + self.low_pass(adjoint=True), 2 * self.direct()
         restart = self.input_transform() if saved == "input" else 0.0
         grad_out_transform = band_rfft2_flops(self.band, self.batch * self.cout, *self.out_hw, step=self.row_step)
         # The filter DFT again and its adjoint for the weight gradient (same size), two contractions.
