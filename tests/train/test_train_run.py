@@ -127,6 +127,9 @@ def test_demo_writes_table_plot_and_results(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())[1]["achieved_rate"] >= 0.5
     # The band-limited conv layers at rate 0.5 keep less for backward than at rate 0.
     assert rows[1]["conv_saved_mib"] < rows[0]["conv_saved_mib"]
+    # Spectral checkpoints keep less than the same band-limited model without them.
+    assert rows[1]["ckpt_saved_mib"] < rows[1]["saved_mib"] and rows[2]["ckpt_saved_mib"] is None
+    assert "with spectral ckpt" in table
 
 
 def test_every_process_takes_the_same_number_of_steps():

