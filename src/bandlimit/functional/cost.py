@@ -256,8 +256,8 @@ def band_limited_conv_flops(
 
     Returns:
         Spectral path: input transform + channel contraction + inverse transform, plus the
-        filter DFT unless cached. Direct path: the low-pass (input transform, inverse onto the
-        samples the kernel reads) + the direct convolution.
+        filter DFT unless cached. Direct path: the low-pass onto the samples the kernel reads
+        (through the band, if the layer saves that) + the direct convolution.
     """
     layer = _Layer.of(
         in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding, stride
