@@ -17,7 +17,6 @@ overrides that.
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -32,6 +31,7 @@ from ..checks import check_choice, check_rate
 from ..recompute import current_tape
 from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, resolve_padding
 from .band import Band, band_for_size
+from .cache import FilterCache
 from .cost import Path, Saved, low_pass_grid, preferred_path, saved_kind
 from .spectral import (
     band_irfft2,
@@ -82,50 +82,6 @@ class _Geometry:
     saved: Saved  # what the layer keeps for backward (see cost.saved_kind)
     # A full band with the same padding before and after: the direct path is F.conv2d itself.
     plain: bool
-
-
-class FilterCache:
-    """One layer's filter band (conjugated, ``(F, Cout, Cin_g)`` complex), kept between calls.
-
-    Valid while the weight is the same tensor at the same version (every in-place change,
-    such as an optimizer step or ``load_state_dict``, bumps the version) and the band, dilation
-    and dtype are unchanged. Like autograd, it does not see changes made through
-    ``weight.data``; :meth:`clear` drops it. Band-limited modules keep one and use it in eval
-    mode and under ``torch.no_grad()``.
-    """
-
-    def __init__(self) -> None:
-        self.clear()
-
-    # A copy or pickle of the layer (copy.deepcopy, torch.save of a module) starts empty: the
-    # weak reference cannot be pickled, and the copy's weight is another tensor anyway.
-    def __getstate__(self) -> dict[str, Any]:
-        return {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.clear()
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes held by the cached filter band (0 if none)."""
-        return 0 if self._band is None else self._band.numel() * self._band.element_size()
-
-    def clear(self) -> None:
-        """Drop the cached filter band."""
-        self._weight: weakref.ref[torch.Tensor] | None = None
-        self._key: tuple[Any, ...] = ()
-        self._band: torch.Tensor | None = None
-
-    def get(self, weight: torch.Tensor, key: tuple[Any, ...], build: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """The filter band of ``weight`` for ``key``, from ``build()`` unless cached."""
-        full_key = (weight.data_ptr(), weight._version, *key)
-        if self._band is None or self._weight is None or self._weight() is not weight or self._key != full_key:
-            self.clear()  # the old band goes before the new one is built
-            with torch.no_grad():
-                self._band = build()
-            self._weight, self._key = weakref.ref(weight), full_key
-        assert self._band is not None
-        return self._band
 
 
 # The channel contraction is a batched matrix product over frequencies (and groups):
@@ -245,6 +201,7 @@ class _Context(Protocol):
     needs_input_grad: tuple[bool, ...]
     geo: _Geometry
     has_bias: bool
+    filter_conj: torch.Tensor | None  # the spectral path's cached filter band, if any
     release: Callable[[], None] | None  # set when a spectral checkpoint recomputes from this layer
 
     def save_for_backward(self, *tensors: torch.Tensor | None) -> None: ...
@@ -274,6 +231,7 @@ class _SpectralConv2d(torch.autograd.Function):
         x_band = _input_band(x, geo)  # (F, B, Cin)
         y = _synthesize(x_band, weight, bias, geo, filter_conj)
         ctx.save_for_backward(x if geo.saved == "input" else x_band, weight)
+        ctx.filter_conj = filter_conj  # a cached band serves the input gradient too (eval mode)
         ctx.geo = geo
         ctx.has_bias = bias is not None
         return y
@@ -307,7 +265,10 @@ class _SpectralConv2d(torch.autograd.Function):
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
             for f in _frequency_chunks(n_freq, weight, g_band.dtype):
                 if x_bar is not None:
-                    w_band = torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])  # (f, Cout, Cin_g)
+                    cached = ctx.filter_conj
+                    w_band = (  # (f, Cout, Cin_g)
+                        cached[f].conj() if cached is not None else torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
+                    )
                     x_bar[f] = _input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and taps_bar is not None and adjoint is not None:
                     w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
