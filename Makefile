@@ -26,6 +26,6 @@ lint: install
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
 
-# The main job on its embedded default: FCN on UCR FiftyWords at rates 0, 0.5, 0.85 + baseline.
+# The main job on its embedded default: FCN on UCR FiftyWords at rates 0.5 and 0.85 + the plain baseline.
 demo: install
 	$(BIN)/bandlimit demo --out runs/demo --threads 2

@@ -7,6 +7,7 @@ from torch import nn
 import bandlimit as bl
 import bandlimit.functional as BF
 from bandlimit.compress import config_from_dict
+from bandlimit.errors import ConfigError
 from bandlimit.nn import BandLimitedConv1d, BandLimitedConv2d
 
 
@@ -153,3 +154,36 @@ def test_a_layer_registered_twice_stays_one_layer():
 def test_overrides_that_match_nothing_warn():
     with pytest.warns(UserWarning, match=r"\['nope'\] match no converted layer"):
         bl.compress_(_net2d(), bl.BandLimitConfig(rate=0.5, overrides={"nope": 0.1, "0": 0.2}))
+
+
+def test_where_it_pays_band_limits_only_the_layers_that_pay():
+    """A 3x3 layer on a large map at a high rate pays; a strided 1x1 layer never does and
+    computes exactly the plain convolution, in forward and backward."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 32, 1, stride=2)).double()
+    plain = [(m.weight.detach().clone().requires_grad_(), m.bias.detach().clone().requires_grad_()) for m in model[::2]]
+    bl.compress_(model, bl.BandLimitConfig(rate=0.85, where_it_pays=True))
+    assert model[0].where_it_pays and "where_it_pays=True" in repr(model[0])
+    x = torch.randn(2, 64, 32, 32, dtype=torch.float64)
+    y = model(x)
+    hidden = torch.relu(BF.conv2d(x, *plain[0], padding=1, rate=0.85))
+    expected = torch.nn.functional.conv2d(hidden, *plain[1], stride=2)
+    torch.testing.assert_close(y, expected, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(y)
+    y.backward(g)
+    expected.backward(g)
+    for layer, (weight, bias) in zip(model[::2], plain):
+        torch.testing.assert_close(layer.weight.grad, weight.grad, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(layer.bias.grad, bias.grad, rtol=1e-10, atol=1e-10)
+    rows = {r.name: r for r in bl.summary(model, (2, 64, 32, 32))}
+    assert (rows["0"].path, rows["2"].path) == ("spectral", "plain")
+    assert rows["0"].rate > 0.8 and rows["2"].rate == 0.0
+    assert "plain/plain" in bl.format_summary(list(rows.values()))
+
+    model[2].where_it_pays = False  # the mode off: every layer band-limited again
+    assert bl.summary(model, (2, 64, 32, 32))[1].rate > 0.8
+    bl.restore_(model)
+    assert "_where_it_pays" not in model[0].__dict__
+    with pytest.raises(ConfigError, match="where_it_pays must be true or false"):
+        bl.BandLimitConfig(where_it_pays=1)
+    assert config_from_dict(bl.BandLimitConfig(where_it_pays=True).to_dict()).where_it_pays

@@ -16,8 +16,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 import bandlimit.functional as BF
 from bandlimit.functional.band import band_for_size
 from bandlimit.functional.cost import (
+    DIRECT_SPEEDUP,
+    PAYS_BATCH,
     band_limited_conv_flops,
     band_limited_training_flops,
+    band_limiting_pays,
     contraction_flops,
     direct_conv_flops,
     filter_dft_flops,
@@ -254,3 +257,24 @@ def test_the_choice_follows_the_measured_trade_off():
     for batch, channels, size in [(1, 64, 32), (32, 256, 8), (4, 512, 4)]:
         if _resnet_layer(batch, channels, size, 0.5, training=False) == "spectral":
             assert _resnet_layer(batch, channels, size, 0.5, training=False, cached_filter=True) == "spectral"
+
+
+PAYS_CASES = {  # (layer, rate, pays): the where-it-pays mode's choices on ResNet-18's shapes
+    "64ch-32x32-0.85": (Layer(PAYS_BATCH, 64, 64, (32, 32), (3, 3), (1, 1)), 0.85, True),
+    "128ch-16x16-0.5": (Layer(PAYS_BATCH, 128, 128, (16, 16), (3, 3), (1, 1)), 0.5, True),
+    "512ch-4x4-0.5": (Layer(PAYS_BATCH, 512, 512, (4, 4), (3, 3), (1, 1)), 0.5, False),
+    "1x1-stride2": (Layer(PAYS_BATCH, 256, 512, (8, 8), (1, 1), (0, 0), stride=2), 0.85, False),
+    "full-band": (Layer(PAYS_BATCH, 64, 64, (32, 32), (3, 3), (1, 1)), 0.0, False),
+}
+
+
+@pytest.mark.parametrize("case", PAYS_CASES.values(), ids=PAYS_CASES.keys())
+def test_band_limiting_pays_where_a_spectral_step_is_estimated_faster_than_a_plain_one(case):
+    """The plain step is the direct convolution's forward and two gradients at oneDNN's rate."""
+    layer, rate, pays = case
+    spectral = layer.cost(band_limited_training_flops, rate, "spectral")
+    plain = 3 * layer.batch * direct_conv_flops(layer.cin, layer.cout, 1, layer.kernel, layer.out) / DIRECT_SPEEDUP
+    pads = tuple((p, p) for p in layer.padding)
+    args = (layer.cin, layer.cout, 1, layer.kernel, layer.band(rate), layer.padded, layer.out)
+    chosen = band_limiting_pays(*args, padding=pads, stride=(layer.stride,) * 2)
+    assert chosen == (rate > 0 and spectral < plain) == pays

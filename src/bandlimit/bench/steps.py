@@ -1,9 +1,10 @@
 """Whole training steps (forward, backward, optimizer step) of a model, by how it is compressed.
 
 Variants of one model and batch: ``nn.Conv`` (the plain model), ``bandlimit`` at a rate,
-``bandlimit+checkpoint`` (spectral checkpoints), and, as the anchor a user would pick to save
-memory, ``torch.utils.checkpoint`` on the plain model at a granularity (``block``: each residual
-block; ``stage``: each stage of blocks).
+``bandlimit+checkpoint`` (spectral checkpoints), ``bandlimit+pays`` (band-limited only where
+it pays), and, as the anchor a user would pick to save memory, ``torch.utils.checkpoint`` on
+the plain model at a granularity (``block``: each residual block; ``stage``: each stage of
+blocks).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from .timing import time_interleaved
 
 __all__ = ["StepCase", "build_step", "default_step_cases", "run_steps", "saved_activation_bytes", "tradeoff_cases"]
 
+# The band-limiting options of the band-limited variants beyond "bandlimit".
+_VARIANT_OPTIONS: dict[str, dict[str, Any]] = {
+    "bandlimit+checkpoint": {"checkpoint": True},
+    "bandlimit+pays": {"where_it_pays": True},
+}
 # (channels, spatial shape, classes) of the data each model is measured on.
 _DATA = {"resnet18": (3, (32, 32), 10), "fcn": (1, (270,), 50)}  # CIFAR-10; UCR FiftyWords
 
@@ -36,7 +42,8 @@ class StepCase:
     Attributes:
         model: ``resnet18`` (CIFAR) or ``fcn`` (UCR FiftyWords shapes).
         batch: samples per step.
-        variant: ``nn.Conv``, ``bandlimit``, ``bandlimit+checkpoint`` or ``torch.checkpoint:<block|stage>``.
+        variant: ``nn.Conv``, ``bandlimit``, ``bandlimit+checkpoint`` (spectral checkpoints),
+            ``bandlimit+pays`` (the where-it-pays mode) or ``torch.checkpoint:<block|stage>``.
         rate: compression rate of the band-limited variants.
         inference: a forward in eval mode under ``no_grad`` instead of a training step.
     """
@@ -69,7 +76,7 @@ def _model(case: StepCase) -> nn.Module:
     torch.manual_seed(0)
     model = create_model(case.model, channels, classes)
     if case.variant.startswith("bandlimit"):
-        compress_(model, BandLimitConfig(rate=case.rate, checkpoint=case.variant.endswith("checkpoint")))
+        compress_(model, BandLimitConfig(rate=case.rate, **_VARIANT_OPTIONS.get(case.variant, {})))
     elif case.variant.startswith("torch.checkpoint:"):
         stages = model.get_submodule("stages")
         assert isinstance(stages, nn.Sequential)

@@ -25,10 +25,11 @@ BandLimitedConv = BandLimitedConv1d | BandLimitedConv2d
 
 @dataclasses.dataclass(frozen=True)
 class BandLimitConfig(CompressionConfig):
-    """Band-limit every ``nn.Conv1d`` / ``nn.Conv2d`` at ``rate``.
+    """Band-limit every ``nn.Conv1d`` / ``nn.Conv2d`` at ``rate`` (with ``where_it_pays``, only
+    where the cost model estimates it to be faster than the plain convolution).
 
     ``overrides`` maps a layer name or regex to its own rate, e.g. ``{r"stages\\.3\\..*": 0.8}``.
-    Layers that are band-limited already only take the new rate.
+    Layers that are band-limited already only take the new rate and mode.
     """
 
     method: ClassVar[str] = "bandlimit"
@@ -50,6 +51,13 @@ class BandLimitConfig(CompressionConfig):
         check=check_bool,
     )
 
+    where_it_pays: bool = setting(
+        False,
+        help="band-limit a layer only for input sizes where the cost model estimates a training step faster "
+        "than the plain convolution, and run the plain convolution elsewhere (off in the paper's setting)",
+        check=check_bool,
+    )
+
     def rate_for(self, name: str) -> float:
         """The rate of the layer with qualified name ``name``."""
         return self.for_layer(name).rate
@@ -64,12 +72,10 @@ def _install_checkpoints(model: nn.Module, config: BandLimitConfig) -> None:
 
 @register_transform(BandLimitConfig, targets=(*_TO_BAND_LIMITED, *_TO_PLAIN), finalize=_install_checkpoints)
 def _band_limit(module: nn.Conv1d | nn.Conv2d, config: BandLimitConfig) -> nn.Module:
-    if isinstance(module, BandLimitedConv):
-        module.rate = config.rate
-        return module
-    new = retype(module, _TO_BAND_LIMITED[type(module)])
+    new = module if isinstance(module, BandLimitedConv) else retype(module, _TO_BAND_LIMITED[type(module)])
     assert isinstance(new, BandLimitedConv)
     new.rate = config.rate
+    new.where_it_pays = config.where_it_pays
     return new
 
 
@@ -94,6 +100,7 @@ def restore_(model: nn.Module) -> nn.Module:
             return None
         new = retype(module, _TO_PLAIN[type(module)])
         del new.__dict__["_rate"]
+        new.__dict__.pop("_where_it_pays", None)
         new.__dict__.pop("_filter_cache", None)
         return new
 

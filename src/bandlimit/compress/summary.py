@@ -33,7 +33,8 @@ class LayerSummary:
         flops: FLOPs of the layer's training forward per sample at the summary's batch size
             (see :mod:`bandlimit.functional.cost`).
         path: the path a band-limited layer takes in a training step at this batch size,
-            ``"spectral"`` or ``"direct"`` (``"-"`` for a plain convolution).
+            ``"spectral"`` or ``"direct"``; ``"plain"`` where the where-it-pays mode leaves
+            the layer unlimited for this input size; ``"-"`` for a plain convolution.
         inference_path: likewise in eval mode, with the filter band cached.
         filter_cache_bytes: memory of the filter band kept between inference calls (0 on the
             direct path, which has none).
@@ -56,27 +57,14 @@ def _costs(
     layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...], batch: int
 ) -> dict[str, Any]:
     """The cost fields of :class:`LayerSummary`: flops, the two paths and the filter cache's bytes."""
+    flops = direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
+    plain = {"flops": flops}
     if not isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
-        flops = direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
-        return {"flops": flops}
-    # Zero padding is folded into the transform; other modes pad the input first.
-    pairs = layer._reversed_padding_repeated_twice
-    padding = tuple((pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(in_spatial))))
-    band = layer.band(in_spatial)
-    args = (
-        layer.in_channels,
-        layer.out_channels,
-        layer.groups,
-        tuple(layer.kernel_size),
-        band,
-        layer.padded_size(in_spatial),
-        tuple(out_spatial),
-        batch,
-    )
-    kwargs: dict[str, Any] = {
-        "padding": padding if layer.padding_mode == "zeros" else None,
-        "stride": tuple(layer.stride),
-    }
+        return plain
+    if layer.where_it_pays and layer.effective_rate(in_spatial) == 0:
+        return {**plain, "path": "plain", "inference_path": "plain"}
+    args, kwargs = layer.cost_arguments(in_spatial, batch)
+    band = args[4]
     path = preferred_path(*args, **kwargs, training=True, cached_filter=False)
     inference_path = preferred_path(*args, **kwargs, training=False, cached_filter=True)
     cache = band.kept * layer.out_channels * (layer.in_channels // layer.groups) * 2 * layer.weight.element_size()

@@ -12,7 +12,9 @@ onto frequencies, so restricting the input's spectrum restricts the product's):
 
 The spectral path wins on large maps at high rates; the direct path on small maps with many
 channels, at small batches (the filter band is built per call) and on 1x1 kernels (no filter
-band at all). :func:`preferred_path` chooses by estimated time.
+band at all). :func:`preferred_path` chooses by estimated time. Neither path is faster than
+the plain convolution unless the spectral one is: :func:`band_limiting_pays` says where
+(the opt-in "where it pays" mode band-limits only those layers).
 
 Conventions: a real multiply-add is 2 FLOPs and a complex one 8, so a GEMM of
 ``(m, k) @ (k, n)`` is ``2 m n k`` real or ``8 m n k`` complex; a complex FFT of length n costs
@@ -37,10 +39,12 @@ from .spectral import band_irfft2_flops, band_low_pass_adjoint_flops, band_low_p
 
 __all__ = [
     "DIRECT_SPEEDUP",
+    "PAYS_BATCH",
     "Path",
     "Saved",
     "band_limited_conv_flops",
     "band_limited_training_flops",
+    "band_limiting_pays",
     "contraction_flops",
     "direct_conv_flops",
     "filter_dft_flops",
@@ -57,6 +61,9 @@ Saved = Literal["input", "band", "low"]
 # AVX-512): oneDNN ran at 110-190 GFLOP/s, the spectral path at 10-50. With 4 the choice was
 # the faster path on 33 of 36 layers and lost 3.4 ms of 1.5 s in all.
 DIRECT_SPEEDUP = 4.0
+
+PAYS_BATCH = 32
+"""The batch at which :func:`band_limiting_pays` prices a training step."""
 
 
 def direct_conv_flops(
@@ -322,9 +329,38 @@ def preferred_path(
     layer = _Layer.of(
         in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding, stride
     )
+    direct, spectral = (_seconds(layer, path, training, cached_filter) for path in ("direct", "spectral"))
+    return "direct" if direct < spectral else "spectral"
 
-    def seconds(path: Path) -> float:
-        parts = [layer.forward(path, cached_filter)] + ([layer.backward(path)] if training else [])
-        return sum(spectral + direct / DIRECT_SPEEDUP for spectral, direct in parts)
 
-    return "direct" if seconds("direct") < seconds("spectral") else "spectral"
+@lru_cache(maxsize=4096)
+def band_limiting_pays(
+    in_channels: int,
+    out_channels: int,
+    groups: int,
+    kernel_size: tuple[int, ...],
+    band: Band,
+    padded_size: tuple[int, ...],
+    output_size: tuple[int, ...],
+    *,
+    padding: tuple[tuple[int, int], ...] | None,
+    stride: tuple[int, ...] | None,
+) -> bool:
+    """Whether a training step of the band-limited layer on its spectral path is estimated
+    faster than the plain direct convolution's (arguments as in :func:`preferred_path`).
+
+    The layers of the "where it pays" mode are band-limited only if so. The step is priced
+    at batch :data:`PAYS_BATCH` whatever the batch at hand, so that the choice, which changes
+    the model's function, depends only on the layer and its input size.
+    """
+    layer = _Layer.of(
+        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, PAYS_BATCH, padding, stride
+    )
+    plain = 3 * layer.direct() / DIRECT_SPEEDUP  # forward, input gradient, weight gradient
+    return not band.is_full and _seconds(layer, "spectral", True, False) < plain
+
+
+def _seconds(layer: _Layer, path: Path, training: bool, cached_filter: bool) -> float:
+    """Estimated time of a call on ``path``, in spectral-kernel FLOPs."""
+    parts = [layer.forward(path, cached_filter)] + ([layer.backward(path)] if training else [])
+    return sum(spectral + direct / DIRECT_SPEEDUP for spectral, direct in parts)

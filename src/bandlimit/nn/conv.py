@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import functional as BF
-from ..checks import check_rate
+from ..checks import check_bool, check_rate
 from ..functional.arguments import check_kernel_fits
 from ..functional.band import Band, band_for_size
 from ..functional.conv import FilterCache
+from ..functional.cost import PAYS_BATCH, band_limiting_pays
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
 
@@ -32,6 +33,8 @@ class _BandLimitedMixin(nn.Module):
     _rate: float
     _band_limited_op: ClassVar[Callable[..., torch.Tensor]]  # set by subclasses: BF.conv1d or BF.conv2d
     _reversed_padding_repeated_twice: list[int]
+    in_channels: int
+    out_channels: int
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
     padding: str | tuple[int, ...]
@@ -49,7 +52,7 @@ class _BandLimitedMixin(nn.Module):
         self._rate = check_rate(value)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", rate={self._rate}"
+        return super().extra_repr() + f", rate={self._rate}" + (", where_it_pays=True" if self.where_it_pays else "")
 
     def padded_size(self, input_size: tuple[int, ...]) -> tuple[int, ...]:
         """Spatial size of the input after this layer's padding (of any ``padding_mode``)."""
@@ -61,9 +64,43 @@ class _BandLimitedMixin(nn.Module):
         check_kernel_fits(padded, self.kernel_size, self.dilation)
         return padded
 
+    @property
+    def where_it_pays(self) -> bool:
+        """Band-limit only inputs for which band-limiting is estimated to be faster than the
+        plain convolution (:func:`bandlimit.functional.cost.band_limiting_pays`), and compute
+        the plain convolution (rate 0) for the others. Off by default, as in the paper."""
+        return bool(self.__dict__.get("_where_it_pays", False))
+
+    @where_it_pays.setter
+    def where_it_pays(self, value: bool) -> None:
+        self.__dict__["_where_it_pays"] = check_bool(value, "where_it_pays")
+
+    def cost_arguments(self, input_size: tuple[int, ...], batch: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments of the functions of :mod:`bandlimit.functional.cost` for this layer at
+        ``rate`` on ``batch`` inputs of spatial size ``input_size``, as ``(args, kwargs)``."""
+        # Zero padding is folded into the transform; other modes pad the input first.
+        pairs = self._reversed_padding_repeated_twice
+        padding = tuple((pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(input_size))))
+        padded = self.padded_size(input_size)
+        output = tuple(
+            (n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, self.kernel_size, self.dilation, self.stride)
+        )
+        band = band_for_size(padded, self._rate)
+        args = (self.in_channels, self.out_channels, self.groups, tuple(self.kernel_size), band, padded, output, batch)
+        kwargs = {"padding": padding if self.padding_mode == "zeros" else None, "stride": tuple(self.stride)}
+        return args, kwargs
+
+    def effective_rate(self, input_size: tuple[int, ...]) -> float:
+        """The rate this layer computes at for inputs of spatial size ``input_size``: ``rate``,
+        or 0 in the :attr:`where_it_pays` mode where band-limiting does not pay."""
+        if self._rate == 0 or not self.where_it_pays:
+            return self._rate
+        args, kwargs = self.cost_arguments(input_size, PAYS_BATCH)
+        return self._rate if band_limiting_pays(*args[:-1], **kwargs) else 0.0
+
     def band(self, input_size: tuple[int, ...]) -> Band:
         """The FFT grid and retained band this layer uses for an input of spatial size ``input_size``."""
-        return band_for_size(self.padded_size(input_size), self._rate)
+        return band_for_size(self.padded_size(input_size), self.effective_rate(input_size))
 
     @property
     def filter_cache(self) -> FilterCache:
@@ -75,6 +112,10 @@ class _BandLimitedMixin(nn.Module):
         return cache
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        rate = self.effective_rate(tuple(input.shape[-len(self.kernel_size) :]))
+        if rate == 0 and self.where_it_pays:  # band-limiting does not pay here: the plain layer
+            plain: torch.Tensor = super()._conv_forward(input, weight, bias)  # type: ignore[misc]
+            return plain
         op = type(self)._band_limited_op
         # The weight changes at every training step, so only inference keeps its filter band.
         cache: FilterCache | None = self.filter_cache
@@ -86,7 +127,7 @@ class _BandLimitedMixin(nn.Module):
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             padding = 0
         return op(
-            input, weight, bias, self.stride, padding, self.dilation, self.groups, rate=self._rate, filter_cache=cache
+            input, weight, bias, self.stride, padding, self.dilation, self.groups, rate=rate, filter_cache=cache
         )
 
 
