@@ -63,3 +63,18 @@ def test_suite_runs_and_reports(tmp_path):
     assert layer["results"]["bandlimit"]["ratio_vs_direct"] > 0
     text = format_bench(report)
     assert "time(rate 0.85) / time(rate 0)" in text and "measured peak" in text
+
+
+def test_interleaved_timing_runs_at_the_callers_thread_count():
+    """torch.utils.benchmark.Timer defaults to 1 thread; a 2-thread benchmark must not silently run at 1."""
+    from bandlimit.bench.timing import time_interleaved
+
+    seen = []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        probe = {"probe": lambda: seen.append(torch.get_num_threads())}
+        time_interleaved(probe, rounds=1, min_run_time=0.001, warmup=0)
+    finally:
+        torch.set_num_threads(previous)
+    assert seen and set(seen) == {2}

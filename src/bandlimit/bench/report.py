@@ -147,7 +147,7 @@ def format_steps(steps: dict[str, Any]) -> str:
         parts.append(
             f"{title}: "
             + ("one forward in eval mode under no_grad" if title.endswith("inference") else "one SGD training step")
-            + ", 1 thread\n"
+            + f", {next(iter(section.values())).get('threads', 1)} thread(s)\n"
             + format_table([*header, "peak MiB", "peak vs plain"], rows)
         )
     return "\n\n".join(parts)

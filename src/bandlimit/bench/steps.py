@@ -182,7 +182,7 @@ def run_steps(
         times = time_interleaved({c.name: build_step(c) for c in group}, rounds=rounds, min_run_time=min_run_time)
         section = {}
         for case in group:
-            entry: dict[str, Any] = {"case": case.__dict__, **times[case.name]}
+            entry: dict[str, Any] = {"case": case.__dict__, "threads": torch.get_num_threads(), **times[case.name]}
             entry["saved_bytes"] = saved_activation_bytes(case)
             if memory:
                 entry["peak_bytes"] = peak_step_bytes(build_step, case)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import torch
 import torch.utils.benchmark as tb
 
 __all__ = ["time_interleaved"]
@@ -13,7 +14,8 @@ __all__ = ["time_interleaved"]
 def time_interleaved(
     fns: Mapping[str, Callable[[], object]], rounds: int = 5, min_run_time: float = 0.2, warmup: int = 2
 ) -> dict[str, dict[str, float]]:
-    """Time each function in turn, ``rounds`` times, so slow drifts of a shared machine hit all alike.
+    """Time each function in turn, ``rounds`` times, so slow drifts of a shared machine hit all
+    alike, at the current ``torch.get_num_threads()``.
 
     Returns:
         Per name: ``median_s`` and ``iqr_s`` over all blocked measurements, and ``runs``.
@@ -24,7 +26,9 @@ def time_interleaved(
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            m = tb.Timer("fn()", globals={"fn": fn}).blocked_autorange(min_run_time=min_run_time)
+            # Timer runs at 1 thread unless told otherwise: measure at the caller's thread count.
+            timer = tb.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+            m = timer.blocked_autorange(min_run_time=min_run_time)
             times[name].extend(m.times)
     out = {}
     for name, ts in times.items():

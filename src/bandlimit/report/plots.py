@@ -17,7 +17,8 @@ def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: 
 
     Args:
         rows: one dict per band-limited run with ``achieved_rate``, ``test_acc``,
-            ``epoch_time_s``, ``saved_mib``, ``conv_saved_mib``; an optional baseline row has ``baseline=True``
+            ``epoch_time_s``, ``saved_mib``, ``conv_saved_mib`` and optionally ``ckpt_saved_mib``
+            (with spectral checkpoints); an optional baseline row has ``baseline=True``
             and is drawn as a horizontal line.
         path: the PNG to write (atomically).
     """
@@ -31,14 +32,23 @@ def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: 
     panels = [
         ("test accuracy", [("test_acc", "")]),
         ("epoch time (s)", [("epoch_time_s", "")]),
-        ("saved for backward (MiB)", [("saved_mib", "whole step"), ("conv_saved_mib", "convolutions")]),
+        (
+            "saved for backward (MiB)",
+            [
+                ("saved_mib", "whole step"),
+                ("ckpt_saved_mib", "whole step, spectral checkpoints"),
+                ("conv_saved_mib", "convolutions"),
+            ],
+        ),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for ax, (label, series) in zip(axes, panels):
-        for (key, part), color in zip(series, ("C0", "C1")):
+        for (key, part), color in zip(series, ("C0", "C2", "C1")):
+            if any(r.get(key) is None for r in curve):  # a column this sweep did not measure
+                continue
             x = [r["achieved_rate"] for r in curve]
             ax.plot(x, [r[key] for r in curve], "o-", color=color, label=f"band-limited {part}".strip())
-            if base is not None:
+            if base is not None and base.get(key) is not None:
                 ax.axhline(
                     base[key],
                     color=color,
