@@ -121,9 +121,11 @@ def run_demo(
             for r in rows
         ],
     )
+    pays = get_setting(band_base, "bandlimit.where_it_pays")
+    mode = "only where it pays" if pays else "every convolution (the paper)"
     header = (
         f"{base.model} on {base.data}, {base.epochs} epochs, batch {base.batch_size}, "
-        f"{base.optimizer} lr {base.lr}, seed {base.seed}\n"
+        f"{base.optimizer} lr {base.lr}, seed {base.seed}; band-limited {mode}\n"
         f"saved MiB: bytes one training step keeps for backward (whole model and loss, counted with\n"
         f"saved_tensors_hooks); with spectral ckpt: the same model with spectral checkpoints (one step, not trained);\n"
         f"conv saved MiB: the convolutions' share; 'vs ref' is relative to {reference['label']}\n"
