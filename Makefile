@@ -20,7 +20,7 @@ test: install
 
 # Lint and the type checker (strict on the core layer: see [tool.mypy] in pyproject.toml).
 lint: install
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
 clean:

@@ -69,9 +69,11 @@ if __name__ == "__main__":
     import models  # noqa: E402  (the checkout's package)
 
     m = machine_info()
-    print(f"machine: {m['cpu']}, torch CPU capability {m['cpu_capability']}, torch {m['torch']}, {args.threads} thread(s)")
+    print(f"machine: {m['cpu']}, torch CPU capability {m['cpu_capability']}, torch {m['torch']}", end="")
+    print(f", {args.threads} thread(s)")
     print("flags: " + " ".join(m["cpu_flags"]))
-    print(f"training step (forward, backward, SGD), batch {args.batch}, rate {args.rate}; median of 3 interleaved rounds\n")
+    print(f"training step (forward, backward, SGD), batch {args.batch}, rate {args.rate}", end="")
+    print("; median of 3 interleaved rounds\n")
     print(f"{'family':<18} {'nn.Conv s':>10} {'band-limited':>13} {'where it pays':>14}")
     for family in args.only:
         began = time.perf_counter()

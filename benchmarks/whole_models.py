@@ -1,8 +1,8 @@
 """Whole-model steps against the same model with nn.Conv*d, interleaved in one process per
 model and batch, at 1 thread (or --threads): ResNet-18 (CIFAR) training at batch 32 and 4 and
 inference at batch 32 and 1, and the FCN (FiftyWords shapes) training at batch 16, with and
-without spectral checkpoints, and band-limited only where it pays. The issue "Band-limited models must run faster" states targets
-for these.
+without spectral checkpoints, and band-limited only where it pays. The issue "Band-limited
+models must run faster" states targets for these.
 
 Run: .venv/bin/python benchmarks/whole_models.py [--threads N] [--quick] > benchmarks/results/whole-models.txt
 """
@@ -18,14 +18,15 @@ from bandlimit.bench.steps import StepCase, run_steps
 
 def cases(quick: bool) -> list[StepCase]:
     rates = (0.5,) if quick else (0.0, 0.5, 0.85)
+    training = ("bandlimit", "bandlimit+checkpoint", "bandlimit+pays")
+    inference = ("bandlimit", "bandlimit+pays")  # checkpoints record nothing without gradients
     out = []
     for batch in (32,) if quick else (32, 4):
         out.append(StepCase("resnet18", batch, "nn.Conv"))
-        variants = ("bandlimit", "bandlimit+checkpoint", "bandlimit+pays")
-        out += [StepCase("resnet18", batch, v, r) for r in rates for v in variants]
+        out += [StepCase("resnet18", batch, v, r) for r in rates for v in training]
     for batch in (32,) if quick else (32, 1):
         out.append(StepCase("resnet18", batch, "nn.Conv", inference=True))
-        out += [StepCase("resnet18", batch, v, r, inference=True) for r in rates for v in ("bandlimit", "bandlimit+pays")]
+        out += [StepCase("resnet18", batch, v, r, inference=True) for r in rates for v in inference]
     out.append(StepCase("fcn", 16, "nn.Conv"))
     out += [StepCase("fcn", 16, v, r) for r in (0.0, 0.5, 0.85) for v in ("bandlimit", "bandlimit+checkpoint")]
     out += [StepCase("fcn", 16, "bandlimit+pays", r) for r in (0.5, 0.85)]

@@ -187,3 +187,33 @@ def test_where_it_pays_band_limits_only_the_layers_that_pay():
     with pytest.raises(ConfigError, match="where_it_pays must be true or false"):
         bl.BandLimitConfig(where_it_pays=1)
     assert config_from_dict(bl.BandLimitConfig(where_it_pays=True).to_dict()).where_it_pays
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "rate", "expected"),
+    [
+        ("resnet18", (2, 3, 32, 32), 0.5, {"stages.1.0.conv2", "stages.1.1.conv1", "stages.1.1.conv2"}),
+        ("fcn", (2, 1, 270), 0.5, set()),
+        ("fcn", (2, 1, 270), 0.85, {"features.3", "features.6"}),
+    ],
+)
+def test_where_it_pays_chooses_the_layers_the_readme_names(model, shape, rate, expected):
+    from bandlimit.models import create_model
+
+    net = create_model(model, shape[1], 10)
+    bl.compress_(net, bl.BandLimitConfig(rate=rate, where_it_pays=True))
+    assert {r.name for r in bl.summary(net, shape) if r.path != "plain"} == expected
+
+
+def test_where_it_pays_at_high_rates_takes_every_stride_one_3x3_layer_of_resnet18_but_the_stem():
+    from bandlimit.models import create_model
+
+    net = create_model("resnet18", 3, 10)
+    bl.compress_(net, bl.BandLimitConfig(rate=0.85, where_it_pays=True))
+    paying = {r.name for r in bl.summary(net, (2, 3, 32, 32)) if r.path != "plain"}
+    stride_one_3x3 = {
+        name
+        for name, m in net.named_modules()
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) and m.stride == (1, 1) and m.in_channels > 3
+    }
+    assert paying == stride_one_3x3 and len(paying) == 13
