@@ -4,6 +4,7 @@ from . import functional, nn
 from .compress import (
     BandLimitConfig,
     band_limited_layers,
+    calibrate_,
     compress_,
     config_from_json,
     format_summary,
@@ -17,6 +18,7 @@ __all__ = [
     "Band",
     "BandLimitConfig",
     "band_limited_layers",
+    "calibrate_",
     "compress_",
     "config_from_json",
     "format_summary",

@@ -11,7 +11,7 @@ import numbers
 from collections.abc import Callable, Collection
 from typing import Any
 
-__all__ = ["check_bool", "check_choice", "check_float", "check_int", "check_rate", "optional"]
+__all__ = ["check_bool", "check_choice", "check_float", "check_fraction", "check_int", "check_rate", "optional"]
 
 
 def check_int(value: object, name: str, minimum: int | None = None) -> int:
@@ -32,6 +32,16 @@ def check_rate(rate: object, name: str = "rate") -> float:
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"{name} must be in [0, 1) (the fraction of spectral coefficients discarded), got {rate}")
     return rate
+
+
+def check_fraction(value: object, name: str) -> float:
+    """Return ``value`` as a float, or raise if it is not a real number in ``(0, 1]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in (0, 1], got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1] (the fraction of spectral energy kept), got {value}")
+    return value
 
 
 def check_choice(value: object, name: str, allowed: Collection[str]) -> str:

@@ -179,3 +179,28 @@ def test_configs_from_the_future_are_refused_clearly(small_config):
     with pytest.raises(ConfigError, match="run config version 99 is not supported"):
         TrainConfig.from_dict({**small_config.to_dict(), "version": 99})
     assert TrainConfig.from_dict(small_config.to_dict()) == small_config
+
+
+def test_energy_runs_record_their_rates_and_a_calibrated_run_resumes_with_its_rates(small_config, tmp_path):
+    dynamic = small_config.with_(epochs=2, compression=(BandLimitConfig(energy=0.9),))
+    train(dynamic, tmp_path / "dynamic", log=quiet)
+    metrics = load_metrics(tmp_path / "dynamic")
+    assert all(set(m["layer_rates"]) == {"features.0", "features.3", "features.6"} for m in metrics)
+    assert all(m["achieved_rate"] == pytest.approx(sum(m["layer_rates"].values()) / 3) for m in metrics)
+
+    calibrating = small_config.with_(compression=(BandLimitConfig(energy=0.9, calibrate=2),))
+    full = train(calibrating, tmp_path / "full", log=quiet)
+    saved = json.loads((tmp_path / "full" / "config.json").read_text())["compression"][0]
+    assert saved["energy"] is None and saved["calibrated_energy"] == 0.9
+    assert set(saved["overrides"]) == {"features.0", "features.3", "features.6"}
+    assert full["config"]["compression"][0] == saved
+
+    def kill_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(calibrating, tmp_path / "killed", log=kill_after_first_epoch)
+    resumed = train(calibrating, tmp_path / "killed", resume=True, log=quiet)
+    assert resumed["config"] == full["config"]
+    assert _stable(load_metrics(tmp_path / "killed")) == _stable(load_metrics(tmp_path / "full"))

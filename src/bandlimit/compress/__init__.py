@@ -4,7 +4,7 @@ A method is one module: a :class:`CompressionConfig` subclass and a transform re
 with :func:`register_transform` (see :mod:`.bandlimit`).
 """
 
-from .bandlimit import BandLimitConfig, band_limited_layers, restore_, set_rate
+from .bandlimit import BandLimitConfig, band_limited_layers, calibrate_, chosen_rates, restore_, set_rate
 from .config import CompressionConfig, config_from_dict, config_from_json, config_types
 from .summary import LayerSummary, format_summary, summary
 from .transform import LayerFilter, compress_, register_transform
@@ -15,6 +15,8 @@ __all__ = [
     "LayerFilter",
     "LayerSummary",
     "band_limited_layers",
+    "calibrate_",
+    "chosen_rates",
     "compress_",
     "config_from_dict",
     "config_from_json",

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ClassVar
 
+import torch
 from torch import nn
 
 from .. import recompute
-from ..checks import check_bool, check_rate
+from ..checks import check_bool, check_fraction, check_int, check_rate, optional
+from ..functional.band import band_for_size
+from ..functional.energy import energy_map, rate_for_energy
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 from ..settings import setting
 from .config import CompressionConfig
 from .transform import register_transform, replace_modules, retype
 
-__all__ = ["BandLimitConfig", "band_limited_layers", "restore_", "set_rate"]
+__all__ = ["BandLimitConfig", "band_limited_layers", "calibrate_", "chosen_rates", "restore_", "set_rate"]
 
 # Plain convolution type -> band-limited type, and back.
 _TO_BAND_LIMITED: dict[type[nn.Module], type[nn.Module]] = {nn.Conv1d: BandLimitedConv1d, nn.Conv2d: BandLimitedConv2d}
@@ -57,6 +60,28 @@ class BandLimitConfig(CompressionConfig):
         "than the plain convolution, and run the plain convolution elsewhere (off in the paper's setting)",
         check=check_bool,
     )
+    energy: float | None = setting(
+        None,
+        help="energy mode instead of rate: per layer, the smallest band holding this fraction of the input "
+        "spectrum's energy, in (0, 1], chosen per batch (or once, with calibrate)",
+        check=optional(check_fraction),
+    )
+    calibrate: int = setting(
+        0,
+        help="with energy: choose each layer's band once, on this many training batches, then train at those "
+        "fixed per-layer rates (0: choose per batch)",
+        check=lambda v, name: check_int(v, name, minimum=0),
+    )
+    calibrated_energy: float | None = setting(
+        None,
+        help="set by calibration: the energy that the per-layer rates in overrides were calibrated to",
+        check=optional(check_fraction),
+    )
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Energy mode with ``calibrate`` batches whose per-layer rates are not measured yet."""
+        return self.energy is not None and self.calibrate > 0
 
     def rate_for(self, name: str) -> float:
         """The rate of the layer with qualified name ``name``."""
@@ -76,6 +101,8 @@ def _band_limit(module: nn.Conv1d | nn.Conv2d, config: BandLimitConfig) -> nn.Mo
     assert isinstance(new, BandLimitedConv)
     new.rate = config.rate
     new.where_it_pays = config.where_it_pays
+    # Until calibrated, a calibrating config chooses per batch like the dynamic mode.
+    new.energy = config.energy
     return new
 
 
@@ -100,9 +127,90 @@ def restore_(model: nn.Module) -> nn.Module:
             return None
         new = retype(module, _TO_PLAIN[type(module)])
         del new.__dict__["_rate"]
-        new.__dict__.pop("_where_it_pays", None)
+        for key in ("_where_it_pays", "_energy", "_chosen"):
+            new.__dict__.pop(key, None)
         new.__dict__.pop("_filter_cache", None)
         return new
 
     recompute.uninstall(model)
     return replace_modules(model, convert)
+
+
+def calibrate_(
+    model: nn.Module,
+    loader: Iterable[torch.Tensor | Sequence[torch.Tensor]],
+    energy: float = 0.9,
+    batches: int = 8,
+    config: BandLimitConfig | None = None,
+) -> BandLimitConfig:
+    """Choose each band-limited layer's band once at ``energy`` and freeze it as a static rate.
+
+    Runs ``model`` in eval mode under ``no_grad`` on the first ``batches`` batches of ``loader``
+    (tensors, or ``(input, target)`` pairs), with every layer in energy mode so that each sees
+    inputs as the dynamic mode would. A layer's band keeps ``energy`` of its input spectra summed
+    over those batches (over every input size it saw, the smallest rate). Parameters, buffers
+    and the training mode are left as they were.
+
+    Returns:
+        ``config`` (default ``BandLimitConfig()``) with the per-layer rates in ``overrides``,
+        energy mode off and ``calibrated_energy`` set: applying it with ``compress_`` gives the
+        same layers, and it is saved with a run so that a resumed run keeps them.
+    """
+    energy = check_fraction(energy, "energy")
+    batches = check_int(batches, "batches", minimum=1)
+    layers = band_limited_layers(model)
+    if not layers:
+        raise ValueError("calibrate_ needs a model with band-limited layers: apply BandLimitConfig first")
+    maps: dict[str, dict[tuple[int, ...], torch.Tensor]] = {name: {} for name in layers}
+
+    def record(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...]], None]:
+        def hook(layer: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+            assert isinstance(layer, BandLimitedConv)
+            x = inputs[0]
+            grid = band_for_size(layer.padded_size(tuple(x.shape[-len(layer.kernel_size) :])), 0.0).grid
+            power = energy_map(x, grid)
+            maps[name][grid] = maps[name][grid] + power if grid in maps[name] else power
+
+        return hook
+
+    handles = [layer.register_forward_pre_hook(record(name)) for name, layer in layers.items()]
+    previous = {name: layer.energy for name, layer in layers.items()}
+    training = model.training
+    try:
+        for layer in layers.values():
+            layer.energy = energy
+        model.eval()
+        with torch.no_grad():
+            for _, batch in zip(range(batches), loader):
+                model(batch if isinstance(batch, torch.Tensor) else batch[0])
+    finally:
+        model.train(training)
+        for handle in handles:
+            handle.remove()
+        for name, layer in layers.items():
+            layer.energy = previous[name]
+    unused = [name for name, seen in maps.items() if not seen]
+    if unused:
+        raise ValueError(f"calibrate_: layers {unused} saw no input in {batches} batches of the loader")
+    rates = {
+        name: min(rate_for_energy(power, grid, energy) for grid, power in seen.items()) for name, seen in maps.items()
+    }
+    for name, layer in layers.items():
+        layer.energy, layer.rate = None, rates[name]
+    base = config or BandLimitConfig()
+    return dataclasses.replace(
+        base, energy=None, calibrate=0, calibrated_energy=energy, overrides={**base.overrides, **rates}
+    )
+
+
+def chosen_rates(model: nn.Module, reset: bool = True) -> dict[str, float]:
+    """Energy mode: each band-limited layer's mean achieved rate over its calls since the last
+    reset (the layers called at least once), and start new averages if ``reset``."""
+    out = {}
+    for name, layer in band_limited_layers(model).items():
+        chosen = layer.chosen_rate
+        if chosen is not None:
+            out[name] = chosen[1]
+        if reset:
+            layer.reset_chosen_rate()
+    return out

@@ -14,11 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import functional as BF
-from ..checks import check_bool, check_rate
+from ..checks import check_bool, check_fraction, check_rate
 from ..functional.arguments import check_kernel_fits
 from ..functional.band import Band, band_for_size
 from ..functional.conv import FilterCache
 from ..functional.cost import PAYS_BATCH, band_limiting_pays
+from ..functional.energy import energy_rate
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
 
@@ -75,9 +76,12 @@ class _BandLimitedMixin(nn.Module):
     def where_it_pays(self, value: bool) -> None:
         self.__dict__["_where_it_pays"] = check_bool(value, "where_it_pays")
 
-    def cost_arguments(self, input_size: tuple[int, ...], batch: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def cost_arguments(
+        self, input_size: tuple[int, ...], batch: int, rate: float | None = None
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The arguments of the functions of :mod:`bandlimit.functional.cost` for this layer at
-        ``rate`` on ``batch`` inputs of spatial size ``input_size``, as ``(args, kwargs)``."""
+        ``rate`` (by default the layer's) on ``batch`` inputs of spatial size ``input_size``, as
+        ``(args, kwargs)``."""
         # Zero padding is folded into the transform; other modes pad the input first.
         pairs = self._reversed_padding_repeated_twice
         padding = tuple((pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(input_size))))
@@ -85,18 +89,55 @@ class _BandLimitedMixin(nn.Module):
         output = tuple(
             (n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, self.kernel_size, self.dilation, self.stride)
         )
-        band = band_for_size(padded, self._rate)
+        band = band_for_size(padded, self._requested_rate() if rate is None else rate)
         args = (self.in_channels, self.out_channels, self.groups, tuple(self.kernel_size), band, padded, output, batch)
         kwargs = {"padding": padding if self.padding_mode == "zeros" else None, "stride": tuple(self.stride)}
         return args, kwargs
 
-    def effective_rate(self, input_size: tuple[int, ...]) -> float:
-        """The rate this layer computes at for inputs of spatial size ``input_size``: ``rate``,
-        or 0 in the :attr:`where_it_pays` mode where band-limiting does not pay."""
-        if self._rate == 0 or not self.where_it_pays:
+    @property
+    def energy(self) -> float | None:
+        """Energy mode: when set (in ``(0, 1]``), each call keeps the smallest band that holds this
+        fraction of its input's spectral energy (:mod:`bandlimit.functional.energy`), and
+        ``rate`` is not used. None (the default) is the rate mode."""
+        energy: float | None = self.__dict__.get("_energy")
+        return energy
+
+    @energy.setter
+    def energy(self, value: float | None) -> None:
+        self.__dict__["_energy"] = None if value is None else check_fraction(value, "energy")
+        self.__dict__.pop("_chosen", None)
+
+    @property
+    def chosen_rate(self) -> tuple[float, float] | None:
+        """Energy mode: ``(latest, mean)`` achieved rate of the calls since the energy was set or
+        :meth:`reset_chosen_rate` was called; None before the first call."""
+        log: tuple[float, float, int] | None = self.__dict__.get("_chosen")
+        return None if log is None else (log[0], log[1] / log[2])
+
+    def reset_chosen_rate(self) -> None:
+        """Start a new average of :attr:`chosen_rate` (e.g. at the start of an epoch)."""
+        self.__dict__.pop("_chosen", None)
+
+    def _log_chosen(self, rate: float) -> None:
+        _, total, count = self.__dict__.get("_chosen", (0.0, 0.0, 0))
+        self.__dict__["_chosen"] = (rate, total + rate, count + 1)
+
+    def _requested_rate(self) -> float:
+        # Energy mode's band is chosen per call: between calls the layer reports its latest one.
+        if self.energy is None:
             return self._rate
-        args, kwargs = self.cost_arguments(input_size, PAYS_BATCH)
-        return self._rate if band_limiting_pays(*args[:-1], **kwargs) else 0.0
+        chosen = self.chosen_rate
+        return 0.0 if chosen is None else chosen[0]
+
+    def effective_rate(self, input_size: tuple[int, ...], rate: float | None = None) -> float:
+        """The rate this layer computes at for inputs of spatial size ``input_size``: ``rate``
+        (by default the layer's; in energy mode the latest chosen one), or 0 in the
+        :attr:`where_it_pays` mode where band-limiting does not pay."""
+        rate = self._requested_rate() if rate is None else rate
+        if rate == 0 or not self.where_it_pays:
+            return rate
+        args, kwargs = self.cost_arguments(input_size, PAYS_BATCH, rate)
+        return rate if band_limiting_pays(*args[:-1], **kwargs) else 0.0
 
     def band(self, input_size: tuple[int, ...]) -> Band:
         """The FFT grid and retained band this layer uses for an input of spatial size ``input_size``."""
@@ -112,9 +153,21 @@ class _BandLimitedMixin(nn.Module):
         return cache
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        rate = self.effective_rate(tuple(input.shape[-len(self.kernel_size) :]))
+        size = tuple(input.shape[-len(self.kernel_size) :])
+        unpadded = input
+        padding: str | int | tuple[int, ...] = self.padding
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = 0
+        requested = None
+        if self.energy is not None:  # this batch's band (the backward keeps the forward's)
+            # Zero padding moves the input on the grid, which changes phases, not the energy map.
+            padded = self.padded_size(size)
+            requested = energy_rate(input, padded, self.energy)
+            self._log_chosen(band_for_size(padded, requested).achieved_rate)
+        rate = self.effective_rate(size, requested)
         if rate == 0 and self.where_it_pays:  # band-limiting does not pay here: the plain layer
-            plain: torch.Tensor = super()._conv_forward(input, weight, bias)  # type: ignore[misc]
+            plain: torch.Tensor = super()._conv_forward(unpadded, weight, bias)  # type: ignore[misc]
             return plain
         op = type(self)._band_limited_op
         # The weight changes at every training step, so only inference keeps its filter band.
@@ -122,13 +175,7 @@ class _BandLimitedMixin(nn.Module):
         if self.training and torch.is_grad_enabled():
             self.filter_cache.clear()
             cache = None
-        padding: str | int | tuple[int, ...] = self.padding
-        if self.padding_mode != "zeros":
-            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            padding = 0
-        return op(
-            input, weight, bias, self.stride, padding, self.dilation, self.groups, rate=rate, filter_cache=cache
-        )
+        return op(input, weight, bias, self.stride, padding, self.dilation, self.groups, rate=rate, filter_cache=cache)
 
 
 class BandLimitedConv2d(_BandLimitedMixin, nn.Conv2d):

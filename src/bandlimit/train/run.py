@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..compress import BandLimitConfig, compress_
+from ..compress import BandLimitConfig, calibrate_, chosen_rates, compress_
 from ..memory import peak_memory_bytes
 from .checkpoint import CheckpointError, atomic_write_text, load_checkpoint, read_jsonl, save_checkpoint, write_jsonl
 from .config import ConfigError, TrainConfig
@@ -61,9 +61,12 @@ def train(
         _prepare_folder(out)
     _seed_everything(config.seed, config.deterministic)
     exp = build_experiment(config, ctx.device)
-    state = TrainingState.create(config, exp.model, ctx.device)
+    saved = None
     if resume and (out / CHECKPOINT).exists():
         saved = load_checkpoint(out / CHECKPOINT, expect={"model": config.model, "data": config.data})
+    config = _calibrated(config, exp, saved["config"] if saved else None)
+    state = TrainingState.create(config, exp.model, ctx.device)
+    if saved is not None:
         _check_same_run(saved["config"], config)
         state.load_state_dict(saved)
     if ctx.is_main:
@@ -85,17 +88,21 @@ def train(
             progress=progress,
         )
         record["epoch_time_s"] = time.perf_counter() - began
+        band = config.compression_config("bandlimit")
+        extra: dict[str, Any] = {"achieved_rate": exp.achieved_rate}
+        if isinstance(band, BandLimitConfig) and band.energy is not None:  # the training batches' bands
+            layer_rates = chosen_rates(exp.model)
+            extra = {"achieved_rate": sum(layer_rates.values()) / max(1, len(layer_rates)), "layer_rates": layer_rates}
         record.update(
             evaluate(
                 exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device, precision=config.precision
             )
         )
-        band = config.compression_config("bandlimit")
         state.end_epoch(
             record,
             rate=band.rate if isinstance(band, BandLimitConfig) else 0.0,
-            achieved_rate=exp.achieved_rate,
             peak_memory_bytes=peak_memory_bytes(ctx.device),
+            **extra,
         )
         if ctx.is_main:
             save_checkpoint(
@@ -110,6 +117,28 @@ def train(
     if ctx.is_main:
         atomic_write_text(out / RESULT, json.dumps(result, indent=2, sort_keys=True))
     return result
+
+
+def _calibrated(config: TrainConfig, exp: Experiment, saved: dict[str, Any] | None) -> TrainConfig:
+    """The run's config with a calibrating band-limiting config's per-layer rates measured.
+
+    A resumed run takes them from its checkpoint's config; a new one measures them on the first
+    ``calibrate`` batches of the training set (in order) and applies them to ``exp.model``.
+    """
+    band = config.compression_config("bandlimit")
+    if not isinstance(band, BandLimitConfig) or not band.needs_calibration:
+        return config
+    theirs = TrainConfig.from_dict(saved).compression_config("bandlimit") if saved else None
+    if isinstance(theirs, BandLimitConfig) and theirs.calibrated_energy == band.energy:
+        result = theirs
+        compress_(exp.model, result)
+    else:
+        assert band.energy is not None
+        device = next(exp.model.parameters()).device
+        loader = (x.to(device) for x in exp.train_data[0].split(config.batch_size))
+        result = calibrate_(exp.model, loader, band.energy, band.calibrate, band)
+    exp.achieved_rate = layer_stats(exp.model, exp.input_shape)[0]
+    return config.with_(compression=tuple(result if c is band else c for c in config.compression))
 
 
 def _epoch_line(config: TrainConfig, r: dict[str, Any]) -> str:
