@@ -9,7 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..checks import check_int
+from ..checks import check_int, check_rate
+from ..errors import ConfigError
 from ..experiments.demo import DEMO, DEMO_RATES
 from ..train import TrainConfig
 from .flags import add_config_flags, config_from_args, key_value
@@ -143,6 +144,40 @@ def _bench(args: argparse.Namespace) -> None:
     print(format_bench(report))
 
 
+def _error(args: argparse.Namespace) -> None:
+    from ..errors import as_config_error
+    from ..experiments.spectra import conv_error, default_filter, load_image, plot_error
+    from ..report import format_table
+    from ..train.checkpoint import atomic_write_text
+
+    with as_config_error("--rates: "):
+        rates = [check_rate(r) for r in args.rates]
+    rows = conv_error(load_image(args.image), default_filter(kernel=args.kernel, seed=args.seed), rates)
+    os.makedirs(args.out, exist_ok=True)
+    atomic_write_text(os.path.join(args.out, "error.json"), json.dumps(rows, indent=2))
+    plot_error(rows, os.path.join(args.out, "error.png"))
+    table = [[r["rate"], r["method"], r["achieved_rate"], r["abs_error"], r["rel_error"]] for r in rows]
+    print(format_table(["rate", "method", "achieved", "abs error", "rel error"], table))
+    print(f"\nplot: {os.path.join(args.out, 'error.png')}   results: {os.path.join(args.out, 'error.json')}")
+
+
+def _spectrum(args: argparse.Namespace) -> None:
+    from ..data import load_dataset
+    from ..errors import as_config_error
+    from ..experiments.spectra import load_image, plot_series_1d, plot_spectrum_2d
+
+    os.makedirs(args.out, exist_ok=True)
+    image_png, series_png = os.path.join(args.out, "spectrum-2d.png"), os.path.join(args.out, "spectrum-1d.png")
+    with as_config_error("--rates: "):
+        rates = [check_rate(r) for r in args.rates]
+    plot_spectrum_2d(load_image(args.image), rates, image_png)
+    train_set, _, _ = load_dataset(args.series)
+    if not 0 <= args.index < len(train_set):
+        raise ConfigError(f"--index must be in [0, {len(train_set)}) for {args.series}, got {args.index}")
+    plot_series_1d(train_set.tensors[0][args.index], rates, series_png)
+    print(f"{image_png}\n{series_png}")
+
+
 def _subcommand(
     sub: Any, name: str, run: Callable[[argparse.Namespace], None], base: TrainConfig | None = None, **kwargs: Any
 ) -> argparse.ArgumentParser:
@@ -202,6 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--rates", type=float, nargs="+", default=list(DEMO_RATES), help="band-limiting rates to train at")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-convolution baseline")
+
+    p = _subcommand(sub, "error", _error, help="error of the band-limited convolution against the exact one by rate")
+    p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
+    p.add_argument("--kernel", type=_positive_int, default=5, help="filter size (3 x k x k, normal weights)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the filter's weights")
+    p.add_argument("--rates", type=float, nargs="+", default=[0, 0.1, 0.25, 0.5, 0.75, 0.85, 0.9, 0.95])
+    p.add_argument("--out", default="runs/error", help="folder for error.json and error.png")
+
+    p = _subcommand(sub, "spectrum", _spectrum, help="pictures of spectra and the band kept at a few rates")
+    p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
+    p.add_argument("--series", default="ucr:FiftyWords", help="data set of the 1D series (default ucr:FiftyWords)")
+    p.add_argument("--index", type=int, default=0, help="which training series")
+    p.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.85, 0.95])
+    p.add_argument("--out", default="runs/spectrum", help="folder for spectrum-2d.png and spectrum-1d.png")
 
     p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
     p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")

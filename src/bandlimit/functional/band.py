@@ -116,6 +116,7 @@ def select_band(n_h: int, n_w: int, rate: float, ndim: int = 2) -> Band:
     is never below the requested one (except when the DC coefficient alone exceeds the
     budget: DC is always kept). The Nyquist row/column is dropped unless everything is kept.
     """
+    rate = check_rate(rate)
     n_cols = n_w // 2 + 1
     if rate == 0:
         return Band(n_h, n_w, n_h, 0, n_cols, ndim)
