@@ -106,3 +106,8 @@ def test_commands_write_their_files_and_reject_bad_rates(tmp_path, capsys):
     assert main(["error", "--rates", "1.5", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "rate must be in [0, 1)" in err
+
+
+def test_with_the_default_random_filter_the_fine_grained_method_loses_as_the_readme_says():
+    rows = {(r["rate"], r["method"]): r["rel_error"] for r in conv_error(load_image(), default_filter(), [0.5])}
+    assert rows[(0.5, "fine")] > 2 * rows[(0.5, "band")]

@@ -20,17 +20,9 @@ import torch
 
 from ..checks import check_fraction
 from .band import Band, band_for_size, select_band
+from .spectral import column_weights
 
 __all__ = ["band_energy", "energy_map", "energy_rate", "rate_for_energy"]
-
-
-def _column_weights(n_w: int, cols: int) -> torch.Tensor:
-    """Parseval's weight of each rfft column: 1 for DC and for an even grid's Nyquist, else 2."""
-    weights = torch.full((cols,), 2.0, dtype=torch.float64)
-    weights[0] = 1.0
-    if n_w % 2 == 0:
-        weights[n_w // 2] = 1.0
-    return weights
 
 
 def energy_map(x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
@@ -50,7 +42,8 @@ def energy_map(x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
     power = spectrum.abs().square().reshape(-1, *spectrum.shape[-len(grid) :]).sum(0)
     if len(grid) == 1:
         power = power[None]
-    weighted: torch.Tensor = power * _column_weights(grid[-1], power.shape[-1])
+    full = select_band(power.shape[0], grid[-1], 0.0, len(grid))
+    weighted: torch.Tensor = power * column_weights(full)
     return weighted
 
 

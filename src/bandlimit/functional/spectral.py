@@ -38,6 +38,7 @@ __all__ = [
     "band_low_pass_flops",
     "band_rfft2",
     "band_rfft2_flops",
+    "column_weights",
     "complex_dtype",
     "filter_dft_matrix",
     "kernel_taps",
@@ -64,7 +65,7 @@ def _fft_flops(n: int) -> float:
     return 5.0 * n * math.log2(n) if n > 1 else 0.0
 
 
-def _column_weights(band: Band) -> torch.Tensor:
+def column_weights(band: Band) -> torch.Tensor:
     """``alpha_c``: rfft columns 1..Nw/2-1 stand for themselves and their conjugate mirror; DC and Nyquist once."""
     weights = torch.full((band.cols,), 2.0, dtype=torch.float64)
     weights[0] = 1.0
@@ -108,7 +109,7 @@ def _matrices(
         imag_out = torch.cat((sin, cos)) / n  # im = sin re + cos im
         matrix = torch.stack((real_out, imag_out))  # (2, 2 R, size)
     else:
-        weights = (_column_weights(band) / n)[:, None]
+        weights = (column_weights(band) / n)[:, None]
         matrix = torch.stack((weights * cos, -weights * sin), dim=1).flatten(0, 1)
     return matrix.to(dtype=dtype, device=device)
 
@@ -318,7 +319,7 @@ def tap_adjoint_matrix(dft: torch.Tensor, band: Band) -> torch.Tensor:
     Hermitian spectrum ``Z`` (``(F, N)``) at the kernel taps: the adjoint of the band
     projection composed with the filter DFT, as used for the weight gradient.
     """
-    weights = (_column_weights(band) / (band.n_h * band.n_w)).repeat_interleave(band.shape[0])  # (F,)
+    weights = (column_weights(band) / (band.n_h * band.n_w)).repeat_interleave(band.shape[0])  # (F,)
     return (dft.conj() * weights.to(dft.real.dtype).to(dft.device)[:, None]).t()
 
 
@@ -336,7 +337,7 @@ def _low_pass_matrix(
     if axis == "rows":
         freqs, n, weights = torch.tensor(band.rows, dtype=torch.int64), band.n_h, torch.ones(len(band.rows))
     else:
-        freqs, n, weights = torch.arange(band.cols), band.n_w, _column_weights(band)
+        freqs, n, weights = torch.arange(band.cols), band.n_w, column_weights(band)
     out_pos = torch.arange(size_out, dtype=torch.int64) * step
     in_pos = torch.arange(size_in, dtype=torch.int64) + offset
     parts = []

@@ -154,21 +154,20 @@ class _BandLimitedMixin(nn.Module):
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         size = tuple(input.shape[-len(self.kernel_size) :])
-        unpadded = input
-        padding: str | int | tuple[int, ...] = self.padding
-        if self.padding_mode != "zeros":
-            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            padding = 0
         requested = None
         if self.energy is not None:  # this batch's band (the backward keeps the forward's)
-            # Zero padding moves the input on the grid, which changes phases, not the energy map.
+            # The energy of the layer's input: padding moves it on the grid (phases, not energy).
             padded = self.padded_size(size)
             requested = energy_rate(input, padded, self.energy)
             self._log_chosen(band_for_size(padded, requested).achieved_rate)
         rate = self.effective_rate(size, requested)
         if rate == 0 and self.where_it_pays:  # band-limiting does not pay here: the plain layer
-            plain: torch.Tensor = super()._conv_forward(unpadded, weight, bias)  # type: ignore[misc]
+            plain: torch.Tensor = super()._conv_forward(input, weight, bias)  # type: ignore[misc]
             return plain
+        padding: str | int | tuple[int, ...] = self.padding
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = 0
         op = type(self)._band_limited_op
         # The weight changes at every training step, so only inference keeps its filter band.
         cache: FilterCache | None = self.filter_cache
