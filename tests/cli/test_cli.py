@@ -154,7 +154,7 @@ def test_settings_from_a_file_then_flags(tmp_path, capsys):
     assert main(["train", *SMALL, "--config", str(legacy), "--out", str(tmp_path / "legacy")]) == 0
     saved = json.loads((tmp_path / "legacy" / "config.json").read_text())["compression"]
     expected = {"method": "bandlimit", "version": 1, "rate": 0.5, "checkpoint": False, "where_it_pays": False}
-    expected.update(energy=None, calibrate=0, calibrated_energy=None, overrides={"features.0": 0.2})
+    expected.update(basis="fft", energy=None, calibrate=0, calibrated_energy=None, overrides={"features.0": 0.2})
     assert saved == [expected]
 
 

@@ -113,7 +113,7 @@ def test_dynamic_layer_is_the_conv_at_the_band_it_chose_forward_and_backward(dim
     x = _smooth((2, *size)).requires_grad_()
     out = layer(x)
     padded = layer.padded_size(size[1:])
-    rate = energy_rate(x, padded, 0.8)
+    rate = energy_rate(x, band_for_size(padded, 0.0).grid, 0.8)
     assert 0 < layer.chosen_rate[0] == band_for_size(padded, rate).achieved_rate
     reference = op(x, layer.weight, layer.bias, padding=layer.padding, rate=rate)
     torch.testing.assert_close(out, reference)
@@ -125,7 +125,7 @@ def test_dynamic_layer_is_the_conv_at_the_band_it_chose_forward_and_backward(dim
     # The backward is the adjoint for the band the forward chose: gradcheck with that band frozen.
     frozen = x.detach()[:1].clone().requires_grad_()
     w = layer.weight.detach().clone().requires_grad_()
-    rate = energy_rate(frozen, padded, 0.8)
+    rate = energy_rate(frozen, band_for_size(padded, 0.0).grid, 0.8)
     assert torch.autograd.gradcheck(lambda a, b: op(a, b, padding=layer.padding, rate=rate), (frozen, w))
 
 

@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from .. import recompute
-from ..checks import check_bool, check_fraction, check_int, check_rate, optional
-from ..functional.band import band_for_size
-from ..functional.energy import energy_map, rate_for_energy
+from ..checks import check_bool, check_choice, check_fraction, check_int, check_rate, optional
+from ..errors import ConfigError
+from ..functional.conv import BASES
+from ..functional.energy import rate_for_energy
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 from ..settings import setting
 from .config import CompressionConfig
@@ -60,6 +61,12 @@ class BandLimitConfig(CompressionConfig):
         "than the plain convolution, and run the plain convolution elsewhere (off in the paper's setting)",
         check=check_bool,
     )
+    basis: str = setting(
+        "fft",
+        help="the basis whose low band is kept: fft (the paper's) or dct (DCT-II of the input, no wrap-around; "
+        "the convolution itself runs direct)",
+        check=lambda v, name: check_choice(v, name, BASES),
+    )
     energy: float | None = setting(
         None,
         help="energy mode instead of rate: per layer, the smallest band holding this fraction of the input "
@@ -77,6 +84,13 @@ class BandLimitConfig(CompressionConfig):
         help="set by calibration: the energy that the per-layer rates in overrides were calibrated to",
         check=optional(check_fraction),
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.where_it_pays and self.basis != "fft":
+            raise ConfigError(
+                f"where_it_pays prices the FFT basis only; it cannot be combined with basis={self.basis!r}"
+            )
 
     @property
     def needs_calibration(self) -> bool:
@@ -100,6 +114,9 @@ def _band_limit(module: nn.Conv1d | nn.Conv2d, config: BandLimitConfig) -> nn.Mo
     new = module if isinstance(module, BandLimitedConv) else retype(module, _TO_BAND_LIMITED[type(module)])
     assert isinstance(new, BandLimitedConv)
     new.rate = config.rate
+    # Either order of the two could be refused by the layer mid-change: clear, then set both.
+    new.where_it_pays = False
+    new.basis = config.basis
     new.where_it_pays = config.where_it_pays
     # Until calibrated, a calibrating config chooses per batch like the dynamic mode.
     new.energy = config.energy
@@ -127,7 +144,7 @@ def restore_(model: nn.Module) -> nn.Module:
             return None
         new = retype(module, _TO_PLAIN[type(module)])
         del new.__dict__["_rate"]
-        for key in ("_where_it_pays", "_energy", "_chosen"):
+        for key in ("_where_it_pays", "_basis", "_energy", "_chosen"):
             new.__dict__.pop(key, None)
         new.__dict__.pop("_filter_cache", None)
         return new
@@ -167,8 +184,8 @@ def calibrate_(
         def hook(layer: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             assert isinstance(layer, BandLimitedConv)
             x = inputs[0]
-            grid = band_for_size(layer.padded_size(tuple(x.shape[-len(layer.kernel_size) :])), 0.0).grid
-            power = energy_map(x, grid)
+            grid = layer.energy_grid(tuple(x.shape[-len(layer.kernel_size) :]))
+            power = layer.spectral_energy(x)
             maps[name][grid] = maps[name][grid] + power if grid in maps[name] else power
 
         return hook
@@ -193,7 +210,8 @@ def calibrate_(
     if unused:
         raise ValueError(f"calibrate_: layers {unused} saw no input in {batches} batches of the loader")
     rates = {
-        name: min(rate_for_energy(power, grid, energy) for grid, power in seen.items()) for name, seen in maps.items()
+        name: min(rate_for_energy(power, grid, energy, layers[name].basis) for grid, power in seen.items())
+        for name, seen in maps.items()
     }
     for name, layer in layers.items():
         layer.energy, layer.rate = None, rates[name]

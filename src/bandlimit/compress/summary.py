@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..functional.cost import band_limited_conv_flops, direct_conv_flops, preferred_path
+from ..functional.dct import DctBand, dct_low_pass_flops
 from ..memory import SavedBytes
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 
@@ -26,15 +27,15 @@ class LayerSummary:
         name: qualified module name.
         kind: class name.
         input_shape, output_shape: per-sample shapes ``(C, *spatial)``.
-        grid: FFT grid of a band-limited layer, None for a plain convolution.
+        grid: transform grid of a band-limited layer (FFT grid, or the DCT's input size), None for a plain convolution.
         rate: achieved compression rate (0 for a plain convolution).
         saved_bytes_per_sample: bytes the layer keeps for backward per sample (parameters
             excluded), counted with ``saved_tensors_hooks``.
         flops: FLOPs of the layer's training forward per sample at the summary's batch size
             (see :mod:`bandlimit.functional.cost`).
         path: the path a band-limited layer takes in a training step at this batch size,
-            ``"spectral"`` or ``"direct"``; ``"plain"`` where the where-it-pays mode leaves
-            the layer unlimited for this input size; ``"-"`` for a plain convolution.
+            ``"spectral"`` or ``"direct"`` (``"dct"`` in the DCT basis); ``"plain"`` where the
+            where-it-pays mode leaves the layer unlimited for this input size; ``"-"`` for a plain convolution.
         inference_path: likewise in eval mode, with the filter band cached.
         filter_cache_bytes: memory of the filter band kept between inference calls (0 on the
             direct path, which has none).
@@ -63,6 +64,11 @@ def _costs(
         return plain
     if layer.where_it_pays and layer.effective_rate(in_spatial) == 0:
         return {**plain, "path": "plain", "inference_path": "plain"}
+    if layer.basis == "dct":  # the direct convolution of the projected input; no filter band
+        band = layer.band(in_spatial)
+        assert isinstance(band, DctBand)
+        low_pass = 0.0 if band.is_full else dct_low_pass_flops(band, layer.in_channels)
+        return {"flops": flops + low_pass, "path": "dct", "inference_path": "dct"}
     args, kwargs = layer.cost_arguments(in_spatial, batch)
     band = args[4]
     path = preferred_path(*args, **kwargs, training=True, cached_filter=False)

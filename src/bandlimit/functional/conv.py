@@ -33,6 +33,7 @@ from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, resolve_p
 from .band import Band, band_for_size
 from .cache import FilterCache
 from .cost import Path, Saved, low_pass_grid, preferred_path, saved_kind
+from .dct import DctBand, dct_analysis, dct_low_pass, dct_synthesis, select_dct_band
 from .spectral import (
     band_irfft2,
     band_low_pass,
@@ -45,10 +46,11 @@ from .spectral import (
     tap_adjoint_matrix,
 )
 
-__all__ = ["FilterCache", "conv1d", "conv2d", "forced_path"]
+__all__ = ["BASES", "FilterCache", "conv1d", "conv2d", "forced_path"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 _PATHS = ("auto", "spectral", "direct")
+BASES = ("fft", "dct")
 _forced: ContextVar[str] = ContextVar("bandlimit_forced_path", default="auto")
 
 
@@ -355,6 +357,101 @@ class _DirectConv2d(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+@dataclass(frozen=True)
+class _DctGeometry:
+    """Everything but tensors that the DCT-basis kernel needs, normalised."""
+
+    band: DctBand  # over the unpadded input: the layer's zero padding comes after the projection
+    padding: tuple[int, int, int, int]  # (left, right, top, bottom), as F.pad takes it
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    saved: Saved  # "input" for a full band (no projection), else "band": its coefficients
+
+    def pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``x`` padded as the convolution reads it and the padding left to ``F.conv2d``: symmetric
+        padding stays inside the convolution, other padding is applied here."""
+        left, right, top, bottom = self.padding
+        if (left, top) == (right, bottom):
+            return x, (top, left)
+        return F.pad(x, self.padding), (0, 0)
+
+
+def _dct_projected(saved: torch.Tensor, geo: _DctGeometry) -> torch.Tensor:
+    """The projected input ``P x`` from what the DCT-basis layer saved."""
+    return saved if geo.saved == "input" else dct_synthesis(saved, geo.band)
+
+
+def _dct_conv(
+    projected: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _DctGeometry
+) -> torch.Tensor:
+    x, padding = geo.pad(projected)
+    return F.conv2d(x, weight, bias, geo.stride, padding, geo.dilation, geo.groups)
+
+
+class _DctConv2d(torch.autograd.Function):
+    """Band-limited 2D cross-correlation in the DCT-II basis (:mod:`.dct`): ``conv(P x, w)``.
+
+    Saves the band's coefficients (``rows x cols`` reals per plane) and the weight.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: _Context, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _DctGeometry, _: None
+    ) -> torch.Tensor:
+        """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
+        saved = x if geo.saved == "input" else dct_analysis(x, geo.band)  # (B, Cin, rows, cols)
+        ctx.save_for_backward(saved, weight)
+        ctx.geo = geo  # type: ignore[assignment]  # the DCT geometry, read only by this Function
+        ctx.has_bias = bias is not None
+        return _dct_conv(_dct_projected(saved, geo), weight, bias, geo)
+
+    @staticmethod
+    def recompute(
+        saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: _DctGeometry
+    ) -> torch.Tensor:
+        """The output again from what forward saved (a spectral checkpoint's recipe)."""
+        return _dct_conv(_dct_projected(saved, geo), weight, bias, geo)
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: _Context, grad_y: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
+        saved, weight = ctx.saved_tensors
+        _release(ctx)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        geo: _DctGeometry = ctx.geo  # type: ignore[assignment]
+        band = geo.band
+        # Only the weight gradient reads the projected input; the input gradient needs its shape.
+        projected = (
+            _dct_projected(saved, geo)
+            if need_w
+            else grad_y.new_empty(grad_y.shape[0], weight.shape[1] * geo.groups, band.n_h, band.n_w)
+        )
+        x, padding = geo.pad(projected)
+        grad_in, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_y,
+            x,
+            weight,
+            [weight.shape[0]] if ctx.has_bias else None,
+            list(geo.stride),
+            list(padding),
+            list(geo.dilation),
+            False,
+            [0, 0],
+            geo.groups,
+            [need_x, need_w, need_b and ctx.has_bias],
+        )
+        grad_x = None
+        if need_x:
+            left, _, top, _ = geo.padding
+            if x is not projected:  # padded here: the gradient of the padding is dropped
+                grad_in = grad_in[..., top : top + band.n_h, left : left + band.n_w]
+            grad_x = grad_in if geo.saved == "input" else dct_low_pass(grad_in, band)  # P is self-adjoint
+        return grad_x, grad_w, grad_b, None, None
+
+
 def _autocast(t: torch.Tensor) -> torch.Tensor:
     """``t`` in the active autocast dtype of its device if it is float32 (float64 stays, as in autocast)."""
     return t.to(torch.get_autocast_dtype(t.device.type)) if t.dtype == torch.float32 else t
@@ -363,6 +460,96 @@ def _autocast(t: torch.Tensor) -> torch.Tensor:
 def _pair(values: Sequence[int], fill: int) -> tuple[int, int]:
     """Per-dimension values as 2D ones: a 1D layer is a 2D layer on one row, ``fill`` on the row axis."""
     return (fill, values[0]) if len(values) == 1 else (values[0], values[1])
+
+
+def _fft_plan(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    param: torch.Tensor,
+    pads: Sequence[tuple[int, int]],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    rate: float,
+    dtype: torch.dtype,
+    filter_cache: FilterCache | None,
+) -> tuple[type[_SpectralConv2d | _DirectConv2d], _Geometry, torch.Tensor | None]:
+    """The FFT basis's Function, geometry and cached filter band for one call.
+
+    ``x`` ``(B, Cin, H, W)`` and ``w`` are the lifted 4D tensors, ``param`` the caller's weight
+    (a filter cache's key), ``pads`` the ``(before, after)`` padding per original dimension and
+    ``dtype`` the caller's input dtype.
+    """
+    kernel = tuple(param.shape[2:])
+    spatial = tuple(x.shape[-len(kernel) :])
+    padded = tuple(n + before + after for n, (before, after) in zip(spatial, pads))
+    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation, stride))
+    band = band_for_size(padded, rate)
+    training = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
+    path: Path
+    if _forced.get() != "auto":
+        path = "spectral" if _forced.get() == "spectral" else "direct"
+    else:
+        path = preferred_path(
+            w.shape[1] * groups,
+            w.shape[0],
+            groups,
+            kernel,
+            band,
+            padded,
+            out,
+            x.shape[0],
+            padding=tuple(pads),
+            stride=stride,
+            training=training,
+            cached_filter=filter_cache is not None,
+        )
+    low_hw, low_step = low_pass_grid(kernel, padded, out, stride)
+    input_hw = _pair(spatial, 1)
+    saved = saved_kind(band, input_hw, low_hw, path)
+    if saved == "input" and dtype in _LOW_PRECISION:  # a float32 copy of the input would be new memory
+        saved = "low" if path == "direct" and band.is_full else "band"  # a full band's low-pass is a copy
+    geo = _Geometry(
+        band=band,
+        offset=_pair([before for before, _ in pads], 0),
+        stride=_pair(stride, 1),
+        dilation=_pair(dilation, 1),
+        groups=int(groups),
+        input_hw=input_hw,
+        out_hw=_pair(out, 1),
+        low_hw=low_hw,
+        low_step=low_step,
+        conv_stride=(1, 1) if all(k == 1 for k in kernel) else _pair(stride, 1),
+        saved=saved,
+        plain=band.is_full and all(before == after for before, after in pads),
+    )
+    filter_conj = None
+    if path == "spectral" and filter_cache is not None:
+        key = (band, geo.dilation, w.dtype, tuple(w.shape))
+        filter_conj = filter_cache.get(param, key, lambda: _filter_band_conj(w, geo, complex_dtype(w.dtype)))
+    return (_SpectralConv2d if path == "spectral" else _DirectConv2d), geo, filter_conj
+
+
+def _dct_geometry(
+    x: torch.Tensor,
+    pads: Sequence[tuple[int, int]],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    rate: float,
+) -> _DctGeometry:
+    """The DCT basis's geometry for one call on the lifted 4D input ``x`` ``(B, Cin, H, W)``."""
+    ndim = len(pads)
+    band = select_dct_band(x.shape[-2], x.shape[-1], rate, ndim)
+    (top, bottom), (left, right) = ((0, 0), pads[0]) if ndim == 1 else (pads[0], pads[1])
+    return _DctGeometry(
+        band=band,
+        padding=(left, right, top, bottom),
+        stride=_pair(stride, 1),
+        dilation=_pair(dilation, 1),
+        groups=int(groups),
+        saved="input" if band.is_full else "band",
+    )
 
 
 def _conv(
@@ -376,9 +563,11 @@ def _conv(
     rate: float,
     ndim: int,
     filter_cache: FilterCache | None,
+    basis: str,
 ) -> torch.Tensor:
     """Validate, lift 1D and unbatched calls to the 4D kernel, choose the path, undo the lift."""
     rate = check_rate(rate)
+    basis = check_choice(basis, "basis", BASES)
     param = weight  # the caller's tensor, before any cast: what a filter cache is keyed on
     if isinstance(input, torch.Tensor) and torch.is_autocast_enabled(input.device.type):
         # Under autocast a convolution runs in the autocast dtype, as F.conv*d does; anything
@@ -406,62 +595,26 @@ def _conv(
         x, w = x.float(), w.float()
         bias = bias.float() if bias is not None else None
 
-    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation_t, stride_t))
-    band = band_for_size(padded, rate)
-    training = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
-    path: Path
-    if _forced.get() != "auto":
-        path = "spectral" if _forced.get() == "spectral" else "direct"
-    else:
-        path = preferred_path(
-            w.shape[1] * groups,
-            w.shape[0],
-            groups,
-            kernel,
-            band,
-            padded,
-            out,
-            x.shape[0],
-            padding=tuple(pads),
-            stride=stride_t,
-            training=training,
-            cached_filter=filter_cache is not None,
-        )
-    low_hw, low_step = low_pass_grid(kernel, padded, out, stride_t)
-    input_hw = _pair(spatial, 1)
-    saved = saved_kind(band, input_hw, low_hw, path)
-    if saved == "input" and dtype in _LOW_PRECISION:  # a float32 copy of the input would be new memory
-        saved = "low" if path == "direct" and band.is_full else "band"  # a full band's low-pass is a copy
-    geo = _Geometry(
-        band=band,
-        offset=_pair([before for before, _ in pads], 0),
-        stride=_pair(stride_t, 1),
-        dilation=_pair(dilation_t, 1),
-        groups=int(groups),
-        input_hw=input_hw,
-        out_hw=_pair(out, 1),
-        low_hw=low_hw,
-        low_step=low_step,
-        conv_stride=(1, 1) if all(k == 1 for k in kernel) else _pair(stride_t, 1),
-        saved=saved,
-        plain=band.is_full and all(before == after for before, after in pads),
-    )
+    function: type[_SpectralConv2d | _DirectConv2d | _DctConv2d]
+    geo: _Geometry | _DctGeometry
     filter_conj = None
-    if path == "spectral" and filter_cache is not None:
-        key = (band, geo.dilation, w.dtype, tuple(w.shape))
-        filter_conj = filter_cache.get(param, key, lambda: _filter_band_conj(w, geo, complex_dtype(w.dtype)))
+    if basis == "dct":
+        function, geo = _DctConv2d, _dct_geometry(x, pads, stride_t, dilation_t, groups, rate)
+    else:
+        function, geo, filter_conj = _fft_plan(
+            x, w, param, pads, stride_t, dilation_t, groups, rate, dtype, filter_cache
+        )
     tape = current_tape()
     if tape is not None and geo.saved == "input":
         tape.keep(x)  # saved as it is by the layer: other ops that save it share it, nothing replays it
     with torch.autocast(x.device.type, enabled=False), tape.pause() if tape else nullcontext():
         # torch leaves Function.apply unannotated; it returns forward's tensor.
-        function = _SpectralConv2d if path == "spectral" else _DirectConv2d
         y: torch.Tensor = function.apply(x, w, bias, geo, filter_conj)  # type: ignore[no-untyped-call]
         node: Any = y.grad_fn  # the Function's context
         if tape is not None and node is not None:
             # A spectral checkpoint: the output is recomputable from what the layer saved and the weight.
-            anchor = tape.anchor(y, functools.partial(function.recompute, node.saved_tensors[0], w, bias, geo))
-            node.release = functools.partial(tape.release, anchor)
+            recipe = functools.partial(function.recompute, node.saved_tensors[0], w, bias, geo)  # type: ignore[arg-type]
+            node.release = functools.partial(tape.release, tape.anchor(y, recipe))
 
     y = y.to(dtype)
     if ndim == 1:
@@ -480,6 +633,7 @@ def conv2d(
     *,
     rate: float = 0.0,
     filter_cache: FilterCache | None = None,
+    basis: str = "fft",
 ) -> torch.Tensor:
     """Band-limited 2D cross-correlation with the signature of ``torch.nn.functional.conv2d``.
 
@@ -492,12 +646,15 @@ def conv2d(
             ``[0, 1)``. At 0 the result equals ``F.conv2d`` up to floating-point rounding.
         filter_cache: keeps the filter band between calls (see :class:`FilterCache`); for
             inference, where the weight does not change from call to call.
+        basis: ``"fft"`` (the paper's) or ``"dct"``: band-limit the input in the DCT-II basis
+            (:mod:`.dct`); ``rate`` is then the fraction of the input's DCT coefficients
+            discarded, and ``filter_cache`` is not used (the filter is not transformed).
 
     Returns:
         ``(B, Cout, Ho, Wo)`` (or ``(Cout, Ho, Wo)``), in the input dtype. float16/bfloat16
         inputs are computed in float32.
     """
-    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, 2, filter_cache)
+    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, 2, filter_cache, basis)
 
 
 def conv1d(
@@ -511,6 +668,7 @@ def conv1d(
     *,
     rate: float = 0.0,
     filter_cache: FilterCache | None = None,
+    basis: str = "fft",
 ) -> torch.Tensor:
     """Band-limited 1D cross-correlation with the signature of ``torch.nn.functional.conv1d``.
 
@@ -519,9 +677,9 @@ def conv1d(
         weight: ``(Cout, Cin / groups, k)``.
         bias: ``(Cout,)`` or None.
         rate: fraction of the rfft coefficients (columns ``0..N//2``) to discard, in ``[0, 1)``.
-        filter_cache: as in :func:`conv2d`.
+        filter_cache, basis: as in :func:`conv2d`.
 
     Returns:
         ``(B, Cout, Lo)`` (or ``(Cout, Lo)``), in the input dtype.
     """
-    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, 1, filter_cache)
+    return _conv(input, weight, bias, stride, padding, dilation, groups, rate, 1, filter_cache, basis)

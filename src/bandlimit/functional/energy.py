@@ -19,59 +19,84 @@ from functools import cache
 import torch
 
 from ..checks import check_fraction
-from .band import Band, band_for_size, select_band
+from .band import Band, select_band
+from .dct import DctBand, dct_analysis, select_dct_band
 from .spectral import column_weights
 
 __all__ = ["band_energy", "energy_map", "energy_rate", "rate_for_energy"]
 
 
-def energy_map(x: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
-    """Weighted spectral energy of ``x`` per ``rfft`` coefficient, summed over batch and channels.
+def energy_map(x: torch.Tensor, grid: Sequence[int], basis: str = "fft") -> torch.Tensor:
+    """Weighted spectral energy of ``x`` per coefficient, summed over batch and channels.
 
     Args:
         x: real ``(..., L)`` (1D, ``grid = (Nw,)``) or ``(..., H, W)`` (2D, ``grid = (Nh, Nw)``),
-            no larger than the grid.
+            no larger than the grid (in the DCT basis, exactly the grid's size).
+        basis: ``"fft"`` or ``"dct"``.
 
     Returns:
         float64 ``(Nh, Nw // 2 + 1)`` (``Nh = 1`` in 1D): ``alpha_c |X[r, c]|^2`` summed over all
-        leading dimensions, where ``alpha_c`` is the column's Parseval weight. Its total is
-        ``Nh * Nw * sum(x ** 2)``.
+        leading dimensions, where ``alpha_c`` is the column's Parseval weight; its total is
+        ``Nh * Nw * sum(x ** 2)``. In the DCT basis, ``(Nh, Nw)`` squared coefficients, total
+        ``sum(x ** 2)``.
     """
+    x = x.detach().to(torch.float64)
+    n_h, n_w = (1, grid[0]) if len(grid) == 1 else (grid[0], grid[1])
+    if basis == "dct":
+        planes = x.reshape(-1, 1, n_h, n_w)
+        coefficients: torch.Tensor = dct_analysis(planes, select_dct_band(n_h, n_w, 0.0, len(grid)))
+        return coefficients.square().sum((0, 1))
     dims = tuple(range(-len(grid), 0))
-    spectrum = torch.fft.rfftn(x.detach().to(torch.float64), s=tuple(grid), dim=dims)
-    power = spectrum.abs().square().reshape(-1, *spectrum.shape[-len(grid) :]).sum(0)
-    if len(grid) == 1:
-        power = power[None]
-    full = select_band(power.shape[0], grid[-1], 0.0, len(grid))
-    weighted: torch.Tensor = power * column_weights(full)
+    spectrum = torch.fft.rfftn(x, s=tuple(grid), dim=dims)
+    power = spectrum.abs().square().reshape(-1, n_h, n_w // 2 + 1).sum(0)
+    weighted: torch.Tensor = power * column_weights(select_band(n_h, n_w, 0.0, len(grid)))
     return weighted
 
 
 @cache
-def _candidates(n_h: int, n_w: int, ndim: int) -> tuple[list[float], torch.Tensor]:
+def _candidates(n_h: int, n_w: int, ndim: int, basis: str) -> tuple[list[float], torch.Tensor]:
     """Every band the rate mode can choose on this grid, fewest coefficients first: the rates that
-    select them, and their ``(low, high, cols)`` as an int64 ``(3, n)`` tensor."""
-    total = n_h * (n_w // 2 + 1)
-    bands: dict[Band, float] = {select_band(n_h, n_w, 0.0, ndim): 0.0}
+    select them, and their ``(low, high, cols)`` (FFT) or ``(rows, cols)`` (DCT) as an int64
+    ``(3, n)`` or ``(2, n)`` tensor."""
+    select = select_dct_band if basis == "dct" else select_band
+    total = n_h * n_w if basis == "dct" else n_h * (n_w // 2 + 1)
+    bands: dict[Band | DctBand, float] = {select(n_h, n_w, 0.0, ndim): 0.0}
     for budget in range(total - 1, 0, -1):  # the rate that leaves exactly this budget
         rate = 1.0 - budget / total
-        bands.setdefault(select_band(n_h, n_w, rate, ndim), rate)
+        bands.setdefault(select(n_h, n_w, rate, ndim), rate)
     ordered = sorted(bands, key=lambda b: (b.kept, -bands[b]))
-    return [bands[b] for b in ordered], torch.tensor([(b.low, b.high, b.cols) for b in ordered]).T
+    sizes = [(b.low, b.high, b.cols) if isinstance(b, Band) else (b.rows, b.cols) for b in ordered]
+    return [bands[b] for b in ordered], torch.tensor(sizes).T
 
 
-def band_energy(power: torch.Tensor, band: Band) -> float:
-    """The part of an :func:`energy_map` that ``band`` keeps."""
-    return float(power[list(band.rows), : band.cols].sum())
+def _prefix_sums(power: torch.Tensor) -> torch.Tensor:
+    """``S[r, c] = power[:r, :c].sum()``, ``(R + 1, C + 1)``."""
+    return torch.nn.functional.pad(power.cumsum(0).cumsum(1), (1, 0, 1, 0))
 
 
-def rate_for_energy(power: torch.Tensor, grid: Sequence[int], energy: float) -> float:
-    """The rate whose band (:func:`~bandlimit.functional.band.band_for_size`) is the smallest that
-    keeps at least the fraction ``energy`` of ``power``'s total.
+def _kept_energies(power: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """The energy each of :func:`_candidates`' bands keeps, with one (DCT) or two (FFT) lookups."""
+    if len(sizes) == 2:
+        rows, cols = sizes
+        return _prefix_sums(power)[rows, cols]
+    # The FFT band's rows are 0..low-1 from the top and the last ``high`` rows (negative frequencies).
+    low, high, cols = sizes
+    return _prefix_sums(power)[low, cols] + _prefix_sums(power.flip(0))[high, cols]
+
+
+def band_energy(power: torch.Tensor, band: Band | DctBand) -> float:
+    """The part of an :func:`energy_map` (in the band's basis) that ``band`` keeps."""
+    rows = list(band.rows) if isinstance(band, Band) else slice(band.rows)
+    return float(power[rows, : band.cols].sum())
+
+
+def rate_for_energy(power: torch.Tensor, grid: Sequence[int], energy: float, basis: str = "fft") -> float:
+    """The rate whose band is the smallest that keeps at least the fraction ``energy`` of
+    ``power``'s total.
 
     Args:
-        power: an :func:`energy_map` on ``grid``.
-        grid: the layer's FFT grid, ``(Nw,)`` or ``(Nh, Nw)``.
+        power: an :func:`energy_map` on ``grid`` in ``basis``.
+        grid: the layer's FFT grid, ``(Nw,)`` or ``(Nh, Nw)`` (in the DCT basis, its input size).
         energy: in ``(0, 1]``; 1 keeps every coefficient that holds energy.
 
     Returns:
@@ -80,23 +105,15 @@ def rate_for_energy(power: torch.Tensor, grid: Sequence[int], energy: float) -> 
     """
     energy = check_fraction(energy, "energy")
     n_h, n_w = (1, grid[0]) if len(grid) == 1 else (grid[0], grid[1])
-    rates, (low, high, cols) = _candidates(n_h, n_w, len(grid))
-    # Prefix sums over rows from DC down (low rows) and from the last row up (the negative
-    # frequencies), and over columns: a band's energy is then two lookups.
-    zero_row = power.new_zeros(1, power.shape[1])
-    from_top = torch.cat((zero_row, power.cumsum(0)))
-    from_bottom = torch.cat((zero_row, power.flip(0).cumsum(0)))
-    pad_col = (1, 0)
-    from_top = torch.nn.functional.pad(from_top.cumsum(1), pad_col)
-    from_bottom = torch.nn.functional.pad(from_bottom.cumsum(1), pad_col)
-    kept = from_top[low, cols] + from_bottom[high, cols]
+    rates, sizes = _candidates(n_h, n_w, len(grid), basis)
+    kept = _kept_energies(power, sizes)
     # Relative slack for rounding: the full band's sum can differ from the total in the last bits.
     enough = kept >= energy * float(power.sum()) * (1.0 - 1e-12)
     return rates[int(enough.to(torch.int8).argmax())] if bool(enough.any()) else 0.0
 
 
-def energy_rate(x: torch.Tensor, padded_size: Sequence[int], energy: float) -> float:
-    """The rate a layer whose padded input has spatial size ``padded_size`` runs at on input ``x``
-    in energy mode (the band chosen from this batch's spectrum, as in the paper)."""
-    grid = band_for_size(padded_size, 0.0).grid
-    return rate_for_energy(energy_map(x, grid), grid, energy)
+def energy_rate(x: torch.Tensor, grid: Sequence[int], energy: float, basis: str = "fft") -> float:
+    """The rate a layer runs at on input ``x`` in energy mode (the band chosen from this batch's
+    spectrum, as in the paper); ``grid`` is the layer's transform size (:meth:`energy_grid` of
+    the band-limited modules)."""
+    return rate_for_energy(energy_map(x, grid, basis), grid, energy, basis)

@@ -42,6 +42,7 @@ __all__ = [
     "complex_dtype",
     "filter_dft_matrix",
     "kernel_taps",
+    "separable",
     "tap_adjoint_matrix",
     "uses_gemm",
 ]
@@ -350,7 +351,7 @@ def _low_pass_matrix(
     return matrix.to(dtype=dtype, device=device)
 
 
-def _separable(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def separable(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """``rows @ plane @ cols.T`` for every ``(H, W)`` plane of ``x`` ``(B, C, H, W)``."""
     b, c, h, w = x.shape
     t = x.reshape(b * c * h, w) @ cols.t()  # (BCH, W')
@@ -372,7 +373,7 @@ def band_low_pass(
     device = str(x.device)
     rows = _low_pass_matrix(band, "rows", out_h, step[0], x.shape[2], top, x.dtype, device)
     cols = _low_pass_matrix(band, "cols", out_w, step[1], x.shape[3], left, x.dtype, device)
-    return _separable(x, rows, cols)
+    return separable(x, rows, cols)
 
 
 def band_low_pass_adjoint(
@@ -384,7 +385,7 @@ def band_low_pass_adjoint(
     device = str(g.device)
     rows = _low_pass_matrix(band, "rows", g.shape[2], step[0], in_h, top, g.dtype, device)
     cols = _low_pass_matrix(band, "cols", g.shape[3], step[1], in_w, left, g.dtype, device)
-    return _separable(g, rows.t(), cols.t())
+    return separable(g, rows.t(), cols.t())
 
 
 def band_low_pass_flops(

@@ -14,12 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import functional as BF
-from ..checks import check_bool, check_fraction, check_rate
+from ..checks import check_bool, check_choice, check_fraction, check_rate
 from ..functional.arguments import check_kernel_fits
 from ..functional.band import Band, band_for_size
-from ..functional.conv import FilterCache
+from ..functional.conv import BASES, FilterCache
 from ..functional.cost import PAYS_BATCH, band_limiting_pays
-from ..functional.energy import energy_rate
+from ..functional.dct import DctBand, select_dct_band
+from ..functional.energy import energy_map, rate_for_energy
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
 
@@ -53,7 +54,9 @@ class _BandLimitedMixin(nn.Module):
         self._rate = check_rate(value)
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", rate={self._rate}" + (", where_it_pays=True" if self.where_it_pays else "")
+        pays = ", where_it_pays=True" if self.where_it_pays else ""
+        basis = f", basis={self.basis!r}" if self.basis != "fft" else ""
+        return super().extra_repr() + f", rate={self._rate}" + pays + basis
 
     def padded_size(self, input_size: tuple[int, ...]) -> tuple[int, ...]:
         """Spatial size of the input after this layer's padding (of any ``padding_mode``)."""
@@ -74,7 +77,24 @@ class _BandLimitedMixin(nn.Module):
 
     @where_it_pays.setter
     def where_it_pays(self, value: bool) -> None:
-        self.__dict__["_where_it_pays"] = check_bool(value, "where_it_pays")
+        value = check_bool(value, "where_it_pays")
+        if value and self.basis != "fft":
+            raise ValueError("where_it_pays prices the FFT basis only: set basis='fft' first")
+        self.__dict__["_where_it_pays"] = value
+
+    @property
+    def basis(self) -> str:
+        """``"fft"`` (the paper's band of the zero-padded input's DFT) or ``"dct"`` (a band of the
+        input's DCT-II coefficients, :mod:`bandlimit.functional.dct`)."""
+        basis: str = self.__dict__.get("_basis", "fft")
+        return basis
+
+    @basis.setter
+    def basis(self, value: str) -> None:
+        value = check_choice(value, "basis", BASES)
+        if value != "fft" and self.where_it_pays:
+            raise ValueError(f"basis={value!r} cannot be combined with where_it_pays, which prices the FFT basis")
+        self.__dict__["_basis"] = value
 
     def cost_arguments(
         self, input_size: tuple[int, ...], batch: int, rate: float | None = None
@@ -139,9 +159,36 @@ class _BandLimitedMixin(nn.Module):
         args, kwargs = self.cost_arguments(input_size, PAYS_BATCH, rate)
         return rate if band_limiting_pays(*args[:-1], **kwargs) else 0.0
 
-    def band(self, input_size: tuple[int, ...]) -> Band:
-        """The FFT grid and retained band this layer uses for an input of spatial size ``input_size``."""
-        return band_for_size(self.padded_size(input_size), self.effective_rate(input_size))
+    def band(self, input_size: tuple[int, ...]) -> Band | DctBand:
+        """The transform grid and retained band this layer uses for an input of spatial size
+        ``input_size``: a :class:`Band` of the FFT grid, or a :class:`DctBand` in the DCT basis."""
+        return self._band_at(input_size, self.effective_rate(input_size))
+
+    def _band_at(self, input_size: tuple[int, ...], rate: float) -> Band | DctBand:
+        if self.basis == "fft":
+            return band_for_size(self.padded_size(input_size), rate)
+        grid = self.energy_grid(input_size)
+        n_h, n_w = (1, grid[0]) if len(grid) == 1 else grid
+        return select_dct_band(n_h, n_w, rate, len(grid))
+
+    def energy_grid(self, input_size: tuple[int, ...]) -> tuple[int, ...]:
+        """The transform size on which this layer's band (and energy) is counted for inputs of
+        spatial size ``input_size``: the FFT grid of the padded input, or in the DCT basis the
+        input size (zero padding comes after the projection; other modes pad first)."""
+        padded = self.padded_size(input_size)
+        if self.basis == "fft":
+            return band_for_size(padded, 0.0).grid
+        return input_size if self.padding_mode == "zeros" else padded
+
+    def spectral_energy(self, x: torch.Tensor) -> torch.Tensor:
+        """The :func:`~bandlimit.functional.energy.energy_map` of the input ``x`` as this layer's
+        band sees it, on :meth:`energy_grid`."""
+        size = tuple(x.shape[-len(self.kernel_size) :])
+        if self.basis == "dct" and self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+        # In the FFT basis the unpadded input's energy is the padded one's: padding moves it on
+        # the grid (phases), and zero padding adds none.
+        return energy_map(x, self.energy_grid(size), self.basis)
 
     @property
     def filter_cache(self) -> FilterCache:
@@ -156,10 +203,9 @@ class _BandLimitedMixin(nn.Module):
         size = tuple(input.shape[-len(self.kernel_size) :])
         requested = None
         if self.energy is not None:  # this batch's band (the backward keeps the forward's)
-            # The energy of the layer's input: padding moves it on the grid (phases, not energy).
-            padded = self.padded_size(size)
-            requested = energy_rate(input, padded, self.energy)
-            self._log_chosen(band_for_size(padded, requested).achieved_rate)
+            grid = self.energy_grid(size)
+            requested = rate_for_energy(self.spectral_energy(input), grid, self.energy, self.basis)
+            self._log_chosen(self._band_at(size, requested).achieved_rate)
         rate = self.effective_rate(size, requested)
         if rate == 0 and self.where_it_pays:  # band-limiting does not pay here: the plain layer
             plain: torch.Tensor = super()._conv_forward(input, weight, bias)  # type: ignore[misc]
@@ -174,7 +220,18 @@ class _BandLimitedMixin(nn.Module):
         if self.training and torch.is_grad_enabled():
             self.filter_cache.clear()
             cache = None
-        return op(input, weight, bias, self.stride, padding, self.dilation, self.groups, rate=rate, filter_cache=cache)
+        return op(
+            input,
+            weight,
+            bias,
+            self.stride,
+            padding,
+            self.dilation,
+            self.groups,
+            rate=rate,
+            filter_cache=cache,
+            basis=self.basis,
+        )
 
 
 class BandLimitedConv2d(_BandLimitedMixin, nn.Conv2d):
