@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .. import recompute
-from ..checks import check_bool, check_choice, check_fraction, check_int, check_rate, optional
+from ..checks import check_bool, check_fraction, check_int, check_rate, optional
 from ..errors import ConfigError
 from ..functional.conv import BASES
 from ..functional.energy import rate_for_energy
@@ -65,7 +65,7 @@ class BandLimitConfig(CompressionConfig):
         "fft",
         help="the basis whose low band is kept: fft (the paper's) or dct (DCT-II of the input, no wrap-around; "
         "the convolution itself runs direct)",
-        check=lambda v, name: check_choice(v, name, BASES),
+        choices=BASES,
     )
     energy: float | None = setting(
         None,
