@@ -123,17 +123,23 @@ def _matrices(band: DctBand, like: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return dct_matrix(band.n_h, band.rows, like.dtype, device), dct_matrix(band.n_w, band.cols, like.dtype, device)
 
 
+def _transform(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    if x.shape[-2] == 1:  # one row (1D): its DCT is itself, and a batched 1x1 product is slow
+        return (x.reshape(-1, x.shape[-1]) @ cols.t()).view(*x.shape[:-1], cols.shape[0])
+    return separable(x, rows, cols)
+
+
 def dct_analysis(x: torch.Tensor, band: DctBand) -> torch.Tensor:
     """The band's DCT-II coefficients of every plane: ``(B, C, n_h, n_w)`` -> ``(B, C, rows, cols)``."""
     rows, cols = _matrices(band, x)
-    return separable(x, rows, cols)
+    return _transform(x, rows, cols)
 
 
 def dct_synthesis(coefficients: torch.Tensor, band: DctBand) -> torch.Tensor:
     """The planes whose DCT-II is ``coefficients`` in the band and zero outside it (the adjoint of
     :func:`dct_analysis`): ``(B, C, rows, cols)`` -> ``(B, C, n_h, n_w)``."""
     rows, cols = _matrices(band, coefficients)
-    return separable(coefficients, rows.t(), cols.t())
+    return _transform(coefficients, rows.t(), cols.t())
 
 
 def dct_low_pass(x: torch.Tensor, band: DctBand) -> torch.Tensor:
