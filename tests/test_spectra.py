@@ -13,11 +13,14 @@ from bandlimit.cli import main
 from bandlimit.experiments.spectra import (
     conv_error,
     default_filter,
+    kept_energy,
     load_image,
     plot_series_1d,
     plot_spectrum_2d,
 )
 from bandlimit.functional.band import band_for_size
+from bandlimit.functional.dct import select_dct_band
+from bandlimit.nn import BandLimitedConv2d
 
 
 def _numpy_fine_grained(x, w, kept, grid, pad):
@@ -111,3 +114,38 @@ def test_commands_write_their_files_and_reject_bad_rates(tmp_path, capsys):
 def test_with_the_default_random_filter_the_fine_grained_method_loses_as_the_readme_says():
     rows = {(r["rate"], r["method"]): r["rel_error"] for r in conv_error(load_image(), default_filter(), [0.5])}
     assert rows[(0.5, "fine")] > 2 * rows[(0.5, "band")]
+
+
+def test_kept_energy_against_numpy_in_both_bases():
+    """On the photograph, the FFT band's energy over the zero-padded 34x34 grid (Parseval: the full
+    two-sided rows and columns it keeps) and the DCT band's over SciPy's orthonormal DCT-II."""
+    from scipy.fft import dctn
+
+    image = load_image()
+    layer = BandLimitedConv2d(3, 4, 3, padding=1)
+    rows = kept_energy(image[None], layer, [0.0, 0.5, 0.85])
+    assert layer.basis == "fft" and layer.rate == 0.0  # left as it was
+    x = image.double().numpy()
+    dct = dctn(x, type=2, norm="ortho", axes=(-2, -1)) ** 2
+    for row in rows:
+        if row["basis"] == "fft":
+            band = band_for_size((34, 34), row["rate"])
+            n_h, n_w = band.grid
+            full = np.abs(np.fft.fft2(np.pad(x, ((0, 0), (1, 1), (1, 1))), s=(n_h, n_w))) ** 2
+            # The full spectrum's kept set: each rfft coefficient kept and its conjugate mirror.
+            mask = np.zeros((n_h, n_w), dtype=bool)
+            for r in band.rows:
+                for c in range(band.cols):
+                    mask[r, c] = mask[-r % n_h, -c % n_w] = True
+            expected = full[:, mask].sum() / full.sum()
+            assert row["reals"] == 2 * band.kept / 32**2
+        else:
+            band = select_dct_band(32, 32, row["rate"])
+            expected = dct[:, : band.rows, : band.cols].sum() / dct.sum()
+            assert row["reals"] == band.kept / 32**2
+        assert row["energy"] == pytest.approx(expected, rel=1e-9)
+        assert row["achieved_rate"] == band.achieved_rate
+    energy = {(r["basis"], r["rate"]): r["energy"] for r in rows}
+    assert energy[("fft", 0.0)] == pytest.approx(1.0) and energy[("dct", 0.0)] == pytest.approx(1.0)
+    # What the README reports: on this photograph the DCT band keeps more energy at the same rate.
+    assert energy[("dct", 0.5)] > energy[("fft", 0.5)] and energy[("dct", 0.85)] > energy[("fft", 0.85)]

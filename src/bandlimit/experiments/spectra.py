@@ -4,6 +4,8 @@
   the exact one as a function of the rate, for two ways of discarding coefficients: the
   layers' low-frequency ``band``, and a ``fine``-grained one that keeps the largest-magnitude
   coefficients of the input's and the filter's spectra (as many as the band keeps).
+- :func:`kept_energy`: the fraction of inputs' energy that a layer's band keeps by rate, in the
+  FFT basis and in the DCT-II basis.
 - :func:`plot_spectrum_2d` / :func:`plot_series_1d`: the log-magnitude spectrum of an image
   with the retained band outlined at a few rates; a series, its spectrum and its band-limited
   reconstruction at a few rates.
@@ -14,6 +16,7 @@ The default input is a real photograph that ships with matplotlib (Grace Hopper)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,8 +28,19 @@ from .. import functional as BF
 from ..checks import check_rate
 from ..errors import ConfigError
 from ..functional.band import Band, band_for_size
+from ..functional.conv import BASES
+from ..functional.energy import band_energy
+from ..nn import BandLimitedConv1d, BandLimitedConv2d
 
-__all__ = ["conv_error", "default_filter", "load_image", "plot_error", "plot_series_1d", "plot_spectrum_2d"]
+__all__ = [
+    "conv_error",
+    "default_filter",
+    "kept_energy",
+    "load_image",
+    "plot_error",
+    "plot_series_1d",
+    "plot_spectrum_2d",
+]
 
 METHODS = ("band", "fine")
 
@@ -121,6 +135,48 @@ def conv_error(
                     "rel_error": diff / float(torch.linalg.vector_norm(exact)),
                 }
             )
+    return rows
+
+
+def kept_energy(
+    x: torch.Tensor, layer: BandLimitedConv1d | BandLimitedConv2d, rates: Sequence[float]
+) -> list[dict[str, float | str]]:
+    """The fraction of the energy of the inputs ``x`` that ``layer``'s band keeps, per basis and rate.
+
+    Args:
+        x: ``(B, C, L)`` or ``(B, C, H, W)`` inputs of the layer (its padding and kernel decide
+            the FFT grid); their spectra are summed over batch and channels.
+        rates: compression rates in ``[0, 1)``.
+
+    Returns:
+        One row per (basis, rate): ``basis``, ``rate``, ``achieved_rate``, ``energy`` (kept
+        fraction, Parseval-weighted in the FFT basis) and ``reals`` (the reals the band keeps per
+        plane over the input plane's size: a complex FFT coefficient is two). The layer's
+        basis and rate are left as they were.
+    """
+    rates = [check_rate(r) for r in rates]
+    size = tuple(x.shape[2:])
+    previous = layer.basis, layer.rate
+    rows: list[dict[str, float | str]] = []
+    try:
+        for basis in BASES:
+            layer.basis = basis
+            power = layer.spectral_energy(x)
+            for rate in rates:
+                layer.rate = rate
+                band = layer.band(size)
+                reals = band.kept * (2 if basis == "fft" else 1)
+                rows.append(
+                    {
+                        "basis": basis,
+                        "rate": rate,
+                        "achieved_rate": band.achieved_rate,
+                        "energy": band_energy(power, band) / float(power.sum()),
+                        "reals": reals / math.prod(size),
+                    }
+                )
+    finally:
+        layer.basis, layer.rate = previous
     return rows
 
 
