@@ -204,3 +204,34 @@ def test_energy_runs_record_their_rates_and_a_calibrated_run_resumes_with_its_ra
     resumed = train(calibrating, tmp_path / "killed", resume=True, log=quiet)
     assert resumed["config"] == full["config"]
     assert _stable(load_metrics(tmp_path / "killed")) == _stable(load_metrics(tmp_path / "full"))
+
+
+def test_validation_split_is_stratified_seeded_and_disjoint():
+    from bandlimit.train.experiment import split_validation
+
+    y = torch.cat([torch.full((n,), c) for c, n in enumerate([40, 9, 3, 1, 27])])  # uneven classes, UCR-like
+    x = torch.arange(len(y)).float()[:, None]
+    (x_train, y_train), (x_val, y_val) = split_validation((x, y), 0.2, seed=3)
+    assert len(x_val) == round(0.2 * len(y)) and len(x_train) + len(x_val) == len(y)
+    assert set(x_train[:, 0].tolist()).isdisjoint(x_val[:, 0].tolist())
+    for c, n in enumerate([40, 9, 3, 1, 27]):  # each class gives its share to within one sample
+        assert abs(int((y_val == c).sum()) - 0.2 * n) <= 1
+    again = split_validation((x, y), 0.2, seed=3)[1]
+    other = split_validation((x, y), 0.2, seed=4)[1]
+    assert torch.equal(again[0], x_val) and not torch.equal(other[0], x_val)
+    assert split_validation((x, y), 0.0, seed=3) == ((x, y), None)
+
+
+def test_a_run_with_validation_selects_its_epoch_on_it(small_config, tmp_path):
+    config = small_config.with_(validation=0.25, epochs=4)
+    result = train(config, tmp_path / "run")
+    metrics = load_metrics(tmp_path / "run")
+    assert all("val_acc" in m for m in metrics)
+    best_val = max(m["val_acc"] for m in metrics)
+    first_best = next(m for m in metrics if m["val_acc"] == best_val)
+    assert result["selected_epoch"] == first_best["epoch"] and result["selected_test_acc"] == first_best["test_acc"]
+    assert result["best_test_acc"] == max(m["test_acc"] for m in metrics)  # still reported, as a secondary figure
+    plain = train(small_config, tmp_path / "plain")
+    assert plain["selected_epoch"] is None and "val_acc" not in load_metrics(tmp_path / "plain")[0]
+    with pytest.raises(ConfigError, match=r"validation must be in \[0, 1\)"):
+        small_config.with_(validation=1.0)

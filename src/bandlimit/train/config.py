@@ -30,6 +30,13 @@ NO_COMPRESSION = "none"
 _positive_int = functools.partial(check_int, minimum=1)
 
 
+def _check_validation(value: object, name: str) -> float:
+    fraction = check_float(value, name, minimum=0.0)
+    if fraction >= 1:
+        raise ValueError(f"{name} must be in [0, 1), got {fraction}")
+    return fraction
+
+
 def _check_str(value: object, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError(f"{name} must be a non-empty string, got {value!r}")
@@ -99,6 +106,12 @@ class TrainConfig:
     )
     deterministic: bool = setting(False, help="torch.use_deterministic_algorithms(True)", check=check_bool)
     limit: int | None = setting(None, help="keep at most this many samples per split", check=optional(_positive_int))
+    validation: float = setting(
+        0.0,
+        help="fraction of the training set held out (per class, seeded) to choose the epoch on; the test accuracy "
+        "is reported at that epoch, so the test set never selects (0: no validation split)",
+        check=_check_validation,
+    )
     data_root: str | None = setting(None, help="folder to look for data sets in", check=optional(_check_str))
     model_kwargs: dict[str, Any] = setting(
         default_factory=dict,

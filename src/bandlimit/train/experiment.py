@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..models import create_model, model_ndim
 from .config import TrainConfig
 
-__all__ = ["Experiment", "build_experiment", "layer_stats"]
+__all__ = ["Experiment", "build_experiment", "layer_stats", "split_validation"]
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Experiment:
     model: nn.Module
     train_data: tuple[torch.Tensor, torch.Tensor]
     test_data: tuple[torch.Tensor, torch.Tensor]
+    val_data: tuple[torch.Tensor, torch.Tensor] | None  # held out of the training set (config.validation)
     input_shape: tuple[int, ...]  # (C, *spatial)
     achieved_rate: float  # mean achieved rate over the band-limited layers
     conv_saved_bytes_per_sample: float  # bytes the convolutions keep for backward, per sample
@@ -42,9 +43,34 @@ def build_experiment(config: TrainConfig, device: torch.device | str = "cpu") ->
     model.to(device)
     input_shape = (info.in_channels, *info.input_shape)
     rate, saved = layer_stats(model, input_shape)
-    x_train, y_train = train_set.tensors
-    x_test, y_test = test_set.tensors
-    return Experiment(config, model, (x_train, y_train), (x_test, y_test), input_shape, rate, saved)
+    train_data, val_data = split_validation(train_set.tensors, config.validation, config.seed)
+    test_data = (test_set.tensors[0], test_set.tensors[1])
+    return Experiment(config, model, train_data, test_data, val_data, input_shape, rate, saved)
+
+
+def split_validation(
+    data: tuple[torch.Tensor, ...], fraction: float, seed: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
+    """``(train, validation)`` from the training set ``(x, y)``: ``round(fraction * N)`` samples
+    (at least one if ``fraction > 0``, and at least one left to train on) held out in proportion
+    to the classes.
+
+    The samples are shuffled with ``seed`` and grouped by class; the validation set takes evenly
+    spaced positions of that order, so each class gives its share (to within one sample) even
+    where a class has fewer samples than ``1 / fraction`` (the small UCR training sets).
+    """
+    x, y = data[0], data[1]
+    if fraction == 0:
+        return (x, y), None
+    n = len(y)
+    if n < 2:
+        raise ConfigError(f"validation={fraction}: a training set of {n} sample(s) cannot be split")
+    count = min(n - 1, max(1, round(fraction * n)))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    order = order[torch.sort(y[order], stable=True).indices]  # by class, shuffled within each class
+    picked = torch.zeros(n, dtype=torch.bool)
+    picked[order[((torch.arange(count) + 0.5) * n / count).long()]] = True
+    return (x[~picked], y[~picked]), (x[picked], y[picked])
 
 
 def layer_stats(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:

@@ -98,6 +98,11 @@ def train(
                 exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device, precision=config.precision
             )
         )
+        if exp.val_data is not None:
+            held_out = evaluate(
+                exp.model, exp.val_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device, precision=config.precision
+            )
+            record.update(val_loss=held_out["test_loss"], val_acc=held_out["test_acc"])
         state.end_epoch(
             record,
             rate=band.rate if isinstance(band, BandLimitConfig) else 0.0,
@@ -144,7 +149,8 @@ def _calibrated(config: TrainConfig, exp: Experiment, saved: dict[str, Any] | No
 def _epoch_line(config: TrainConfig, r: dict[str, Any]) -> str:
     return (
         f"epoch {r['epoch']}/{config.epochs}  loss {r['loss']:.4f}  train {r['train_acc']:.3f}  "
-        f"test {r['test_acc']:.3f}  {r['epoch_time_s']:.1f}s  saved {r['saved_bytes'] / 2**20:.1f} MiB"
+        + (f"val {r['val_acc']:.3f}  " if "val_acc" in r else "")
+        + f"test {r['test_acc']:.3f}  {r['epoch_time_s']:.1f}s  saved {r['saved_bytes'] / 2**20:.1f} MiB"
     )
 
 
@@ -183,11 +189,16 @@ def _prepare_folder(out: Path) -> None:
 
 def _result(config: TrainConfig, metrics: list[dict[str, Any]], exp: Experiment) -> dict[str, Any]:
     last = metrics[-1]
+    # Model selection on the validation split: the first epoch with the best validation accuracy.
+    selected = max(metrics, key=lambda m: m["val_acc"]) if "val_acc" in last else None
     return {
         "config": config.to_dict(),
         "epochs": len(metrics),
         "final_test_acc": last["test_acc"],
         "best_test_acc": max(m["test_acc"] for m in metrics),
+        "selected_epoch": selected["epoch"] if selected else None,
+        "selected_val_acc": selected["val_acc"] if selected else None,
+        "selected_test_acc": selected["test_acc"] if selected else None,
         "final_train_loss": last["loss"],
         "median_epoch_time_s": float(np.median([m["epoch_time_s"] for m in metrics])),
         "saved_bytes": last["saved_bytes"],
