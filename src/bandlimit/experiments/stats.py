@@ -1,0 +1,92 @@
+"""Comparing methods over many data sets: the Friedman test, the Nemenyi post-hoc test and the
+critical-difference diagram (Demšar, "Statistical Comparisons of Classifiers over Multiple Data
+Sets", JMLR 2006), computed with SciPy and scikit-posthocs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.stats
+
+__all__ = ["FriedmanResult", "friedman_nemenyi", "plot_critical_difference"]
+
+
+@dataclass(frozen=True)
+class FriedmanResult:
+    """The methods' comparison over ``datasets`` data sets.
+
+    Attributes:
+        methods: the methods' names, in the order of the other fields.
+        mean_ranks: average rank per method over the data sets (1 = best; ties share ranks).
+        statistic, p_value: Friedman's chi-square statistic and its p-value.
+        nemenyi: ``(k, k)`` p-values of the Nemenyi test for each pair of methods.
+        critical_difference: the difference of average ranks that is significant at ``alpha``.
+    """
+
+    methods: tuple[str, ...]
+    datasets: int
+    mean_ranks: tuple[float, ...]
+    statistic: float
+    p_value: float
+    nemenyi: tuple[tuple[float, ...], ...]
+    critical_difference: float
+    alpha: float
+
+
+def friedman_nemenyi(scores: Mapping[str, Sequence[float]], alpha: float = 0.05) -> FriedmanResult:
+    """Friedman's test and Nemenyi's post-hoc test of methods' scores (higher is better).
+
+    Args:
+        scores: per method, its score (e.g. test accuracy) on each data set, the data sets in
+            the same order for every method; at least 3 methods and 2 data sets.
+        alpha: the significance level of the critical difference.
+    """
+    import scikit_posthocs
+
+    methods = tuple(scores)
+    sizes = sorted({len(v) for v in scores.values()})
+    if len(methods) < 3 or len(sizes) != 1 or sizes[0] < 2:
+        raise ValueError(f"scores must hold >= 3 methods with the same >= 2 data sets each, got sizes {sizes}")
+    table = np.array([list(map(float, scores[m])) for m in methods]).T  # (datasets, methods)
+    n, k = table.shape
+    ranks = scipy.stats.rankdata(-table, axis=1)  # rank 1: the best score of a data set
+    statistic, p_value = scipy.stats.friedmanchisquare(*table.T)
+    nemenyi = scikit_posthocs.posthoc_nemenyi_friedman(table).to_numpy()
+    # CD = q_alpha sqrt(k (k + 1) / (6 N)), q_alpha the studentized range quantile over sqrt(2).
+    q_alpha = scipy.stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
+    return FriedmanResult(
+        methods=methods,
+        datasets=n,
+        mean_ranks=tuple(float(r) for r in ranks.mean(0)),
+        statistic=float(statistic),
+        p_value=float(p_value),
+        nemenyi=tuple(tuple(float(p) for p in row) for row in nemenyi),
+        critical_difference=float(q_alpha * math.sqrt(k * (k + 1) / (6 * n))),
+        alpha=alpha,
+    )
+
+
+def plot_critical_difference(result: FriedmanResult, path: str | Path, title: str = "") -> None:
+    """The critical-difference diagram: methods on the average-rank axis, joined by bars where
+    the Nemenyi test finds no significant difference at ``result.alpha``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import scikit_posthocs
+
+    ranks = pd.Series(result.mean_ranks, index=list(result.methods))
+    p_values = pd.DataFrame(np.array(result.nemenyi), index=list(result.methods), columns=list(result.methods))
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * len(result.methods)))
+    scikit_posthocs.critical_difference_diagram(
+        ranks, p_values, ax=ax, alpha=result.alpha, cd=result.critical_difference
+    )
+    ax.set_title(title or f"average rank over {result.datasets} data sets (Nemenyi, alpha {result.alpha})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
