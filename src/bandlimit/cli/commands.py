@@ -178,6 +178,40 @@ def _spectrum(args: argparse.Namespace) -> None:
     print(f"{image_png}\n{series_png}")
 
 
+def _reproduce(args: argparse.Namespace) -> None:
+    from ..experiments.reproduce import EXPERIMENTS, SCALES, estimate_seconds, plan, reproduce
+
+    scale = SCALES[args.scale]
+    if args.only and set(args.only) - set(EXPERIMENTS):
+        raise ConfigError(f"--only must name experiments of {sorted(EXPERIMENTS)}, got {args.only}")
+    runs = [r for r in plan(scale) if not args.only or r.experiment in args.only]
+    if args.dry_run:
+        gflops = args.gflops or scale.gflops
+        total = 0.0
+        for run in runs:
+            seconds = estimate_seconds(run, gflops)
+            total += seconds or 0.0
+            when = "data not on this machine" if seconds is None else f"~{seconds / 60:.1f} min"
+            print(f"{run.folder:<70} {run.config.model:<13} {run.config.data:<28} {run.config.epochs:>5} ep  {when}")
+        print(
+            f"{len(runs)} runs, about {total / 3600:.1f} h at {gflops:g} GFLOP/s of training throughput "
+            "(3x the convolutions' forward FLOPs per sample; --gflops to change)"
+        )
+        return
+    out = reproduce(scale, args.out, args.only, log=lambda line: print(line, file=sys.stderr))
+    print(f"results in {out}; `bandlimit report {out}` writes the report")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from ..report.reproduce import write_report
+
+    try:
+        md, page = write_report(args.folder)
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from None
+    print(f"{md}\n{page}")
+
+
 def _subcommand(
     sub: Any, name: str, run: Callable[[argparse.Namespace], None], base: TrainConfig | None = None, **kwargs: Any
 ) -> argparse.ArgumentParser:
@@ -251,6 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", type=int, default=0, help="which training series")
     p.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.85, 0.95])
     p.add_argument("--out", default="runs/spectrum", help="folder for spectrum-2d.png and spectrum-1d.png")
+
+    p = _subcommand(
+        sub,
+        "reproduce",
+        _reproduce,
+        help="the paper's experiments at CPU scale (resumable), then `bandlimit report`",
+    )
+    p.add_argument("--scale", choices=["quick", "full"], default="quick", help="quick: CPU, under an hour")
+    p.add_argument("--out", default="runs/reproduce", help="folder of the runs and results")
+    p.add_argument("--only", nargs="+", metavar="EXPERIMENT", help="run only these experiments")
+    p.add_argument("--dry-run", action="store_true", help="print the runs and a time estimate, train nothing")
+    p.add_argument("--gflops", type=float, help="training throughput assumed by --dry-run (GFLOP/s)")
+
+    p = _subcommand(sub, "report", _report, help="write report.md and report.html of a reproduce folder")
+    p.add_argument("folder", help="the --out folder of `bandlimit reproduce`")
 
     p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
     p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")

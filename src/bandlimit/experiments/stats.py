@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.stats
@@ -36,6 +37,20 @@ class FriedmanResult:
     critical_difference: float
     alpha: float
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FriedmanResult:
+        """Rebuild from ``dataclasses.asdict`` output read back from JSON (lists for tuples)."""
+        return cls(
+            methods=tuple(data["methods"]),
+            datasets=int(data["datasets"]),
+            mean_ranks=tuple(data["mean_ranks"]),
+            statistic=float(data["statistic"]),
+            p_value=float(data["p_value"]),
+            nemenyi=tuple(tuple(row) for row in data["nemenyi"]),
+            critical_difference=float(data["critical_difference"]),
+            alpha=float(data["alpha"]),
+        )
+
 
 def friedman_nemenyi(scores: Mapping[str, Sequence[float]], alpha: float = 0.05) -> FriedmanResult:
     """Friedman's test and Nemenyi's post-hoc test of methods' scores (higher is better).
@@ -54,7 +69,10 @@ def friedman_nemenyi(scores: Mapping[str, Sequence[float]], alpha: float = 0.05)
     table = np.array([list(map(float, scores[m])) for m in methods]).T  # (datasets, methods)
     n, k = table.shape
     ranks = scipy.stats.rankdata(-table, axis=1)  # rank 1: the best score of a data set
-    statistic, p_value = scipy.stats.friedmanchisquare(*table.T)
+    if (table == table[:, :1]).all():  # every data set ties every method: no evidence of a difference
+        statistic, p_value = 0.0, 1.0
+    else:
+        statistic, p_value = scipy.stats.friedmanchisquare(*table.T)
     nemenyi = scikit_posthocs.posthoc_nemenyi_friedman(table).to_numpy()
     # CD = q_alpha sqrt(k (k + 1) / (6 N)), q_alpha the studentized range quantile over sqrt(2).
     q_alpha = scipy.stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
@@ -82,11 +100,12 @@ def plot_critical_difference(result: FriedmanResult, path: str | Path, title: st
 
     ranks = pd.Series(result.mean_ranks, index=list(result.methods))
     p_values = pd.DataFrame(np.array(result.nemenyi), index=list(result.methods), columns=list(result.methods))
-    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.35 * len(result.methods)))
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * len(result.methods)))
     scikit_posthocs.critical_difference_diagram(
         ranks, p_values, ax=ax, alpha=result.alpha, cd=result.critical_difference
     )
-    ax.set_title(title or f"average rank over {result.datasets} data sets (Nemenyi, alpha {result.alpha})")
+    # Below the diagram: above it sit the rank axis and the CD bar.
+    ax.set_xlabel(title or f"average rank over {result.datasets} data sets (Nemenyi, alpha {result.alpha})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

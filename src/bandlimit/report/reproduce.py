@@ -1,0 +1,332 @@
+"""The report of a ``bandlimit reproduce`` folder: ``report.md`` with PNG plots beside it, and
+one self-contained ``report.html`` (the plots embedded, no scripts, no network)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..train.checkpoint import atomic_write_text
+
+__all__ = ["PAPER", "write_report"]
+
+PAPER = {("FiftyWords FCN", "plain"): 0.6440}
+"""The paper's numbers that this report can put beside ours: (task, variant) -> test accuracy
+(the paper reports the best test accuracy over epochs)."""
+
+Block = tuple[str, Any]  # ("h1" | "h2" | "p", text), ("table", (header, rows)), ("img", (file, caption))
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _pct(spread: dict[str, float]) -> str:
+    return f"{100 * spread['mean']:.1f} ± {100 * spread['std']:.1f}"
+
+
+def _accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+    blocks: list[Block] = [
+        ("h2", "1. Accuracy against compression (paper: Table 1, Figure 3)"),
+        (
+            "p",
+            "Test accuracy against the achieved rate (mean over the band-limited layers). `selected`: at the epoch "
+            "with the best accuracy on the validation split carved from the training set (the figure we stand by); "
+            "`best on test`: the best test accuracy over epochs, as the paper reports it; `last`: the last epoch. "
+            "Mean ± standard deviation over seeds. The paper's number is given where this report knows it.",
+        ),
+    ]
+    for task, entry in results["tasks"].items():
+        blocks.append(("h2", task))
+        if entry.get("missing"):
+            blocks.append(("p", f"Not run: the data is not on this machine ({entry['missing']})."))
+            continue
+        rows = entry["rows"]
+        if not rows:
+            blocks.append(("p", "No finished runs."))
+            continue
+        name = "accuracy-" + "".join(c if c.isalnum() else "_" for c in task) + ".png"
+        _plot_accuracy(task, rows, plots / name)
+        blocks.append(("img", (name, f"{task}: test accuracy against the achieved rate")))
+        header = ["variant", "achieved rate", "selected %", "best on test %", "last %", "paper %", "epoch s", "seeds"]
+        table = []
+        for row in rows:
+            paper = PAPER.get((task, row["variant"]))
+            table.append(
+                [
+                    row["variant"],
+                    f"{row['achieved_rate']['mean']:.3f}",
+                    _pct(row["selected"]),
+                    _pct(row["best_on_test"]),
+                    _pct(row["last_epoch"]),
+                    "-" if paper is None else f"{100 * paper:.2f}",
+                    f"{row['epoch_time_s']['mean']:.2f}",
+                    str(row["seeds"]),
+                ]
+            )
+        blocks.append(("table", (header, table)))
+        plain = next((r for r in rows if r["baseline"]), None)
+        if plain and (task, "plain") in PAPER:
+            ours, paper = plain["best_on_test"]["mean"], PAPER[(task, "plain")]
+            blocks.append(
+                (
+                    "p",
+                    f"The plain model's best test accuracy here is {100 * ours:.1f}% against the paper's "
+                    f"{100 * paper:.2f}%; {_scale_reason(entry)}",
+                )
+            )
+        if entry.get("energy_table"):
+            blocks.append(("h2", f"{task}: energy, memory and accuracy (paper: Table 3)"))
+            blocks.append(
+                (
+                    "p",
+                    "Energy: the fraction of the test series' spectral energy that the first layer's band keeps "
+                    "(Parseval-weighted rfft). Memory: bytes kept for backward in one training step, whole model.",
+                )
+            )
+            header = ["variant", "achieved rate", "energy kept %", "saved for backward MiB", "selected %", "best %"]
+            table = [
+                [
+                    r["variant"],
+                    f"{r['achieved_rate']:.3f}",
+                    f"{100 * r['energy_kept']:.2f}",
+                    f"{r['saved_mib']:.1f}",
+                    f"{100 * r['selected']:.1f}",
+                    f"{100 * r['best_on_test']:.1f}",
+                ]
+                for r in entry["energy_table"]
+            ]
+            blocks.append(("table", (header, table)))
+    return blocks
+
+
+def _scale_reason(entry: dict[str, Any]) -> str:
+    config = entry["config"]
+    return (
+        f"this run trains {config['epochs']} epochs with filters "
+        f"{config['model_kwargs'].get('widths', 'of the paper')} "
+        f"and holds out {100 * config['validation']:.0f}% of the training set for validation, where the paper "
+        "trained the full FCN on the whole training set for thousands of epochs."
+    )
+
+
+def _plot_accuracy(task: str, rows: Sequence[dict[str, Any]], path: Path) -> None:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fixed = sorted((r for r in rows if r["variant"].startswith("rate")), key=lambda r: r["achieved_rate"]["mean"])
+    curves = (("selected", "o-", "fixed rate, selected epoch"), ("best_on_test", "s--", "fixed rate, best on test"))
+    for key, style, label in curves:
+        if fixed:
+            ax.errorbar(
+                [r["achieved_rate"]["mean"] for r in fixed],
+                [r[key]["mean"] for r in fixed],
+                yerr=[r[key]["std"] for r in fixed],
+                fmt=style,
+                capsize=3,
+                label=label,
+            )
+    for kind, marker in (("dynamic", "^"), ("calibrated", "v")):
+        mine = [r for r in rows if r["variant"].endswith(kind)]
+        if mine:
+            ax.errorbar(
+                [r["achieved_rate"]["mean"] for r in mine],
+                [r["selected"]["mean"] for r in mine],
+                xerr=[r["achieved_rate"]["std"] for r in mine],
+                yerr=[r["selected"]["std"] for r in mine],
+                fmt=marker,
+                capsize=3,
+                label=f"energy, {kind}, selected epoch",
+            )
+    plain = next((r for r in rows if r["baseline"]), None)
+    if plain:
+        mean, std = plain["selected"]["mean"], plain["selected"]["std"]
+        ax.axhline(mean, color="k", lw=1, label="nn.Conv, selected epoch")
+        ax.axhspan(mean - std, mean + std, color="k", alpha=0.08)
+    ax.set_xlabel("achieved compression rate (mean over layers)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(task)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _matrix_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+    from ..experiments.stats import FriedmanResult, plot_critical_difference
+
+    rates, sets = results["rates"], results["sets"]
+    blocks: list[Block] = [("h2", "2. Train rate x test rate (paper: Figure 5; Friedman and Nemenyi: Figures 22-23)")]
+    if results.get("missing"):
+        blocks.append(("p", "Data sets not on this machine, left out: " + "; ".join(results["missing"])))
+    if not sets:
+        return [*blocks, ("p", "No finished runs.")]
+    matrix = np.array([[[sets[s][train][test] for test in rates] for train in rates] for s in sorted(sets)])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4))
+    mean = matrix.mean(0)
+    image = ax.imshow(mean, cmap="viridis")
+    for i in range(len(rates)):
+        for j in range(len(rates)):
+            ax.text(j, i, f"{100 * mean[i, j]:.1f}", ha="center", va="center", color="w", fontsize=9)
+    ax.set_xticks(range(len(rates)), rates)
+    ax.set_yticks(range(len(rates)), rates)
+    ax.set_xlabel("test rate")
+    ax.set_ylabel("train rate")
+    ax.set_title(f"mean test accuracy % over {len(sets)} UCR sets")
+    fig.colorbar(image)
+    fig.tight_layout()
+    fig.savefig(plots / "rate-matrix.png", dpi=110)
+    plt.close(fig)
+    blocks.append(("img", ("rate-matrix.png", "test accuracy, trained at one rate and tested at another")))
+    blocks.append(
+        (
+            "p",
+            "Each model is tested with its last epoch's weights, band-limited at every test rate. Training at a "
+            "rate and testing at a lower one is the diagonal's left side.",
+        )
+    )
+    friedman = results.get("friedman")
+    if friedman:
+        result = FriedmanResult.from_dict(friedman)
+        plot_critical_difference(result, plots / "critical-difference.png")
+        blocks.append(("img", ("critical-difference.png", "average ranks, tested at the training rate")))
+        ranks = ", ".join(f"{m} {r:.2f}" for m, r in zip(result.methods, result.mean_ranks))
+        blocks.append(
+            (
+                "p",
+                f"Friedman test over {result.datasets} data sets of the models tested at their training rate: "
+                f"chi-square {result.statistic:.2f}, p = {result.p_value:.3g}. Mean ranks (1 = best): {ranks}. "
+                f"Nemenyi critical difference at alpha {result.alpha}: {result.critical_difference:.2f}; pairs "
+                "joined by a bar in the diagram do not differ significantly.",
+            )
+        )
+    if "0" in rates and "0.5" in rates:
+        blocks += _scatter_blocks(sets, plots)
+    return blocks
+
+
+def _scatter_blocks(sets: dict[str, Any], plots: Path) -> list[Block]:
+    names = sorted(sets)
+    full = np.array([sets[s]["0"]["0"] for s in names])
+    half = np.array([sets[s]["0.5"]["0.5"] for s in names])
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.6, 4.6))
+    ax.scatter(full, half, s=18)
+    ax.plot([0, 1], [0, 1], "k-", lw=1)
+    for offset in (-0.05, 0.05):
+        ax.plot([0, 1], [offset, 1 + offset], "k:", lw=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("test accuracy, trained and tested at rate 0")
+    ax.set_ylabel("test accuracy, trained and tested at rate 0.5")
+    ax.set_title(f"{len(names)} UCR sets")
+    fig.tight_layout()
+    fig.savefig(plots / "ucr-scatter.png", dpi=110)
+    plt.close(fig)
+    within = int((np.abs(half - full) <= 0.05).sum())
+    better = int((half > full + 0.05).sum())
+    return [
+        ("h2", "3. UCR at 0% against 50% compression (paper: Figure 8)"),
+        ("img", ("ucr-scatter.png", "each point a data set; the dotted lines are +-5%")),
+        (
+            "p",
+            f"{within} of {len(names)} data sets lie within ±5 points of the diagonal, {better} above it and "
+            f"{len(names) - within - better} below it (rate 0.5 worse by more than 5 points).",
+        ),
+    ]
+
+
+_SECTIONS = {"accuracy": _accuracy_blocks, "rate_matrix": _matrix_blocks}
+
+
+def _markdown(blocks: Sequence[Block]) -> str:
+    lines = []
+    for kind, value in blocks:
+        if kind in ("h1", "h2"):
+            lines.append(("# " if kind == "h1" else "## ") + value)
+        elif kind == "p":
+            lines.append(value)
+        elif kind == "img":
+            lines.append(f"![{value[1]}](report/{value[0]})")
+        elif kind == "table":
+            header, rows = value
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _html(blocks: Sequence[Block], plots: Path) -> str:
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>bandlimit reproduction</title><style>"
+        "body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
+        "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #bbb;padding:2px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>"
+    ]
+    for kind, value in blocks:
+        if kind in ("h1", "h2"):
+            parts.append(f"<{kind}>{html.escape(value)}</{kind}>")
+        elif kind == "p":
+            parts.append(f"<p>{html.escape(value)}</p>")
+        elif kind == "img":
+            data = base64.b64encode((plots / value[0]).read_bytes()).decode()
+            parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(value[1])}'>")
+            parts.append(f"<figcaption>{html.escape(value[1])}</figcaption></figure>")
+        elif kind == "table":
+            header, rows = value
+            parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+            parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(folder: str | Path) -> tuple[Path, Path]:
+    """Write ``report.md`` (plots in ``report/``) and ``report.html`` into a reproduce folder.
+
+    Returns:
+        The two files' paths.
+    """
+    from ..bench.run import machine_info
+
+    out = Path(folder)
+    if not (out / "scale.json").exists():
+        raise FileNotFoundError(f"{out} is not a `bandlimit reproduce` folder (no scale.json)")
+    plots = out / "report"
+    plots.mkdir(exist_ok=True)
+    scale = json.loads((out / "scale.json").read_text())
+    machine = machine_info()
+    blocks: list[Block] = [
+        ("h1", f"bandlimit: the paper's findings at {scale['name']} scale"),
+        ("p", " ".join(scale["notes"])),
+        (
+            "p",
+            f"Report written on: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch "
+            f"{machine['torch']} (CPU capability {machine['cpu_capability']}). The runs' own timings are in their "
+            "folders.",
+        ),
+    ]
+    for name, section in _SECTIONS.items():
+        path = out / name / "results.json"
+        if path.exists():
+            blocks += section(json.loads(path.read_text()), plots)
+        else:
+            blocks.append(("h2", name))
+            blocks.append(("p", f"Not run yet (`bandlimit reproduce --only {name}`)."))
+    md, page = out / "report.md", out / "report.html"
+    atomic_write_text(md, _markdown(blocks))
+    atomic_write_text(page, _html(blocks, plots))
+    return md, page

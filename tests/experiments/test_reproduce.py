@@ -1,0 +1,106 @@
+"""`bandlimit reproduce` and `bandlimit report` end to end at a tiny scale, on real UCR data."""
+
+import json
+import re
+
+import matplotlib.image
+import pytest
+
+from bandlimit.cli import main
+from bandlimit.experiments import reproduce as rp
+from bandlimit.report.reproduce import write_report
+from bandlimit.train import TrainConfig
+
+TINY_RUN = TrainConfig(
+    model="fcn",
+    data="ucr:FiftyWords",
+    epochs=2,
+    batch_size=16,
+    limit=48,
+    validation=0.25,
+    model_kwargs={"widths": [4, 8, 4]},
+)
+TINY = rp.Scale(
+    name="tiny",
+    seeds=2,
+    rates=(0.5,),
+    energies=(0.99,),
+    calibrate=1,
+    tasks={
+        "FiftyWords FCN": TINY_RUN,
+        "absent CIFAR": TINY_RUN.with_(model="lenet", data="cifar10", data_root="/nonexistent"),
+    },
+    ucr=TINY_RUN.with_(epochs=1),
+    ucr_sets=("Chinatown", "Coffee", "BME"),
+    matrix_rates=(0.0, 0.5, 0.75),
+)
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    rp.reproduce(TINY, out, log=lambda line: None)
+    return out
+
+
+def test_every_planned_run_finished_or_names_its_missing_data(reproduced):
+    runs = rp.plan(TINY)
+    assert len(runs) == 2 * 2 * (1 + 1 + 2) + 3 * 3  # tasks x seeds x variants + sets x rates
+    results = json.loads((reproduced / "accuracy" / "results.json").read_text())
+    assert (
+        "not found" in results["tasks"]["absent CIFAR"]["missing"].lower()
+        or results["tasks"]["absent CIFAR"]["missing"]
+    )
+    rows = {r["variant"]: r for r in results["tasks"]["FiftyWords FCN"]["rows"]}
+    assert set(rows) == {"plain", "rate 0.5", "energy 0.99 dynamic", "energy 0.99 calibrated"}
+    assert rows["plain"]["seeds"] == 2 and rows["plain"]["achieved_rate"]["mean"] == 0
+    assert rows["rate 0.5"]["achieved_rate"]["mean"] >= 0.5
+    for row in rows.values():
+        assert 0 <= row["selected"]["mean"] <= 1 and row["selected"]["std"] >= 0
+        assert row["best_on_test"]["mean"] >= row["selected"]["mean"] - 1e-12  # best on test bounds selection
+    table = results["tasks"]["FiftyWords FCN"]["energy_table"]
+    assert [r["variant"] for r in table] == ["plain", "rate 0.5"]
+    assert table[0]["energy_kept"] == pytest.approx(1.0) and 0.5 < table[1]["energy_kept"] < 1.0
+
+
+def test_rate_matrix_and_its_statistics(reproduced):
+    results = json.loads((reproduced / "rate_matrix" / "results.json").read_text())
+    assert sorted(results["sets"]) == ["ucr:BME", "ucr:Chinatown", "ucr:Coffee"]
+    for matrix in results["sets"].values():
+        assert set(matrix) == {"0", "0.5", "0.75"} and all(set(row) == {"0", "0.5", "0.75"} for row in matrix.values())
+    friedman = results["friedman"]
+    assert friedman["methods"] == ["rate 0", "rate 0.5", "rate 0.75"] and friedman["datasets"] == 3
+    assert sum(friedman["mean_ranks"]) == pytest.approx(6.0)  # ranks 1..3 per data set
+
+
+def test_a_second_call_trains_nothing(reproduced):
+    lines = []
+    rp.reproduce(TINY, reproduced, log=lines.append)
+    assert not [line for line in lines if line.endswith(": training")]
+
+
+def test_report_files_reference_only_what_exists_and_render_offline(reproduced):
+    md, page = write_report(reproduced)
+    text = md.read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert {"report/accuracy-FiftyWords_FCN.png", "report/rate-matrix.png", "report/critical-difference.png"} <= set(
+        images
+    )
+    assert "report/ucr-scatter.png" in images
+    for image in images:
+        assert matplotlib.image.imread(reproduced / image).shape[1] >= 400
+    assert "64.40" in text and "data is not on this machine" in text
+    html = page.read_text()
+    # Nothing to fetch: every resource is embedded (a data-set URL may appear in the text, not as a link).
+    sources = re.findall(r"""src=['"]([^'"]+)""", html)
+    assert len(sources) == len(images) and all(src.startswith("data:image/png;base64,") for src in sources)
+    assert "<script" not in html and "href=" not in html and "<link" not in html
+
+
+def test_commands_dry_run_and_report(reproduced, capsys):
+    assert main(["reproduce", "--scale", "quick", "--only", "rate_matrix", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "ucr:Chinatown" in out and re.search(r"100 runs, about [\d.]+ h", out)
+    assert main(["report", str(reproduced)]) == 0
+    assert main(["report", str(reproduced / "accuracy")]) == 2
+    assert main(["reproduce", "--only", "nothing", "--dry-run"]) == 2
