@@ -11,6 +11,8 @@ from bandlimit.experiments import reproduce as rp
 from bandlimit.report.reproduce import write_report
 from bandlimit.train import TrainConfig
 
+pytestmark = pytest.mark.slow  # about a minute: every experiment trains, and peaks are measured in fresh processes
+
 TINY_RUN = TrainConfig(
     model="fcn",
     data="ucr:FiftyWords",
@@ -33,6 +35,7 @@ TINY = rp.Scale(
     ucr=TINY_RUN.with_(epochs=1),
     ucr_sets=("Chinatown", "Coffee", "BME"),
     matrix_rates=(0.0, 0.5, 0.75),
+    steps=rp.resource_cases("fcn", 4, (0.0, 0.5), (("widths", (4, 8, 4)),)),
 )
 
 
@@ -73,6 +76,24 @@ def test_rate_matrix_and_its_statistics(reproduced):
     assert sum(friedman["mean_ranks"]) == pytest.approx(6.0)  # ranks 1..3 per data set
 
 
+def test_resources_of_every_variant(reproduced):
+    results = json.loads((reproduced / "resources" / "results.json").read_text())
+    section = results["steps"]["fcn batch 4"]
+    assert set(section) == {
+        "nn.Conv",
+        "nn.Conv+bf16",
+        "bandlimit 0.0",
+        "bandlimit+checkpoint 0.0",
+        "bandlimit 0.5",
+        "bandlimit+checkpoint 0.5",
+        "bandlimit 0.5+bf16",
+    }
+    assert section["nn.Conv"]["time_vs_plain"] == 1.0 and results["threads"] == 1
+    # Spectral checkpoints keep less than the same model without them; everything has a peak.
+    assert section["bandlimit+checkpoint 0.5"]["saved_bytes"] < section["bandlimit 0.5"]["saved_bytes"]
+    assert all(e["peak_bytes"] > 0 for e in section.values())
+
+
 def test_a_second_call_trains_nothing(reproduced):
     lines = []
     rp.reproduce(TINY, reproduced, log=lines.append)
@@ -86,7 +107,7 @@ def test_report_files_reference_only_what_exists_and_render_offline(reproduced):
     assert {"report/accuracy-FiftyWords_FCN.png", "report/rate-matrix.png", "report/critical-difference.png"} <= set(
         images
     )
-    assert "report/ucr-scatter.png" in images
+    assert "report/ucr-scatter.png" in images and "report/resources-fcn_batch_4.png" in images
     for image in images:
         assert matplotlib.image.imread(reproduced / image).shape[1] >= 400
     assert "64.40" in text and "data is not on this machine" in text

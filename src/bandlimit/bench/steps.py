@@ -4,11 +4,13 @@ Variants of one model and batch: ``nn.Conv`` (the plain model), ``bandlimit`` at
 ``bandlimit+checkpoint`` (spectral checkpoints), ``bandlimit+pays`` (band-limited only where
 it pays), and, as the anchor a user would pick to save memory, ``torch.utils.checkpoint`` on
 the plain model at a granularity (``block``: each residual block; ``stage``: each stage of
-blocks).
+blocks). Any variant can run under bf16 autocast (``precision="bf16"``), the paper's main
+baseline.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +34,11 @@ _VARIANT_OPTIONS: dict[str, dict[str, Any]] = {
     "bandlimit+pays": {"where_it_pays": True},
 }
 # (channels, spatial shape, classes) of the data each model is measured on.
-_DATA = {"resnet18": (3, (32, 32), 10), "fcn": (1, (270,), 50)}  # CIFAR-10; UCR FiftyWords
+_DATA = {  # CIFAR-10; UCR FiftyWords; Fashion-MNIST
+    "resnet18": (3, (32, 32), 10),
+    "fcn": (1, (270,), 50),
+    "small_resnet": (1, (28, 28), 10),
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,8 @@ class StepCase:
             ``bandlimit+pays`` (the where-it-pays mode) or ``torch.checkpoint:<block|stage>``.
         rate: compression rate of the band-limited variants.
         inference: a forward in eval mode under ``no_grad`` instead of a training step.
+        precision: ``fp32``, or ``bf16`` for the forward under CPU bf16 autocast.
+        model_kwargs: extra arguments of the model's factory.
     """
 
     model: str
@@ -53,10 +61,19 @@ class StepCase:
     variant: str
     rate: float = 0.0
     inference: bool = False
+    precision: str = "fp32"
+    model_kwargs: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
-        return self.variant + (f" {self.rate}" if self.variant.startswith("bandlimit") else "")
+        name = self.variant + (f" {self.rate}" if self.variant.startswith("bandlimit") else "")
+        return name + ("+bf16" if self.precision == "bf16" else "")
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The forward's precision context."""
+        if self.precision == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
 
 class _Checkpointed(nn.Module):
@@ -74,7 +91,7 @@ class _Checkpointed(nn.Module):
 def _model(case: StepCase) -> nn.Module:
     channels, _, classes = _DATA[case.model]
     torch.manual_seed(0)
-    model = create_model(case.model, channels, classes)
+    model = create_model(case.model, channels, classes, **dict(case.model_kwargs))
     if case.variant.startswith("bandlimit"):
         compress_(model, BandLimitConfig(rate=case.rate, **_VARIANT_OPTIONS.get(case.variant, {})))
     elif case.variant.startswith("torch.checkpoint:"):
@@ -105,14 +122,17 @@ def build_step(case: StepCase) -> Callable[[], None]:
 
         @torch.no_grad()
         def infer() -> None:
-            model(x)
+            with case.autocast():
+                model(x)
 
         infer()
         return infer
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with case.autocast():
+            out = model(x)
+        F.cross_entropy(out.float(), y).backward()
         optimizer.step()
 
     step()  # the optimizer's state and the layers' caches exist from here on: steps are alike
@@ -130,7 +150,7 @@ def saved_activation_bytes(case: StepCase) -> int | None:
     channels, spatial, classes = _DATA[case.model]
     model = _model(case)
     x = torch.randn(case.batch, channels, *spatial)
-    with count_saved_bytes(exclude=model.parameters()) as saved:
+    with count_saved_bytes(exclude=model.parameters()) as saved, case.autocast():
         model(x)
     return saved.total
 

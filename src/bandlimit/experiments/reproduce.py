@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from ..bench.steps import StepCase, run_steps
 from ..compress import BandLimitConfig, CompressionConfig, summary
 from ..data import DatasetNotFoundError, list_datasets, load_dataset
 from ..models import create_model
@@ -52,6 +53,7 @@ class Scale:
         ucr: the base run of the train-rate x test-rate experiment (its ``data`` is replaced).
         ucr_sets: the UCR data sets of that experiment; empty: every one found.
         matrix_rates: train and test rates of that experiment.
+        steps: the resources experiment's whole training steps (model, batch, rates).
         gflops: effective training throughput assumed by the time estimate, GFLOP/s.
     """
 
@@ -64,6 +66,7 @@ class Scale:
     ucr: TrainConfig
     ucr_sets: tuple[str, ...]
     matrix_rates: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
+    steps: tuple[StepCase, ...] = ()
     gflops: float = 20.0
     notes: tuple[str, ...] = field(default=())
 
@@ -88,6 +91,24 @@ _QUICK_SERIES = TrainConfig(
     model_kwargs=_SMALL_FCN,
 )
 
+
+def resource_cases(
+    model: str, batch: int, rates: Sequence[float], model_kwargs: tuple[tuple[str, Any], ...] = ()
+) -> tuple[StepCase, ...]:
+    """The resources experiment's steps of one model: plain and bf16, band-limited at each rate
+    with and without spectral checkpoints, and bf16 combined with rate 0.5."""
+
+    def case(variant: str, rate: float = 0.0, precision: str = "fp32") -> StepCase:
+        return StepCase(model, batch, variant, rate, precision=precision, model_kwargs=model_kwargs)
+
+    cases = [case("nn.Conv"), case("nn.Conv", precision="bf16")]
+    cases += [case(v, r) for r in rates for v in ("bandlimit", "bandlimit+checkpoint")]
+    return (*cases, case("bandlimit", 0.5, "bf16"))
+
+
+_STEP_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
+
+
 SCALES: dict[str, Scale] = {
     "quick": Scale(
         name="quick",
@@ -109,6 +130,7 @@ SCALES: dict[str, Scale] = {
         },
         ucr=_QUICK_SERIES.with_(epochs=30),
         ucr_sets=tuple(QUICK_UCR_SETS),
+        steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("small_resnet", 64, _STEP_RATES),
         notes=(
             "quick: a narrow FCN (32/64/32 filters instead of 128/256/128), 40 epochs, and a small ResNet (width 8) "
             "on 3000 Fashion-MNIST images for 4 epochs: trends, not the paper's accuracies",
@@ -159,6 +181,7 @@ SCALES: dict[str, Scale] = {
             model="fcn", data="ucr:FiftyWords", epochs=2000, batch_size=16, lr=1e-3, schedule="plateau", validation=0.1
         ),
         ucr_sets=(),
+        steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("resnet18", 128, _STEP_RATES),
         gflops=5000.0,
         notes=("full: the paper's models and schedules, for a GPU machine (--device cuda)",),
     ),
@@ -384,9 +407,24 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return result
 
 
+def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
+    """Time, bytes saved for backward and peak memory of one whole training step per variant, at
+    1 thread, interleaved per model (ratios to the plain model)."""
+    from ..bench.run import machine_info
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads stall when anything else runs on these machines
+    try:
+        steps = run_steps(scale.steps, log=log)
+    finally:
+        torch.set_num_threads(threads)
+    return {"steps": steps, "machine": machine_info(), "threads": 1}
+
+
 EXPERIMENTS: dict[str, Callable[[Scale, Path, Log], dict[str, Any]]] = {
     "accuracy": _accuracy,
     "rate_matrix": _rate_matrix,
+    "resources": _resources,
 }
 
 

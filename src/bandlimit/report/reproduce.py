@@ -248,7 +248,75 @@ def _scatter_blocks(sets: dict[str, Any], plots: Path) -> list[Block]:
     ]
 
 
-_SECTIONS = {"accuracy": _accuracy_blocks, "rate_matrix": _matrix_blocks}
+def _resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+    machine = results["machine"]
+    blocks: list[Block] = [
+        ("h2", "4. Resources against the rate (paper: Figure 7, Table 2)"),
+        (
+            "p",
+            f"One whole training step (forward, backward, SGD step) on random data, {results['threads']} thread, "
+            "timed interleaved in one process; bytes saved for backward counted with saved_tensors_hooks; peak "
+            f"memory in a fresh process. Machine: {machine['cpu']}, CPU capability {machine['cpu_capability']}, "
+            f"flags {' '.join(machine['cpu_flags'])}, torch {machine['torch']}. bf16 is CPU autocast; the "
+            "band-limited layer computes its transforms in float32 under it. Epoch times of the trained runs "
+            "are in section 1's tables.",
+        ),
+    ]
+    header = ["variant", "step s", "time vs plain", "saved MiB", "saved vs plain", "peak MiB", "peak vs plain"]
+    for title, section in results["steps"].items():
+        name = "resources-" + "".join(c if c.isalnum() else "_" for c in title) + ".png"
+        _plot_resources(title, section, plots / name)
+        blocks.append(("h2", title))
+        blocks.append(("img", (name, f"{title}: time and memory of a training step against the rate")))
+        rows = []
+        for variant, e in section.items():
+            saved = e.get("saved_bytes")
+            rows.append(
+                [
+                    variant,
+                    f"{e['median_s']:.3f}",
+                    f"{e.get('time_vs_plain', 1.0):.2f}x",
+                    "-" if saved is None else f"{saved / 2**20:.1f}",
+                    "-" if saved is None else f"{e.get('saved_vs_plain', 1.0):.2f}x",
+                    f"{e['peak_bytes'] / 2**20:.1f}" if "peak_bytes" in e else "-",
+                    f"{e['peak_vs_plain']:.2f}x" if "peak_vs_plain" in e else "-",
+                ]
+            )
+        blocks.append(("table", (header, rows)))
+    return blocks
+
+
+def _plot_resources(title: str, section: dict[str, Any], path: Path) -> None:
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    for variant, marker in (("bandlimit", "o-"), ("bandlimit+checkpoint", "s--")):
+        mine = sorted(
+            (e for e in section.values() if e["case"]["variant"] == variant and e["case"]["precision"] == "fp32"),
+            key=lambda e: e["case"]["rate"],
+        )
+        rates = [e["case"]["rate"] for e in mine]
+        for ax, key in zip(axes, ("time_vs_plain", "saved_vs_plain", "peak_vs_plain")):
+            values = [e.get(key) for e in mine]
+            if rates and all(v is not None for v in values):
+                ax.plot(rates, values, marker, label=variant)
+    for name, e in section.items():
+        if e["case"]["precision"] == "bf16":
+            for ax, key in zip(axes, ("time_vs_plain", "saved_vs_plain", "peak_vs_plain")):
+                if e.get(key) is not None:
+                    ax.plot([e["case"]["rate"]], [e[key]], "*", markersize=10, label=name)
+    for ax, label in zip(axes, ("step time", "bytes saved for backward", "peak memory")):
+        ax.axhline(1.0, color="k", lw=1)
+        ax.set_xlabel("rate")
+        ax.set_ylabel(f"{label} / plain model's")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+_SECTIONS = {"accuracy": _accuracy_blocks, "rate_matrix": _matrix_blocks, "resources": _resource_blocks}
 
 
 def _markdown(blocks: Sequence[Block]) -> str:
