@@ -31,11 +31,17 @@ TINY = rp.Scale(
     tasks={
         "FiftyWords FCN": TINY_RUN,
         "absent CIFAR": TINY_RUN.with_(model="lenet", data="cifar10", data_root="/nonexistent"),
+        "synthetic LeNet": TINY_RUN.with_(model="lenet", data="synthetic2d", model_kwargs={}),
     },
     ucr=TINY_RUN.with_(epochs=1),
     ucr_sets=("Chinatown", "Coffee", "BME"),
     matrix_rates=(0.0, 0.5, 0.75),
     steps=rp.resource_cases("fcn", 4, (0.0, 0.5), (("widths", (4, 8, 4)),)),
+    robust_tasks=("FiftyWords FCN", "synthetic LeNet", "absent CIFAR"),
+    sigmas=(0.0, 1.0),
+    epsilons=(0.1, 1.0),
+    attack_samples=6,
+    attack_steps=2,
 )
 
 
@@ -48,7 +54,7 @@ def reproduced(tmp_path_factory):
 
 def test_every_planned_run_finished_or_names_its_missing_data(reproduced):
     runs = rp.plan(TINY)
-    assert len(runs) == 2 * 2 * (1 + 1 + 2) + 3 * 3  # tasks x seeds x variants + sets x rates
+    assert len(runs) == 3 * 2 * (1 + 1 + 2) + 3 * 3  # tasks x seeds x variants + sets x rates
     results = json.loads((reproduced / "accuracy" / "results.json").read_text())
     assert (
         "not found" in results["tasks"]["absent CIFAR"]["missing"].lower()
@@ -94,6 +100,22 @@ def test_resources_of_every_variant(reproduced):
     assert all(e["peak_bytes"] > 0 for e in section.values())
 
 
+def test_robustness_of_the_seed_zero_models(reproduced):
+    from bandlimit.experiments.robustness import ATTACKS
+
+    results = json.loads((reproduced / "robustness" / "results.json").read_text())
+    series, images = results["tasks"]["FiftyWords FCN"], results["tasks"]["synthetic LeNet"]
+    assert "no finished models" in results["tasks"]["absent CIFAR"]["missing"]
+    assert set(series["models"]) == {"plain", "rate 0.5"} and series["recovery"] is None  # no attacks on series
+    for model in [*series["models"].values(), *images["models"].values()]:
+        assert len(model["noise"]["gaussian"]) == len(model["noise"]["uniform"]) == 2
+        assert model["noise"]["gaussian"][0] == model["noise"]["uniform"][0]  # sigma 0: the clean accuracy
+    for attack in images["models"]["plain"]["attacks"].values():
+        assert attack["samples"] == 6 and attack["attacked"] <= 6
+    assert set(images["models"]["rate 0.5"]["attacks"]) == set(ATTACKS)
+    assert images["recovery"]["rates"] == [0.0, 0.5] and len(images["recovery"]["adversarial"]) == 2
+
+
 def test_a_second_call_trains_nothing(reproduced):
     lines = []
     rp.reproduce(TINY, reproduced, log=lines.append)
@@ -108,6 +130,7 @@ def test_report_files_reference_only_what_exists_and_render_offline(reproduced):
         images
     )
     assert "report/ucr-scatter.png" in images and "report/resources-fcn_batch_4.png" in images
+    assert "report/noise-synthetic_LeNet.png" in images
     for image in images:
         assert matplotlib.image.imread(reproduced / image).shape[1] >= 400
     assert "64.40" in text and "data is not on this machine" in text

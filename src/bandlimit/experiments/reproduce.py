@@ -29,7 +29,8 @@ from ..compress import BandLimitConfig, CompressionConfig, summary
 from ..data import DatasetNotFoundError, list_datasets, load_dataset
 from ..models import create_model
 from ..train import TrainConfig, run_is_finished, train
-from ..train.checkpoint import atomic_write_text
+from ..train.checkpoint import atomic_write_text, load_checkpoint
+from ..train.experiment import Experiment, build_experiment
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics
 from .spectra import kept_energy
 from .stats import friedman_nemenyi
@@ -54,6 +55,11 @@ class Scale:
         ucr_sets: the UCR data sets of that experiment; empty: every one found.
         matrix_rates: train and test rates of that experiment.
         steps: the resources experiment's whole training steps (model, batch, rates).
+        robust_tasks: the tasks whose seed-0 models (plain and each fixed rate) the robustness
+            experiment tests; attacks run on 2D tasks only.
+        sigmas: noise levels (in the standardized data's standard deviations).
+        epsilons: the fixed-epsilon attacks' budgets (Linf, or L2 for the uniform noise).
+        attack_samples, attack_steps: test samples attacked, and the attacks' iterations.
         gflops: effective training throughput assumed by the time estimate, GFLOP/s.
     """
 
@@ -67,6 +73,11 @@ class Scale:
     ucr_sets: tuple[str, ...]
     matrix_rates: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     steps: tuple[StepCase, ...] = ()
+    robust_tasks: tuple[str, ...] = ()
+    sigmas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
+    epsilons: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
+    attack_samples: int = 64
+    attack_steps: int = 10
     gflops: float = 20.0
     notes: tuple[str, ...] = field(default=())
 
@@ -131,6 +142,7 @@ SCALES: dict[str, Scale] = {
         ucr=_QUICK_SERIES.with_(epochs=30),
         ucr_sets=tuple(QUICK_UCR_SETS),
         steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("small_resnet", 64, _STEP_RATES),
+        robust_tasks=("FiftyWords FCN", "Fashion-MNIST small ResNet"),
         notes=(
             "quick: a narrow FCN (32/64/32 filters instead of 128/256/128), 40 epochs, and a small ResNet (width 8) "
             "on 3000 Fashion-MNIST images for 4 epochs: trends, not the paper's accuracies",
@@ -182,6 +194,9 @@ SCALES: dict[str, Scale] = {
         ),
         ucr_sets=(),
         steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("resnet18", 128, _STEP_RATES),
+        robust_tasks=("FiftyWords FCN", "CIFAR-10 ResNet-18"),
+        attack_samples=1000,
+        attack_steps=100,
         gflops=5000.0,
         notes=("full: the paper's models and schedules, for a GPU machine (--device cuda)",),
     ),
@@ -421,10 +436,60 @@ def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return {"steps": steps, "machine": machine_info(), "threads": 1}
 
 
+def _trained(folder: Path) -> Experiment:
+    """The experiment of a finished run with its last epoch's weights, in eval mode."""
+    state = load_checkpoint(folder / CHECKPOINT)
+    exp = build_experiment(TrainConfig.from_dict(state["config"]))
+    exp.model.load_state_dict(state["model_state"])
+    exp.model.eval()
+    return exp
+
+
+def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
+    """Noise, attacks and recovery for each robust task's seed-0 models of the accuracy experiment."""
+    from . import robustness
+
+    runs = [r for r in plan(scale) if r.experiment == "accuracy" and r.seed == 0 and r.task in scale.robust_tasks]
+    tasks: dict[str, Any] = {}
+    for task in scale.robust_tasks:
+        mine = [r for r in runs if r.task == task and (r.variant == "plain" or r.variant.startswith("rate"))]
+        finished = [r for r in mine if run_is_finished(out / r.folder)]
+        if not finished:
+            tasks[task] = {"missing": "no finished models: run the accuracy experiment first (or its data is absent)"}
+            continue
+        models: dict[str, Any] = {}
+        recovered = None
+        for run in finished:
+            exp = _trained(out / run.folder)
+            x, y = exp.test_data
+            log(f"{run.folder}: noise and attacks")
+            entry: dict[str, Any] = {
+                "achieved_rate": exp.achieved_rate,
+                "noise": robustness.noise_accuracy(exp.model, x, y, scale.sigmas),
+            }
+            if x.dim() == 4:  # images: attacks on a seeded subset of the test set
+                pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: scale.attack_samples]
+                xs, ys = x[pick], y[pick]
+                bounds = (float(x.min()), float(x.max()))
+                entry["attacks"] = {
+                    name: robustness.attack(exp.model, xs, ys, name, scale.epsilons, bounds, scale.attack_steps)
+                    for name in robustness.ATTACKS
+                }
+                if run.variant == "plain":
+                    epsilon = scale.epsilons[len(scale.epsilons) // 2]
+                    recovered = robustness.recovery(
+                        exp.model, xs, ys, epsilon, bounds, scale.attack_steps, (0.0, *scale.rates)
+                    )
+            models[run.variant] = entry
+        tasks[task] = {"models": models, "recovery": recovered}
+    return {"tasks": tasks, "sigmas": list(scale.sigmas), "epsilons": list(scale.epsilons)}
+
+
 EXPERIMENTS: dict[str, Callable[[Scale, Path, Log], dict[str, Any]]] = {
     "accuracy": _accuracy,
     "rate_matrix": _rate_matrix,
     "resources": _resources,
+    "robustness": _robustness,
 }
 
 

@@ -316,7 +316,85 @@ def _plot_resources(title: str, section: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-_SECTIONS = {"accuracy": _accuracy_blocks, "rate_matrix": _matrix_blocks, "resources": _resource_blocks}
+def _robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+    sigmas, epsilons = results["sigmas"], results["epsilons"]
+    blocks: list[Block] = [
+        ("h2", "5. Robustness (paper: Figures 6 and 28)"),
+        (
+            "p",
+            "Models of the accuracy experiment (seed 0, last epoch). Noise levels and attack budgets are in units of "
+            "the standardized data's standard deviation; attacks (foolbox) run on a seeded subset of the test set, "
+            "bounded by the test set's range. Median size: the median perturbation needed over the correctly "
+            "classified samples (L2 norm for the minimizing attacks, the smallest successful epsilon for the "
+            "fixed-budget ones; inf when the attack fooled fewer than half).",
+        ),
+    ]
+    for task, entry in results["tasks"].items():
+        blocks.append(("h2", f"{task}: robustness"))
+        if "missing" in entry:
+            blocks.append(("p", f"Not run: {entry['missing']}."))
+            continue
+        models = entry["models"]
+        name = "noise-" + "".join(c if c.isalnum() else "_" for c in task) + ".png"
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        for variant, model in models.items():
+            line = ax.plot(sigmas, model["noise"]["gaussian"], "o-", label=f"{variant}, Gaussian")[0]
+            ax.plot(sigmas, model["noise"]["uniform"], "s--", color=line.get_color(), label=f"{variant}, uniform")
+        ax.set_xlabel("noise standard deviation (data standard deviations)")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"{task}: accuracy under noise")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        fig.savefig(plots / name, dpi=110)
+        plt.close(fig)
+        blocks.append(("img", (name, f"{task}: test accuracy under Gaussian (solid) and uniform (dashed) noise")))
+        attacked = {v: m["attacks"] for v, m in models.items() if "attacks" in m}
+        if attacked:
+            attacks = list(next(iter(attacked.values())))
+            header = ["model", "achieved rate", *[f"{a} median size" for a in attacks]]
+            rows = [
+                [v, f"{models[v]['achieved_rate']:.3f}", *[_size(attacked[v][a]["median_size"]) for a in attacks]]
+                for v in attacked
+            ]
+            blocks.append(("table", (header, rows)))
+            fixed = [a for a in attacks if attacked[next(iter(attacked))][a].get("accuracy") is not None]
+            fixed = [a for a in fixed if isinstance(attacked[next(iter(attacked))][a]["accuracy"], list)]
+            header = ["model", "attack", *[f"acc @ {e:g}" for e in epsilons]]
+            rows = [
+                [v, a, *[f"{100 * acc:.1f}" for acc in attacked[v][a]["accuracy"]]] for v in attacked for a in fixed
+            ]
+            blocks.append(("table", (header, rows)))
+        recovery = entry.get("recovery")
+        if recovery:
+            blocks.append(
+                (
+                    "p",
+                    f"Recovery: PGD adversarial examples at epsilon {recovery['epsilon']:g} against the plain model, "
+                    "then the plain model's accuracy after band-limiting its input at each rate (the adversarial "
+                    "perturbation is mostly high-frequency), beside its accuracy on band-limited clean inputs.",
+                )
+            )
+            header = ["input rate", "adversarial acc %", "clean acc %"]
+            rows = [
+                [f"{r:g}", f"{100 * a:.1f}", f"{100 * c:.1f}"]
+                for r, a, c in zip(recovery["rates"], recovery["adversarial"], recovery["clean"])
+            ]
+            blocks.append(("table", (header, rows)))
+    return blocks
+
+
+def _size(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+_SECTIONS = {
+    "accuracy": _accuracy_blocks,
+    "rate_matrix": _matrix_blocks,
+    "resources": _resource_blocks,
+    "robustness": _robustness_blocks,
+}
 
 
 def _markdown(blocks: Sequence[Block]) -> str:
