@@ -120,6 +120,11 @@ def resource_cases(
 _STEP_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
 
 
+# The paper's image runs: SGD with momentum, cosine schedule, crop and flip, 350 epochs.
+_CIFAR = TrainConfig(
+    epochs=350, batch_size=64, optimizer="sgd", lr=0.1, schedule="cosine", augment=True, validation=0.1
+)
+
 SCALES: dict[str, Scale] = {
     "quick": Scale(
         name="quick",
@@ -164,30 +169,8 @@ SCALES: dict[str, Scale] = {
                 schedule="plateau",
                 validation=0.1,
             ),
-            "CIFAR-10 ResNet-18": TrainConfig(
-                model="resnet18",
-                data="cifar10",
-                epochs=350,
-                batch_size=128,
-                optimizer="sgd",
-                lr=0.1,
-                weight_decay=5e-4,
-                schedule="cosine",
-                augment=True,
-                validation=0.1,
-            ),
-            "CIFAR-100 DenseNet-121": TrainConfig(
-                model="densenet121",
-                data="cifar100",
-                epochs=350,
-                batch_size=64,
-                optimizer="sgd",
-                lr=0.1,
-                weight_decay=1e-4,
-                schedule="cosine",
-                augment=True,
-                validation=0.1,
-            ),
+            "CIFAR-10 ResNet-18": _CIFAR.with_(model="resnet18", data="cifar10", batch_size=128, weight_decay=5e-4),
+            "CIFAR-100 DenseNet-121": _CIFAR.with_(model="densenet121", data="cifar100", weight_decay=1e-4),
         },
         ucr=TrainConfig(
             model="fcn", data="ucr:FiftyWords", epochs=2000, batch_size=16, lr=1e-3, schedule="plateau", validation=0.1
@@ -198,7 +181,7 @@ SCALES: dict[str, Scale] = {
         attack_samples=1000,
         attack_steps=100,
         gflops=5000.0,
-        notes=("full: the paper's models and schedules, for a GPU machine (--device cuda)",),
+        notes=("full: the paper's models and schedules, for a GPU machine (CUDA is used when present)",),
     ),
 }
 
