@@ -149,3 +149,22 @@ def test_kept_energy_against_numpy_in_both_bases():
     assert energy[("fft", 0.0)] == pytest.approx(1.0) and energy[("dct", 0.0)] == pytest.approx(1.0)
     # What the README reports: on this photograph the DCT band keeps more energy at the same rate.
     assert energy[("dct", 0.5)] > energy[("fft", 0.5)] and energy[("dct", 0.85)] > energy[("fft", 0.85)]
+
+
+@pytest.mark.parametrize(
+    "model, data, layer",
+    [("lenet", "synthetic2d", "features.3"), ("fcn", "ucr:Coffee", "features.3")],
+)
+def test_a_trained_layers_input_spectrum(tmp_path, capsys, model, data, layer):
+    run = tmp_path / "run"
+    flags = ["--model", model, "--data", data, "--epochs", "1", "--limit", "16", "--no-progress", "--out", str(run)]
+    assert main(["train", *flags, "--model-arg", "widths=[4,8,4]"] if model == "fcn" else ["train", *flags]) == 0
+    out = tmp_path / "pictures"
+    args = ["spectrum", "--checkpoint", str(run / "checkpoint.pt"), "--rates", "0.5", "--out", str(out)]
+    assert main([*args, "--layer", layer, "--index", "3"]) == 0
+    assert matplotlib.image.imread(out / "spectrum-layer.png").shape[0] > 300
+    capsys.readouterr()
+    assert main([*args, "--layer", "nothing"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and layer in err  # the allowed names are listed
+    assert main(["spectrum", "--layer", layer, "--out", str(out)]) == 2

@@ -161,6 +161,38 @@ def _error(args: argparse.Namespace) -> None:
     print(f"\nplot: {os.path.join(args.out, 'error.png')}   results: {os.path.join(args.out, 'error.json')}")
 
 
+def _layer_spectrum(args: argparse.Namespace, rates: list[float]) -> str:
+    """The spectrum picture of ``--layer``'s input for test sample ``--index`` of ``--checkpoint``'s run."""
+    import torch
+
+    from ..experiments.spectra import plot_series_1d, plot_spectrum_2d
+    from ..train.run import load_trained
+
+    exp = load_trained(args.checkpoint)
+    convs = {name: m for name, m in exp.model.named_modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))}
+    if args.layer not in convs:
+        raise ConfigError(f"--layer must name a convolution of the model: one of {sorted(convs)}, got {args.layer!r}")
+    x_test = exp.test_data[0]
+    if not 0 <= args.index < len(x_test):
+        raise ConfigError(f"--index must be in [0, {len(x_test)}) for the test set, got {args.index}")
+    layer = convs[args.layer]
+    seen: list[torch.Tensor] = []
+    handle = layer.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach()))
+    with torch.no_grad():
+        exp.model(x_test[args.index : args.index + 1])
+    handle.remove()
+    pairs = layer._reversed_padding_repeated_twice  # (before, after) per dimension, last first
+    size = seen[0].shape[2:]
+    padded = [n + pairs[2 * i] + pairs[2 * i + 1] for i, n in zip(reversed(range(len(size))), size)]
+    path = os.path.join(args.out, "spectrum-layer.png")
+    if len(size) == 2:
+        plot_spectrum_2d(seen[0][0], rates, path, padded_size=padded)
+    else:
+        channel = int(seen[0][0].square().sum(-1).argmax())  # the channel with the most energy
+        plot_series_1d(seen[0][0, channel], rates, path, padded_size=padded[0])
+    return path
+
+
 def _spectrum(args: argparse.Namespace) -> None:
     from ..data import load_dataset
     from ..errors import as_config_error
@@ -170,6 +202,11 @@ def _spectrum(args: argparse.Namespace) -> None:
     image_png, series_png = os.path.join(args.out, "spectrum-2d.png"), os.path.join(args.out, "spectrum-1d.png")
     with as_config_error("--rates: "):
         rates = [check_rate(r) for r in args.rates]
+    if args.checkpoint or args.layer:
+        if not (args.checkpoint and args.layer):
+            raise ConfigError("--checkpoint and --layer go together: a trained run's checkpoint and a layer's name")
+        print(_layer_spectrum(args, rates))
+        return
     plot_spectrum_2d(load_image(args.image), rates, image_png)
     train_set, _, _ = load_dataset(args.series)
     if not 0 <= args.index < len(train_set):
@@ -282,9 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = _subcommand(sub, "spectrum", _spectrum, help="pictures of spectra and the band kept at a few rates")
     p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
     p.add_argument("--series", default="ucr:FiftyWords", help="data set of the 1D series (default ucr:FiftyWords)")
-    p.add_argument("--index", type=int, default=0, help="which training series")
+    p.add_argument("--index", type=int, default=0, help="which training series (with --checkpoint: test sample)")
     p.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.85, 0.95])
     p.add_argument("--out", default="runs/spectrum", help="folder for spectrum-2d.png and spectrum-1d.png")
+    p.add_argument("--checkpoint", help="a trained run's checkpoint.pt: picture its --layer's input instead")
+    p.add_argument("--layer", help="with --checkpoint: a convolution's qualified name, e.g. features.1.conv")
 
     p = _subcommand(
         sub,

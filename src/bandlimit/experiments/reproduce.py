@@ -29,9 +29,8 @@ from ..compress import BandLimitConfig, CompressionConfig, summary
 from ..data import DatasetNotFoundError, list_datasets, load_dataset
 from ..models import create_model
 from ..train import TrainConfig, run_is_finished, train
-from ..train.checkpoint import atomic_write_text, load_checkpoint
-from ..train.experiment import Experiment, build_experiment
-from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics
+from ..train.checkpoint import atomic_write_text
+from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
 from .spectra import kept_energy
 from .stats import friedman_nemenyi
 
@@ -419,15 +418,6 @@ def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return {"steps": steps, "machine": machine_info(), "threads": 1}
 
 
-def _trained(folder: Path) -> Experiment:
-    """The experiment of a finished run with its last epoch's weights, in eval mode."""
-    state = load_checkpoint(folder / CHECKPOINT)
-    exp = build_experiment(TrainConfig.from_dict(state["config"]))
-    exp.model.load_state_dict(state["model_state"])
-    exp.model.eval()
-    return exp
-
-
 def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Noise, attacks and recovery for each robust task's seed-0 models of the accuracy experiment."""
     from . import robustness
@@ -443,7 +433,7 @@ def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
         models: dict[str, Any] = {}
         recovered = None
         for run in finished:
-            exp = _trained(out / run.folder)
+            exp = load_trained(out / run.folder / CHECKPOINT)  # the last epoch's weights
             x, y = exp.test_data
             log(f"{run.folder}: noise and attacks")
             entry: dict[str, Any] = {

@@ -213,18 +213,25 @@ def _band_outline(ax: object, band: Band) -> None:
     )
 
 
-def plot_spectrum_2d(image: torch.Tensor, rates: Sequence[float], path: str | Path) -> list[Band]:
+def plot_spectrum_2d(
+    image: torch.Tensor, rates: Sequence[float], path: str | Path, padded_size: Sequence[int] | None = None
+) -> list[Band]:
     """Log-magnitude (dB) of the image's rfft2 (channels summed in power, DC row centred), with
-    the band kept at each rate outlined in cyan, one panel per rate; returns the bands drawn."""
+    the band kept at each rate outlined in cyan, one panel per rate; returns the bands drawn.
+
+    ``padded_size``: the size after a layer's padding, whose grid and bands are drawn (a layer's
+    input); by default the image's own size.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = band_for_size(image.shape[-2:], 0.0).grid
+    size = tuple(padded_size or image.shape[-2:])
+    grid = band_for_size(size, 0.0).grid
     power = torch.fft.rfft2(image.to(torch.float64), s=grid).abs().square().sum(0)
     decibels = 10 * torch.log10(torch.fft.fftshift(power, dim=0) + 1e-12)
-    bands = [band_for_size(image.shape[-2:], r) for r in rates]
+    bands = [band_for_size(size, r) for r in rates]
     fig, axes = plt.subplots(1, len(rates), figsize=(3.2 * len(rates), 3.6), squeeze=False)
     for ax, rate, band in zip(axes[0], rates, bands):
         shown = ax.imshow(decibels.numpy(), origin="lower", cmap="magma", aspect="auto")
@@ -240,16 +247,19 @@ def plot_spectrum_2d(image: torch.Tensor, rates: Sequence[float], path: str | Pa
     return bands
 
 
-def plot_series_1d(series: torch.Tensor, rates: Sequence[float], path: str | Path) -> list[Band]:
+def plot_series_1d(
+    series: torch.Tensor, rates: Sequence[float], path: str | Path, padded_size: int | None = None
+) -> list[Band]:
     """A series with its band-limited reconstructions (top) and its rfft magnitude in dB with the
-    band edge of each rate (bottom); returns the bands drawn."""
+    band edge of each rate (bottom); returns the bands drawn. ``padded_size`` as in
+    :func:`plot_spectrum_2d`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     series = series.to(torch.float64).flatten()
-    bands = [band_for_size((series.numel(),), r) for r in rates]
+    bands = [band_for_size((padded_size or series.numel(),), r) for r in rates]
     n = bands[0].n_w
     spectrum = torch.fft.rfft(series, n=n)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5.5))

@@ -28,7 +28,7 @@ from .experiment import Experiment, build_experiment, layer_stats
 from .loop import epoch_generator, evaluate, train_epoch
 from .state import TrainingState
 
-__all__ = ["evaluate_checkpoint", "load_metrics", "run_is_finished", "train"]
+__all__ = ["evaluate_checkpoint", "load_metrics", "load_trained", "run_is_finished", "train"]
 
 CHECKPOINT, METRICS, RESULT, CONFIG = "checkpoint.pt", "metrics.jsonl", "result.json", "config.json"
 # Evaluation keeps no autograd graph, so a batch larger than training's costs little memory
@@ -217,19 +217,26 @@ def run_is_finished(out_dir: str | Path) -> bool:
         return False
 
 
-def evaluate_checkpoint(path: str | Path, rates: list[float], device: str = "cpu") -> list[dict[str, float]]:
-    """Test accuracy of a trained checkpoint at each of ``rates`` (rates other than its training rate too)."""
+def load_trained(path: str | Path, device: str = "cpu") -> Experiment:
+    """The experiment of a run's checkpoint with its weights, in eval mode."""
     state = load_checkpoint(path)
     try:
         config = TrainConfig.from_dict(state["config"])
     except ConfigError as err:
         raise CheckpointError(f"checkpoint {path} holds a config this bandlimit cannot read: {err}") from None
-    configs = [BandLimitConfig(rate=rate) for rate in rates]  # validated before the model is built
     exp = build_experiment(config, device)
     try:
         exp.model.load_state_dict(state["model_state"])
     except RuntimeError as err:
         raise CheckpointError(f"checkpoint {path} does not match model {config.model!r}: {str(err)[:120]}") from None
+    exp.model.eval()
+    return exp
+
+
+def evaluate_checkpoint(path: str | Path, rates: list[float], device: str = "cpu") -> list[dict[str, float]]:
+    """Test accuracy of a trained checkpoint at each of ``rates`` (rates other than its training rate too)."""
+    configs = [BandLimitConfig(rate=rate) for rate in rates]  # validated before the model is built
+    exp = load_trained(path, device)
     rows = []
     for band in configs:
         compress_(exp.model, band)  # converts plain convolutions too
