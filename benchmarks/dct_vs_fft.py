@@ -3,6 +3,7 @@ finished ``bandlimit train`` runs) the accuracy of models trained in each basis.
 
     python benchmarks/dct_vs_fft.py energy
     python benchmarks/dct_vs_fft.py accuracy RUNS_DIR   # folders named <label>-<basis>-<rate>-s<seed>
+    python benchmarks/dct_vs_fft.py steps               # whole training steps, 1 thread, interleaved
 
 The energy part reads a photograph that ships with matplotlib, the Fashion-MNIST test images
 (``/usr/share/datasets/fashion-mnist`` from the Debian package, skipped if absent) and the UCR
@@ -82,13 +83,39 @@ def accuracy(runs: Path) -> None:
     print(format_table(columns, [[row[c] for c in columns] for row in rows]))
 
 
+def steps() -> None:
+    """One SGD step of the FCN (FiftyWords shapes, batch 16) and the small ResNet (Fashion-MNIST
+    shapes, width 16, batch 64) per basis and rate, against the plain model."""
+    from bandlimit.bench.run import machine_info
+    from bandlimit.bench.steps import StepCase, run_steps
+
+    cases = []
+    for model, batch in (("fcn", 16), ("small_resnet", 64)):
+        cases.append(StepCase(model, batch, "nn.Conv"))
+        cases += [StepCase(model, batch, v, r) for r in (0.5, 0.85) for v in ("bandlimit", "bandlimit+dct")]
+    info = machine_info()
+    print(f"machine: {info['cpu']}, CPU capability {info['cpu_capability']}, flags {' '.join(info['cpu_flags'])}")
+    for title, section in run_steps(cases, rounds=5).items():
+        print(f"\n{title}, 1 thread")
+        rows = [
+            [name, e["median_s"], e["time_vs_plain"], e["saved_bytes"] / 2**20, e["peak_bytes"] / 2**20]
+            for name, e in section.items()
+        ]
+        print(format_table(["variant", "step s", "time vs plain", "saved MiB", "peak MiB"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["energy", "accuracy"])
+    parser.add_argument("part", choices=["energy", "accuracy", "steps"])
     parser.add_argument("runs", nargs="?", type=Path, default=Path("runs"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    energy() if args.part == "energy" else accuracy(args.runs)
+    if args.part == "energy":
+        energy()
+    elif args.part == "steps":
+        steps()
+    else:
+        accuracy(args.runs)
 
 
 if __name__ == "__main__":

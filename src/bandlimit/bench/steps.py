@@ -2,10 +2,10 @@
 
 Variants of one model and batch: ``nn.Conv`` (the plain model), ``bandlimit`` at a rate,
 ``bandlimit+checkpoint`` (spectral checkpoints), ``bandlimit+pays`` (band-limited only where
-it pays), and, as the anchor a user would pick to save memory, ``torch.utils.checkpoint`` on
-the plain model at a granularity (``block``: each residual block; ``stage``: each stage of
-blocks). Any variant can run under bf16 autocast (``precision="bf16"``), the paper's main
-baseline.
+it pays), ``bandlimit+dct`` (the DCT-II basis), and, as the anchor a user would pick to save
+memory, ``torch.utils.checkpoint`` on the plain model at a granularity (``block``: each
+residual block; ``stage``: each stage of blocks). Any variant can run under bf16 autocast
+(``precision="bf16"``), the paper's main baseline.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ __all__ = ["StepCase", "build_step", "default_step_cases", "run_steps", "saved_a
 _VARIANT_OPTIONS: dict[str, dict[str, Any]] = {
     "bandlimit+checkpoint": {"checkpoint": True},
     "bandlimit+pays": {"where_it_pays": True},
+    "bandlimit+dct": {"basis": "dct"},
 }
 # (channels, spatial shape, classes) of the data each model is measured on.
 _DATA = {  # CIFAR-10; UCR FiftyWords; Fashion-MNIST
@@ -49,7 +50,8 @@ class StepCase:
         model: ``resnet18`` (CIFAR) or ``fcn`` (UCR FiftyWords shapes).
         batch: samples per step.
         variant: ``nn.Conv``, ``bandlimit``, ``bandlimit+checkpoint`` (spectral checkpoints),
-            ``bandlimit+pays`` (the where-it-pays mode) or ``torch.checkpoint:<block|stage>``.
+            ``bandlimit+pays`` (the where-it-pays mode), ``bandlimit+dct`` (the DCT-II basis) or
+            ``torch.checkpoint:<block|stage>``.
         rate: compression rate of the band-limited variants.
         inference: a forward in eval mode under ``no_grad`` instead of a training step.
         precision: ``fp32``, or ``bf16`` for the forward under CPU bf16 autocast.
