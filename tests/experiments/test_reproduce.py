@@ -120,6 +120,7 @@ def test_a_second_call_trains_nothing(reproduced):
     lines = []
     rp.reproduce(TINY, reproduced, log=lines.append)
     assert not [line for line in lines if line.endswith(": training")]
+    assert sum("measured already" in line for line in lines) == 2  # resources and robustness
 
 
 def test_report_files_reference_only_what_exists_and_render_offline(reproduced):

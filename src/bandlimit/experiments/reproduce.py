@@ -3,7 +3,8 @@
 Each experiment is a list of training runs (:func:`plan`) and a function that turns the
 finished runs into ``<out>/<experiment>/results.json`` (:data:`EXPERIMENTS`). Runs live in
 their own folders and resume where they stopped; finished runs are skipped, so a killed
-``reproduce`` continues when started again. ``bandlimit report`` draws the results.
+``reproduce`` continues when started again; the measuring experiments (resources, robustness)
+run once, until their ``results.json`` is deleted. ``bandlimit report`` draws the results.
 
 Model selection: every run holds out ``validation`` of its training set, and the accuracy
 reported first is the test accuracy at the epoch with the best validation accuracy
@@ -129,7 +130,7 @@ SCALES: dict[str, Scale] = {
         name="quick",
         seeds=3,
         rates=(0.25, 0.5, 0.75, 0.9),
-        energies=(0.999,),
+        energies=(0.99, 0.999),  # 0.999 keeps the image layers' full band; 0.99 compresses them
         calibrate=8,
         tasks={
             "FiftyWords FCN": _QUICK_SERIES,
@@ -458,6 +459,9 @@ def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return {"tasks": tasks, "sigmas": list(scale.sigmas), "epsilons": list(scale.epsilons)}
 
 
+# Experiments that measure rather than train: a finished one is not measured again.
+_MEASURED_ONCE = ("resources", "robustness")
+
 EXPERIMENTS: dict[str, Callable[[Scale, Path, Log], dict[str, Any]]] = {
     "accuracy": _accuracy,
     "rate_matrix": _rate_matrix,
@@ -480,6 +484,9 @@ def reproduce(scale: Scale, out: str | Path, only: Sequence[str] | None = None, 
     atomic_write_text(out / "scale.json", json.dumps({"name": scale.name, "notes": list(scale.notes)}))
     for name, run in EXPERIMENTS.items():
         if only and name not in only:
+            continue
+        if name in _MEASURED_ONCE and (out / name / "results.json").exists():
+            log(f"== {name}: measured already (delete {out / name / 'results.json'} to measure again)")
             continue
         log(f"== {name}")
         torch.manual_seed(0)

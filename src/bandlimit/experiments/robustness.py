@@ -73,8 +73,10 @@ def attack(
 ) -> dict[str, Any]:
     """One foolbox attack on the samples ``model`` classifies correctly.
 
-    Fixed-epsilon attacks give the accuracy at each epsilon (over all samples, the misclassified
-    ones counting as wrong) and, per attacked sample, the smallest epsilon that fooled it; the
+    Fixed-epsilon attacks give the accuracy at each epsilon (an Linf budget; for the L2 noise
+    attack, ``epsilon * sqrt(values per sample)``, the L2 norm of an even Linf change), over
+    all samples with the misclassified ones counting as wrong, and, per attacked sample, the
+    smallest epsilon that fooled it; the
     minimizing attacks give the size of the perturbation they found (L2 norm of the adversarial
     minus the input; for the blur, of the blurred image's difference). ``median_size`` is the
     median over the attacked samples, counting a sample the attack did not fool as infinite.
@@ -92,7 +94,8 @@ def attack(
     cls, arguments, fixed = ATTACKS[name]
     attack_ = getattr(foolbox.attacks, cls)(**arguments(steps))
     if fixed:
-        _, _, success = attack_(fmodel, xs, ys, epsilons=list(epsilons))
+        scale = math.sqrt(xs[0].numel()) if name.endswith("(L2)") else 1.0
+        _, _, success = attack_(fmodel, xs, ys, epsilons=[e * scale for e in epsilons])
         fooled = success.cpu()  # (epsilons, samples)
         result["accuracy"] = [float(correct.sum() - f.sum()) / len(x) for f in fooled]
         first = torch.where(fooled.any(0), fooled.float().argmax(0), len(epsilons))

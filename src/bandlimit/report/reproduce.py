@@ -20,7 +20,7 @@ PAPER = {("FiftyWords FCN", "plain"): 0.6440}
 """The paper's numbers that this report can put beside ours: (task, variant) -> test accuracy
 (the paper reports the best test accuracy over epochs)."""
 
-Block = tuple[str, Any]  # ("h1" | "h2" | "p", text), ("table", (header, rows)), ("img", (file, caption))
+Block = tuple[str, Any]  # ("h1" | "h2" | "h3" | "p", text), ("table", (header, rows)), ("img", (file, caption))
 
 
 def _plt() -> Any:
@@ -48,7 +48,7 @@ def _accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
         ),
     ]
     for task, entry in results["tasks"].items():
-        blocks.append(("h2", task))
+        blocks.append(("h3", task))
         if entry.get("missing"):
             blocks.append(("p", f"Not run: the data is not on this machine ({entry['missing']})."))
             continue
@@ -87,7 +87,7 @@ def _accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
                 )
             )
         if entry.get("energy_table"):
-            blocks.append(("h2", f"{task}: energy, memory and accuracy (paper: Table 3)"))
+            blocks.append(("h3", f"{task}: energy, memory and accuracy (paper: Table 3)"))
             blocks.append(
                 (
                     "p",
@@ -266,10 +266,14 @@ def _resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     for title, section in results["steps"].items():
         name = "resources-" + "".join(c if c.isalnum() else "_" for c in title) + ".png"
         _plot_resources(title, section, plots / name)
-        blocks.append(("h2", title))
+        blocks.append(("h3", title))
         blocks.append(("img", (name, f"{title}: time and memory of a training step against the rate")))
         rows = []
-        for variant, e in section.items():
+        order = sorted(
+            section.items(),
+            key=lambda kv: (kv[1]["case"]["variant"], kv[1]["case"]["precision"] != "fp32", kv[1]["case"]["rate"]),
+        )
+        for variant, e in sorted(order, key=lambda kv: not kv[0].startswith("nn.Conv")):  # the plain model first
             saved = e.get("saved_bytes")
             rows.append(
                 [
@@ -323,14 +327,15 @@ def _robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
         (
             "p",
             "Models of the accuracy experiment (seed 0, last epoch). Noise levels and attack budgets are in units of "
-            "the standardized data's standard deviation; attacks (foolbox) run on a seeded subset of the test set, "
+            "the standardized data's standard deviation (the L2 noise attack's budget is epsilon times the square root "
+            "of the values per sample); attacks (foolbox) run on a seeded subset of the test set, "
             "bounded by the test set's range. Median size: the median perturbation needed over the correctly "
             "classified samples (L2 norm for the minimizing attacks, the smallest successful epsilon for the "
             "fixed-budget ones; inf when the attack fooled fewer than half).",
         ),
     ]
     for task, entry in results["tasks"].items():
-        blocks.append(("h2", f"{task}: robustness"))
+        blocks.append(("h3", f"{task}: robustness"))
         if "missing" in entry:
             blocks.append(("p", f"Not run: {entry['missing']}."))
             continue
@@ -400,8 +405,8 @@ _SECTIONS = {
 def _markdown(blocks: Sequence[Block]) -> str:
     lines = []
     for kind, value in blocks:
-        if kind in ("h1", "h2"):
-            lines.append(("# " if kind == "h1" else "## ") + value)
+        if kind in ("h1", "h2", "h3"):
+            lines.append("#" * int(kind[1]) + " " + value)
         elif kind == "p":
             lines.append(value)
         elif kind == "img":
@@ -423,7 +428,7 @@ def _html(blocks: Sequence[Block], plots: Path) -> str:
         "td:first-child,th:first-child{text-align:left}img{max-width:100%}</style></head><body>"
     ]
     for kind, value in blocks:
-        if kind in ("h1", "h2"):
+        if kind in ("h1", "h2", "h3"):
             parts.append(f"<{kind}>{html.escape(value)}</{kind}>")
         elif kind == "p":
             parts.append(f"<p>{html.escape(value)}</p>")
