@@ -56,10 +56,8 @@ def test_every_planned_run_finished_or_names_its_missing_data(reproduced):
     runs = rp.plan(TINY)
     assert len(runs) == 3 * 2 * (1 + 1 + 2) + 3 * 3  # tasks x seeds x variants + sets x rates
     results = json.loads((reproduced / "accuracy" / "results.json").read_text())
-    assert (
-        "not found" in results["tasks"]["absent CIFAR"]["missing"].lower()
-        or results["tasks"]["absent CIFAR"]["missing"]
-    )
+    missing = results["tasks"]["absent CIFAR"]["missing"]
+    assert "cifar10" in missing and "not found" in missing and not results["tasks"]["absent CIFAR"]["rows"]
     rows = {r["variant"]: r for r in results["tasks"]["FiftyWords FCN"]["rows"]}
     assert set(rows) == {"plain", "rate 0.5", "energy 0.99 dynamic", "energy 0.99 calibrated"}
     assert rows["plain"]["seeds"] == 2 and rows["plain"]["achieved_rate"]["mean"] == 0

@@ -29,6 +29,7 @@ from ..bench.steps import StepCase, run_steps
 from ..compress import BandLimitConfig, CompressionConfig, summary
 from ..data import DatasetNotFoundError, list_datasets, load_dataset
 from ..models import create_model
+from ..nn import BandLimitedConv1d
 from ..train import TrainConfig, run_is_finished, train
 from ..train.checkpoint import atomic_write_text
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
@@ -359,8 +360,6 @@ def _missing_for(task: str, runs: Sequence[PlannedRun], missing: dict[str, str])
 def _energy_table(config: TrainConfig, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The paper's Table 3 for the series task: per rate, the energy of the test series that the
     first layer's band keeps, the memory kept for backward and the accuracy."""
-    from ..nn import BandLimitedConv1d
-
     _, test, _ = load_dataset(config.data, root=config.data_root)
     layer = BandLimitedConv1d(1, 1, 8, padding="same")  # the FCN's first layer: kernel 8, 'same'
     table = []

@@ -1,0 +1,39 @@
+"""What the band-limited layers' autograd Functions share, whatever their basis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+
+__all__ = ["LOW_PRECISION", "Context", "pair", "release_recipe"]
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+"""Input dtypes computed in float32 (FFTs of half types are not supported everywhere)."""
+
+
+class Context(Protocol):
+    """What the autograd context of the layers' Functions holds (torch types ``ctx`` as Any)."""
+
+    saved_tensors: tuple[torch.Tensor, ...]
+    needs_input_grad: tuple[bool, ...]
+    geo: Any  # the Function's geometry (FFT or DCT basis)
+    has_bias: bool
+    filter_conj: torch.Tensor | None  # the spectral path's cached filter band, if any
+    release: Callable[[], None] | None  # set when a spectral checkpoint recomputes from this layer
+
+    def save_for_backward(self, *tensors: torch.Tensor | None) -> None: ...
+
+
+def release_recipe(ctx: Context) -> None:
+    """A spectral checkpoint's recipe is dropped in the layer's backward: every consumer of the
+    layer's output has run its backward by then."""
+    release = getattr(ctx, "release", None)
+    if release is not None:
+        release()
+
+
+def pair(values: Sequence[int], fill: int) -> tuple[int, int]:
+    """Per-dimension values as 2D ones: a 1D layer is a 2D layer on one row, ``fill`` on the row axis."""
+    return (fill, values[0]) if len(values) == 1 else (values[0], values[1])

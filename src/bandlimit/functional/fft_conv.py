@@ -1,0 +1,393 @@
+"""The band-limited convolution in the FFT basis (the paper's): its two exact paths.
+
+Restricting the input's spectrum to the band restricts the product's, so the same result
+has two ways (:mod:`.cost`): the spectral path contracts channels per frequency
+(:class:`SpectralConv2d`); the direct path low-passes the input and runs the ordinary direct
+convolution (:class:`DirectConv2d`). Each call takes the one with the smaller estimated time
+for its shapes, batch and mode (:func:`.cost.preferred_path`, in :func:`fft_plan`);
+:func:`forced_path` overrides that. Both work on 4D tensors; :func:`.conv.conv2d` lifts 1D and
+unbatched calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from ..checks import check_choice
+from .autograd import LOW_PRECISION, Context, pair, release_recipe
+from .band import Band, band_for_size
+from .cache import FilterCache
+from .cost import Path, Saved, low_pass_grid, preferred_path, saved_kind
+from .spectral import (
+    band_irfft2,
+    band_low_pass,
+    band_low_pass_adjoint,
+    band_rfft2,
+    chunks,
+    complex_dtype,
+    filter_dft_matrix,
+    kernel_taps,
+    tap_adjoint_matrix,
+)
+
+__all__ = ["DirectConv2d", "Geometry", "SpectralConv2d", "fft_plan", "forced_path"]
+
+_PATHS = ("auto", "spectral", "direct")
+_forced: ContextVar[str] = ContextVar("bandlimit_forced_path", default="auto")
+
+
+@contextmanager
+def forced_path(path: str) -> Iterator[None]:
+    """Run the band-limited convolutions inside the block on one path: ``"spectral"``,
+    ``"direct"`` or ``"auto"`` (each call's cheaper one, the default). Both give the same
+    result up to rounding; this is for tests and benchmarks."""
+    token = _forced.set(check_choice(path, "path", _PATHS))
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Everything but tensors that the 2D kernel needs, normalised."""
+
+    band: Band
+    offset: tuple[int, int]  # (top, left) padding: where the input sits on the grid (the rest is implicit)
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    input_hw: tuple[int, int]
+    out_hw: tuple[int, int]  # output size (stride applied)
+    # The direct path's low-passed input: its samples on the grid, from the origin, step apart.
+    low_hw: tuple[int, int]
+    low_step: tuple[int, int]
+    conv_stride: tuple[int, int]  # the direct product's stride on those samples
+    saved: Saved  # what the layer keeps for backward (see cost.saved_kind)
+    # A full band with the same padding before and after: the direct path is F.conv2d itself.
+    plain: bool
+
+
+# The channel contraction is a batched matrix product over frequencies (and groups):
+# X (F, B, Cin), W (F, Cout, Cin_g), G (F, B, Cout).
+def _grouped(t: torch.Tensor, groups: int) -> torch.Tensor:
+    """(F, N, C) -> (F, groups, N, C / groups)."""
+    return torch.unflatten(t, 2, (groups, -1)).transpose(1, 2) if groups > 1 else t.unsqueeze(1)
+
+
+def _ungrouped(t: torch.Tensor) -> torch.Tensor:
+    """(F, groups, N, C_g) -> (F, N, groups * C_g)."""
+    return t.transpose(1, 2).flatten(2)
+
+
+def _output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
+    """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout)."""
+    w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
+    return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
+
+
+def _input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
+    """``Xbar[f, b, i] = sum_o G[f, b, o] * W[f, o, i]`` -> (F, B, Cin)."""
+    w = torch.unflatten(w_band, 1, (groups, -1))
+    return _ungrouped(_grouped(g_band, groups) @ w)
+
+
+def _weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
+    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g)."""
+    wbar = _grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)  # (F, g, Cout_g, Cin_g)
+    return wbar.flatten(1, 2)
+
+
+def _frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
+    """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g) is about ``CHUNK_BYTES``."""
+    return chunks(n_freq, weight.shape[0] * weight.shape[1] * torch.empty((), dtype=dtype).element_size())
+
+
+def _filter_band_conj(weight: torch.Tensor, geo: Geometry, dtype: torch.dtype, f: slice = slice(None)) -> torch.Tensor:
+    """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)``."""
+    dft_conj = filter_dft_matrix(geo.band, weight.shape[-2:], geo.dilation, weight)[f].conj().resolve_conj()
+    return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
+
+
+def _synthesize(
+    x_band: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    geo: Geometry,
+    filter_conj: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The layer's output from its input band: ``x_band`` ``(F, B, Cin)`` -> ``(B, Cout, Ho, Wo)``.
+
+    ``filter_conj`` is the whole conjugated filter band if cached; otherwise it is built in
+    frequency chunks. This is also how a spectral checkpoint recomputes the output in
+    backward. The result is a tensor of its own, never a view, so that in-place ops on the
+    layer's output work.
+    """
+    y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
+    for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
+        w_conj = filter_conj[f] if filter_conj is not None else _filter_band_conj(weight, geo, x_band.dtype, f)
+        y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
+    y = band_irfft2(y_band, geo.band, *geo.out_hw, step=geo.stride)  # only the strided samples
+    if bias is not None:
+        y.add_(bias.view(-1, 1, 1))
+    return y
+
+
+def _input_band(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    """The input's band ``(F, B, Cin)``; the padding is folded into the transform."""
+    return band_rfft2(x, geo.band, *geo.offset)
+
+
+def _low_pass(x_band: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    """The band back on the grid at the direct path's samples: ``(B, Cin, *low_hw)``."""
+    return band_irfft2(x_band, geo.band, *geo.low_hw, step=geo.low_step)
+
+
+def _low_pass_input(x: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    """``x`` ``(B, Cin, H, W)`` low-passed at the direct path's samples, ``(B, Cin, *low_hw)``
+    (or ``x`` itself if ``geo.plain``: the direct product then pads and strides it)."""
+    if geo.plain:
+        return x
+    return band_low_pass(x, geo.band, *geo.low_hw, *geo.offset, step=geo.low_step)
+
+
+def _low_pass_adjoint(g: torch.Tensor, geo: Geometry) -> torch.Tensor:
+    """The adjoint of :func:`_low_pass_input`: ``(B, C, *low_hw)`` -> ``(B, C, H, W)``."""
+    if geo.plain:
+        return g
+    return band_low_pass_adjoint(g, geo.band, *geo.input_hw, *geo.offset, step=geo.low_step)
+
+
+def _restart(saved: torch.Tensor, geo: Geometry, want: str) -> torch.Tensor:
+    """The input band (``want="band"``) or low-passed input (``"low"``) from what the layer saved."""
+    if geo.saved == want:
+        return saved
+    if want == "low":
+        return _low_pass_input(saved, geo) if geo.saved == "input" else _low_pass(saved, geo)
+    return _input_band(saved, geo)  # the spectral path saves its input or its band
+
+
+def _direct_args(geo: Geometry) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(stride, padding)`` of the direct product on :func:`_low_pass_input`'s result."""
+    return (geo.stride, geo.offset) if geo.plain else (geo.conv_stride, (0, 0))
+
+
+def _direct(low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: Geometry) -> torch.Tensor:
+    """The direct product on the low-passed input (its zero padding is already on the grid)."""
+    stride, padding = _direct_args(geo)
+    return F.conv2d(low, weight, bias, stride, padding, geo.dilation, geo.groups)
+
+
+class SpectralConv2d(torch.autograd.Function):
+    """Band-limited 2D cross-correlation contracted per frequency, with a hand-written backward."""
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        geo: Geometry,
+        filter_conj: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
+        x_band = _input_band(x, geo)  # (F, B, Cin)
+        y = _synthesize(x_band, weight, bias, geo, filter_conj)
+        ctx.save_for_backward(x if geo.saved == "input" else x_band, weight)
+        ctx.filter_conj = filter_conj  # a cached band serves the input gradient too (eval mode)
+        ctx.geo = geo
+        ctx.has_bias = bias is not None
+        return y
+
+    @staticmethod
+    def recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: Geometry) -> torch.Tensor:
+        """The output again from what forward saved (a spectral checkpoint's recipe)."""
+        return _synthesize(_restart(saved, geo, "band"), weight, bias, geo)
+
+    @staticmethod
+    @once_differentiable  # the backward is not itself differentiable (no double backward)
+    def backward(
+        ctx: Context, grad_y: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
+        """Gradients of ``x``, ``weight`` and ``bias`` from ``grad_y`` ``(B, Cout, Ho, Wo)``."""
+        saved, weight = ctx.saved_tensors
+        release_recipe(ctx)
+        geo: Geometry = ctx.geo
+        band = geo.band
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_x = grad_w = grad_b = None
+        if need_x or need_w:
+            # The strided samples' spectrum on the stride-1 output grid (zeros between them).
+            g_band = band_rfft2(grad_y, band, step=geo.stride)  # (F, B, Cout)
+            x_band = _restart(saved, geo, "band") if need_w else None  # (F, B, Cin)
+            dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)
+            taps = kernel_taps(weight, g_band.dtype)
+            n_freq, batch = g_band.shape[:2]
+            x_bar = g_band.new_empty(n_freq, batch, weight.shape[1] * geo.groups) if need_x else None
+            taps_bar = torch.zeros(taps.shape, dtype=weight.dtype, device=weight.device) if need_w else None
+            adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
+            for f in _frequency_chunks(n_freq, weight, g_band.dtype):
+                if x_bar is not None:
+                    cached = ctx.filter_conj
+                    w_band = (  # (f, Cout, Cin_g)
+                        cached[f].conj() if cached is not None else torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
+                    )
+                    x_bar[f] = _input_grad_band(g_band[f], w_band, geo.groups)
+                if x_band is not None and taps_bar is not None and adjoint is not None:
+                    w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
+                    taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
+            del g_band, x_band  # before the inverse transform allocates the input gradient
+            if x_bar is not None:
+                grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
+            if taps_bar is not None:
+                grad_w = taps_bar.t().reshape(weight.shape)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad_y.sum(dim=(0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None
+
+
+class DirectConv2d(torch.autograd.Function):
+    """Band-limited 2D cross-correlation as a low-pass of the input, then ``F.conv2d``.
+
+    Equal to :class:`SpectralConv2d` (same grid and band) without a filter band or a
+    per-frequency contraction. The low-passed input is computed only where the kernel reads
+    it: every grid position of the padded extent, or for a 1x1 kernel the output positions.
+    The low-pass is separable (:func:`.spectral.band_low_pass`, two real matrix products per
+    plane). A full band (rate 0) removes nothing: with the same padding before and after, the
+    layer is then ``F.conv2d`` itself.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Context,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        geo: Geometry,
+        filter_conj: None,
+    ) -> torch.Tensor:
+        """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
+        if geo.saved == "band":  # low-passed from the band, as a spectral checkpoint recomputes it
+            x_band = _input_band(x, geo)
+            low = _low_pass(x_band, geo)
+            ctx.save_for_backward(x_band, weight)
+        else:
+            low = _low_pass_input(x, geo)
+            ctx.save_for_backward(x if geo.saved == "input" else low, weight)
+        ctx.geo = geo
+        ctx.has_bias = bias is not None
+        return _direct(low, weight, bias, geo)
+
+    @staticmethod
+    def recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: Geometry) -> torch.Tensor:
+        """The output again from what forward saved (a spectral checkpoint's recipe)."""
+        return _direct(_restart(saved, geo, "low"), weight, bias, geo)
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: Context, grad_y: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
+        saved, weight = ctx.saved_tensors
+        release_recipe(ctx)
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        geo: Geometry = ctx.geo
+        # Only the weight gradient reads the low-passed input; the input gradient needs its shape.
+        low = (
+            _restart(saved, geo, "low")
+            if need_w
+            else grad_y.new_empty(
+                grad_y.shape[0], weight.shape[1] * geo.groups, *(geo.input_hw if geo.plain else geo.low_hw)
+            )
+        )
+        stride, padding = _direct_args(geo)
+        grad_low, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad_y,
+            low,
+            weight,
+            [weight.shape[0]] if ctx.has_bias else None,
+            list(stride),
+            list(padding),
+            list(geo.dilation),
+            False,
+            [0, 0],
+            geo.groups,
+            [need_x, need_w, need_b and ctx.has_bias],
+        )
+        grad_x = _low_pass_adjoint(grad_low, geo) if need_x else None
+        return grad_x, grad_w, grad_b, None, None
+
+
+def fft_plan(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    param: torch.Tensor,
+    pads: Sequence[tuple[int, int]],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    rate: float,
+    dtype: torch.dtype,
+    filter_cache: FilterCache | None,
+) -> tuple[type[SpectralConv2d | DirectConv2d], Geometry, torch.Tensor | None]:
+    """The FFT basis's Function, geometry and cached filter band for one call.
+
+    ``x`` ``(B, Cin, H, W)`` and ``w`` are the lifted 4D tensors, ``param`` the caller's weight
+    (a filter cache's key), ``pads`` the ``(before, after)`` padding per original dimension and
+    ``dtype`` the caller's input dtype.
+    """
+    kernel = tuple(param.shape[2:])
+    spatial = tuple(x.shape[-len(kernel) :])
+    padded = tuple(n + before + after for n, (before, after) in zip(spatial, pads))
+    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation, stride))
+    band = band_for_size(padded, rate)
+    training = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
+    path: Path
+    if _forced.get() != "auto":
+        path = "spectral" if _forced.get() == "spectral" else "direct"
+    else:
+        path = preferred_path(
+            w.shape[1] * groups,
+            w.shape[0],
+            groups,
+            kernel,
+            band,
+            padded,
+            out,
+            x.shape[0],
+            padding=tuple(pads),
+            stride=stride,
+            training=training,
+            cached_filter=filter_cache is not None,
+        )
+    low_hw, low_step = low_pass_grid(kernel, padded, out, stride)
+    input_hw = pair(spatial, 1)
+    saved = saved_kind(band, input_hw, low_hw, path)
+    if saved == "input" and dtype in LOW_PRECISION:  # a float32 copy of the input would be new memory
+        saved = "low" if path == "direct" and band.is_full else "band"  # a full band's low-pass is a copy
+    geo = Geometry(
+        band=band,
+        offset=pair([before for before, _ in pads], 0),
+        stride=pair(stride, 1),
+        dilation=pair(dilation, 1),
+        groups=int(groups),
+        input_hw=input_hw,
+        out_hw=pair(out, 1),
+        low_hw=low_hw,
+        low_step=low_step,
+        conv_stride=(1, 1) if all(k == 1 for k in kernel) else pair(stride, 1),
+        saved=saved,
+        plain=band.is_full and all(before == after for before, after in pads),
+    )
+    filter_conj = None
+    if path == "spectral" and filter_cache is not None:
+        key = (band, geo.dilation, w.dtype, tuple(w.shape))
+        filter_conj = filter_cache.get(param, key, lambda: _filter_band_conj(w, geo, complex_dtype(w.dtype)))
+    return (SpectralConv2d if path == "spectral" else DirectConv2d), geo, filter_conj
