@@ -25,7 +25,7 @@ TINY_RUN = TrainConfig(
 TINY = rp.Scale(
     name="tiny",
     seeds=2,
-    rates=(0.5,),
+    rates=(0.5, 0.75),
     energies=(0.99,),
     calibrate=1,
     tasks={
@@ -38,6 +38,7 @@ TINY = rp.Scale(
     matrix_rates=(0.0, 0.5, 0.75),
     steps=rp.resource_cases("fcn", 4, (0.0, 0.5), (("widths", (4, 8, 4)),)),
     robust_tasks=("FiftyWords FCN", "synthetic LeNet", "absent CIFAR"),
+    robust_rates=(0.5,),
     sigmas=(0.0, 1.0),
     epsilons=(0.1, 1.0),
     attack_samples=6,
@@ -54,19 +55,19 @@ def reproduced(tmp_path_factory):
 
 def test_every_planned_run_finished_or_names_its_missing_data(reproduced):
     runs = rp.plan(TINY)
-    assert len(runs) == 3 * 2 * (1 + 1 + 2) + 3 * 3  # tasks x seeds x variants + sets x rates
+    assert len(runs) == 3 * 2 * (1 + 2 + 2) + 3 * 3  # tasks x seeds x variants + sets x rates
     results = json.loads((reproduced / "accuracy" / "results.json").read_text())
     missing = results["tasks"]["absent CIFAR"]["missing"]
     assert "cifar10" in missing and "not found" in missing and not results["tasks"]["absent CIFAR"]["rows"]
     rows = {r["variant"]: r for r in results["tasks"]["FiftyWords FCN"]["rows"]}
-    assert set(rows) == {"plain", "rate 0.5", "energy 0.99 dynamic", "energy 0.99 calibrated"}
+    assert set(rows) == {"plain", "rate 0.5", "rate 0.75", "energy 0.99 dynamic", "energy 0.99 calibrated"}
     assert rows["plain"]["seeds"] == 2 and rows["plain"]["achieved_rate"]["mean"] == 0
     assert rows["rate 0.5"]["achieved_rate"]["mean"] >= 0.5
     for row in rows.values():
         assert 0 <= row["selected"]["mean"] <= 1 and row["selected"]["std"] >= 0
         assert row["best_on_test"]["mean"] >= row["selected"]["mean"] - 1e-12  # best on test bounds selection
     table = results["tasks"]["FiftyWords FCN"]["energy_table"]
-    assert [r["variant"] for r in table] == ["plain", "rate 0.5"]
+    assert [r["variant"] for r in table] == ["plain", "rate 0.5", "rate 0.75"]
     assert table[0]["energy_kept"] == pytest.approx(1.0) and 0.5 < table[1]["energy_kept"] < 1.0
 
 
@@ -104,14 +105,15 @@ def test_robustness_of_the_seed_zero_models(reproduced):
     results = json.loads((reproduced / "robustness" / "results.json").read_text())
     series, images = results["tasks"]["FiftyWords FCN"], results["tasks"]["synthetic LeNet"]
     assert "no finished models" in results["tasks"]["absent CIFAR"]["missing"]
-    assert set(series["models"]) == {"plain", "rate 0.5"} and series["recovery"] is None  # no attacks on series
+    # Only the robust rates' models (not rate 0.75); no attacks on series.
+    assert set(series["models"]) == {"plain", "rate 0.5"} and series["recovery"] is None
     for model in [*series["models"].values(), *images["models"].values()]:
         assert len(model["noise"]["gaussian"]) == len(model["noise"]["uniform"]) == 2
         assert model["noise"]["gaussian"][0] == model["noise"]["uniform"][0]  # sigma 0: the clean accuracy
     for attack in images["models"]["plain"]["attacks"].values():
         assert attack["samples"] == 6 and attack["attacked"] <= 6
     assert set(images["models"]["rate 0.5"]["attacks"]) == set(ATTACKS)
-    assert images["recovery"]["rates"] == [0.0, 0.5] and len(images["recovery"]["adversarial"]) == 2
+    assert images["recovery"]["rates"] == [0.0, 0.5, 0.75] and len(images["recovery"]["adversarial"]) == 3
 
 
 def test_a_second_call_trains_nothing(reproduced):

@@ -56,8 +56,9 @@ class Scale:
         ucr_sets: the UCR data sets of that experiment; empty: every one found.
         matrix_rates: train and test rates of that experiment.
         steps: the resources experiment's whole training steps (model, batch, rates).
-        robust_tasks: the tasks whose seed-0 models (plain and each fixed rate) the robustness
-            experiment tests; attacks run on 2D tasks only.
+        robust_tasks: the tasks whose seed-0 models (plain and each rate of ``robust_rates``)
+            the robustness experiment tests; attacks run on 2D tasks only.
+        robust_rates: the fixed rates of those models (a subset of ``rates``); empty: all of them.
         sigmas: noise levels (in the standardized data's standard deviations).
         epsilons: the fixed-epsilon attacks' budgets (Linf, or L2 for the uniform noise).
         attack_samples, attack_steps: test samples attacked, and the attacks' iterations.
@@ -75,6 +76,7 @@ class Scale:
     matrix_rates: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
     steps: tuple[StepCase, ...] = ()
     robust_tasks: tuple[str, ...] = ()
+    robust_rates: tuple[float, ...] = ()
     sigmas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
     epsilons: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
     attack_samples: int = 64
@@ -119,6 +121,7 @@ def resource_cases(
 
 
 _STEP_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
+_TENTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the paper's rates
 
 
 # The paper's image runs: SGD with momentum, cosine schedule, crop and flip, 350 epochs.
@@ -130,7 +133,7 @@ SCALES: dict[str, Scale] = {
     "quick": Scale(
         name="quick",
         seeds=3,
-        rates=(0.25, 0.5, 0.75, 0.9),
+        rates=_TENTHS,
         energies=(0.99, 0.999),  # 0.999 keeps the image layers' full band; 0.99 compresses them
         calibrate=8,
         tasks={
@@ -149,6 +152,7 @@ SCALES: dict[str, Scale] = {
         ucr_sets=tuple(QUICK_UCR_SETS),
         steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("small_resnet", 64, _STEP_RATES),
         robust_tasks=("FiftyWords FCN", "Fashion-MNIST small ResNet"),
+        robust_rates=(0.3, 0.5, 0.7, 0.9),
         notes=(
             "quick: a narrow FCN (32/64/32 filters instead of 128/256/128), 40 epochs, and a small ResNet (width 8) "
             "on 3000 Fashion-MNIST images for 4 epochs: trends, not the paper's accuracies",
@@ -157,7 +161,7 @@ SCALES: dict[str, Scale] = {
     "full": Scale(
         name="full",
         seeds=3,
-        rates=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+        rates=_TENTHS,
         energies=(0.9, 0.99, 0.999),
         calibrate=16,
         tasks={
@@ -425,7 +429,8 @@ def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     runs = [r for r in plan(scale) if r.experiment == "accuracy" and r.seed == 0 and r.task in scale.robust_tasks]
     tasks: dict[str, Any] = {}
     for task in scale.robust_tasks:
-        mine = [r for r in runs if r.task == task and (r.variant == "plain" or r.variant.startswith("rate"))]
+        wanted = {"plain", *(f"rate {r:g}" for r in scale.robust_rates or scale.rates)}
+        mine = [r for r in runs if r.task == task and r.variant in wanted]
         finished = [r for r in mine if run_is_finished(out / r.folder)]
         if not finished:
             tasks[task] = {"missing": "no finished models: run the accuracy experiment first (or its data is absent)"}
