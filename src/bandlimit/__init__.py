@@ -3,6 +3,7 @@
 from . import functional, nn
 from .compress import (
     BandLimitConfig,
+    PrecisionConfig,
     band_limited_layers,
     calibrate_,
     compress_,
@@ -17,6 +18,7 @@ from .functional import Band, spectral_band
 __all__ = [
     "Band",
     "BandLimitConfig",
+    "PrecisionConfig",
     "band_limited_layers",
     "calibrate_",
     "compress_",

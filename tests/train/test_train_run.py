@@ -7,7 +7,15 @@ import torch
 
 from bandlimit.compress import BandLimitConfig
 from bandlimit.experiments import DEMO, run_demo, run_sweep
-from bandlimit.train import CheckpointError, ConfigError, TrainConfig, evaluate_checkpoint, load_metrics, train
+from bandlimit.train import (
+    CheckpointError,
+    ConfigError,
+    TrainConfig,
+    apply_settings,
+    evaluate_checkpoint,
+    load_metrics,
+    train,
+)
 from bandlimit.train.checkpoint import load_checkpoint
 
 VOLATILE = {"epoch_time_s", "peak_memory_bytes"}  # wall-clock and process-wide figures
@@ -92,7 +100,7 @@ def test_evaluate_at_other_rates(small_config, tmp_path):
 def test_baseline_and_mixed_precision_runs(small_config, tmp_path):
     base = train(small_config.with_(compression=(), epochs=1), tmp_path / "direct", log=quiet)
     assert base["achieved_rate"] == 0.0
-    bf16 = train(small_config.with_(precision="bf16", epochs=2), tmp_path / "bf16", log=quiet)
+    bf16 = train(apply_settings(small_config, {"precision": "bf16"}).with_(epochs=2), tmp_path / "bf16", log=quiet)
     assert bf16["final_train_loss"] < 1.4  # learns under bf16 autocast (ln 4 = 1.39 at chance)
     with pytest.raises(ConfigError, match="unknown compression method 'nope'"):
         small_config.with_(compression=[{"method": "nope"}])

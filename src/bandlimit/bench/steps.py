@@ -10,7 +10,6 @@ residual block; ``stage``: each stage of blocks). Any variant can run under bf16
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..compress import BandLimitConfig, compress_
+from ..compress import BandLimitConfig, PrecisionConfig, compress_
 from ..memory import count_saved_bytes
 from ..models import create_model
 from .memory import peak_step_bytes
@@ -54,7 +53,8 @@ class StepCase:
             ``torch.checkpoint:<block|stage>``.
         rate: compression rate of the band-limited variants.
         inference: a forward in eval mode under ``no_grad`` instead of a training step.
-        precision: ``fp32``, or ``bf16`` for the forward under CPU bf16 autocast.
+        precision: ``fp32``, or ``bf16`` for the forward under CPU bf16 autocast
+            (:class:`bandlimit.compress.PrecisionConfig`).
         model_kwargs: extra arguments of the model's factory.
     """
 
@@ -70,12 +70,6 @@ class StepCase:
     def name(self) -> str:
         name = self.variant + (f" {self.rate}" if self.variant.startswith("bandlimit") else "")
         return name + ("+bf16" if self.precision == "bf16" else "")
-
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The forward's precision context."""
-        if self.precision == "bf16":
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
 
 
 class _Checkpointed(nn.Module):
@@ -107,6 +101,8 @@ def _model(case: StepCase) -> nn.Module:
                 assert isinstance(stage, nn.Sequential)
                 for i, block in enumerate(stage):
                     stage[i] = _Checkpointed(block)
+    if case.precision != "fp32":
+        compress_(model, PrecisionConfig(dtype=case.precision))
     return model
 
 
@@ -124,16 +120,14 @@ def build_step(case: StepCase) -> Callable[[], None]:
 
         @torch.no_grad()
         def infer() -> None:
-            with case.autocast():
-                model(x)
+            model(x)
 
         infer()
         return infer
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with case.autocast():
-            out = model(x)
+        out = model(x)
         F.cross_entropy(out.float(), y).backward()
         optimizer.step()
 
@@ -152,7 +146,7 @@ def saved_activation_bytes(case: StepCase) -> int | None:
     channels, spatial, classes = _DATA[case.model]
     model = _model(case)
     x = torch.randn(case.batch, channels, *spatial)
-    with count_saved_bytes(exclude=model.parameters()) as saved, case.autocast():
+    with count_saved_bytes(exclude=model.parameters()) as saved:
         model(x)
     return saved.total
 

@@ -6,6 +6,7 @@ with :func:`register_transform` (see :mod:`.bandlimit`).
 
 from .bandlimit import BandLimitConfig, band_limited_layers, calibrate_, chosen_rates, restore_, set_rate
 from .config import CompressionConfig, config_from_dict, config_from_json, config_types
+from .precision import PrecisionConfig
 from .summary import LayerSummary, format_summary, summary
 from .transform import LayerFilter, compress_, register_transform
 
@@ -14,6 +15,7 @@ __all__ = [
     "CompressionConfig",
     "LayerFilter",
     "LayerSummary",
+    "PrecisionConfig",
     "band_limited_layers",
     "calibrate_",
     "chosen_rates",

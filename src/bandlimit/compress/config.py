@@ -15,6 +15,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
+import torch
+from torch import nn
+
 from ..errors import ConfigError
 from ..settings import setting, settings_from_mapping, validate_settings
 
@@ -114,6 +117,15 @@ class CompressionConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    def begin_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
+        """Called by training before epoch ``epoch`` (0-based) of ``epochs``, on the model this
+        config compressed: a method with a schedule (e.g. pruning) acts here. Nothing by default."""
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        """A term that training adds to each step's loss (e.g. a group-lasso regulariser), or
+        None (the default)."""
+        return None
 
     @classmethod
     def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:

@@ -57,7 +57,8 @@ def register_transform(
     Args:
         config_type: the method's config class.
         targets: the module types the handler receives. Types match exactly: a subclass
-            may compute differently, so it is left alone unless listed.
+            may compute differently, so it is left alone unless listed. Empty: the method
+            acts on the whole model, in ``finalize`` (e.g. mixed precision).
         finalize: ``finalize(model, config)``, run on the whole model after the walk, for what
             a method sets up once per model (e.g. hooks on the root).
     """
@@ -120,7 +121,7 @@ def _apply(model: nn.Module, config: CompressionConfig, filter_fn: LayerFilter |
     unused = [p for p in config.overrides if not any(p == n or re.fullmatch(p, n) for n in converted)]
     if unused:
         warnings.warn(f"{config.method} overrides {unused} match no converted layer", stacklevel=3)
-    if not converted:
+    if not converted and handler.targets:
         warnings.warn(f"{config.method}: no layer of the model was converted", stacklevel=3)
     logger.info("%s: converted %d layers: %s", config.method, len(converted), ", ".join(converted) or "-")
     return model

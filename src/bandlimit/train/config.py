@@ -22,8 +22,9 @@ from ..settings import setting, settings_from_mapping, validate_settings
 
 __all__ = ["TrainConfig", "ConfigError", "apply_settings", "get_setting", "load_config_file", "setting_names"]
 
-VERSION = 2
-"""Version 1 (before compression configs) had ``method``, ``rate`` and ``rate_overrides`` fields."""
+VERSION = 3
+"""Version 1 (before compression configs) had ``method``, ``rate`` and ``rate_overrides`` fields;
+versions 1 and 2 had ``precision``, now a compression config (:class:`PrecisionConfig`)."""
 NO_COMPRESSION = "none"
 """The ``method`` setting that means plain layers (the baseline)."""
 
@@ -98,9 +99,6 @@ class TrainConfig:
         check=functools.partial(check_int, minimum=0),
     )
     augment: bool = setting(False, help="random crop + horizontal flip (image data only)", check=check_bool)
-    precision: str = setting(
-        "fp32", help="mixed precision: bf16 (CPU) or fp16 (CUDA) autocast", choices=("fp32", "bf16", "fp16")
-    )
     seed: int = setting(
         0, help="seeds model init, data order and augmentation", check=functools.partial(check_int, minimum=0)
     )
@@ -140,12 +138,12 @@ class TrainConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from :meth:`to_dict` output or a run file, refusing unknown keys.
 
-        A version-1 config (``method``/``rate``/``rate_overrides``, as in run folders written
-        before compression configs) is converted.
+        Older configs are converted: version 1's ``method``/``rate``/``rate_overrides`` (run
+        folders written before compression configs) and the ``precision`` field of versions 1-2.
         """
         fields = dict(data)
         version = fields.pop("version", 1)
-        if version not in (1, VERSION):
+        if version not in range(1, VERSION + 1):
             raise ConfigError(f"run config version {version!r} is not supported by this bandlimit (1..{VERSION})")
         if version == 1 and not {"method", "rate", "rate_overrides"}.isdisjoint(fields):
             method = fields.pop("method", "bandlimit")
@@ -153,6 +151,11 @@ class TrainConfig:
             fields["compression"] = (
                 [] if method == NO_COMPRESSION else [{"method": method, "rate": rate, "overrides": overrides}]
             )
+        if version < 3 and "precision" in fields:
+            precision = fields.pop("precision")
+            if precision != "fp32":
+                compression = fields.get("compression", [BandLimitConfig(rate=0.0)])
+                fields["compression"] = [*compression, {"method": "precision", "dtype": precision}]
         return settings_from_mapping(cls, fields, "config")
 
 
@@ -194,15 +197,18 @@ def apply_settings(config: TrainConfig, settings: Mapping[str, Any]) -> TrainCon
         settings: ``method`` (a method name or a list of them, in order; ``"none"`` for plain
             layers) keeps the configs of methods already present and adds the others with
             their defaults; ``compression`` replaces the whole list; any name of
-            :func:`setting_names` sets that field. A method field needs its method in the
-            compression. Dict fields (``overrides``, ``model_kwargs``) are merged into the
+            :func:`setting_names` sets that field. A method field adds its method (last, with
+            defaults) when it is absent, unless ``method`` is given too and leaves it out.
+            Dict fields (``overrides``, ``model_kwargs``) are merged into the
             current value.
 
     Raises:
-        ConfigError: an unknown name, a method missing for its field, or an invalid value.
+        ConfigError: an unknown name, a method left out by ``method`` but given a field, or an
+            invalid value.
     """
     settings = dict(settings)
-    if "method" in settings:
+    chosen = "method" in settings
+    if chosen:
         config = _with_methods(config, settings.pop("method"))
     names = setting_names()
     unknown = sorted(set(settings) - set(names) - {"compression"})
@@ -222,8 +228,13 @@ def apply_settings(config: TrainConfig, settings: Mapping[str, Any]) -> TrainCon
     for method, changes in method_changes.items():
         index = next((i for i, c in enumerate(compression) if c.method == method), None)
         if index is None:
-            present = [c.method for c in compression] or [NO_COMPRESSION]
-            raise ConfigError(f"{', '.join(changes)} of method {method!r} need it in the compression, got {present}")
+            if chosen:
+                present = [c.method for c in compression] or [NO_COMPRESSION]
+                raise ConfigError(
+                    f"{', '.join(changes)} of method {method!r} need it in the compression, got {present}"
+                )
+            compression.append(config_types()[method]())
+            index = len(compression) - 1
         fields = compression[index].to_fields()
         fields.update({field: _merged(fields[field], value) for field, value in changes.items()})
         compression[index] = settings_from_mapping(type(compression[index]), fields, method)

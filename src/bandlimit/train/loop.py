@@ -9,7 +9,7 @@ random augmentations of each process differ, and a last global batch smaller tha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 
 import torch
@@ -68,12 +68,6 @@ def augment_images(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
 def train_epoch(
     model: nn.Module,
     data: tuple[torch.Tensor, torch.Tensor],
@@ -82,12 +76,19 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     ctx: DistContext,
-    precision: str = "fp32",
     augment: bool = False,
     scaler: torch.amp.GradScaler | None = None,
+    penalty: Callable[[], torch.Tensor | None] | None = None,
     progress: bool = False,
 ) -> dict[str, float]:
     """Train for one epoch.
+
+    Mixed precision is the model's own (a :class:`bandlimit.compress.PrecisionConfig` puts its
+    forward under autocast); ``scaler`` scales fp16 losses.
+
+    Args:
+        penalty: called each step after the forward; a returned tensor is added to the loss
+            (a regulariser of the compression, e.g. a group lasso).
 
     Returns:
         ``loss`` (mean over samples), ``train_acc``, and ``saved_bytes``: bytes saved for
@@ -105,17 +106,19 @@ def train_epoch(
             x = augment_images(x, generator)
         optimizer.zero_grad(set_to_none=True)
         counter = count_saved_bytes() if step == 0 else nullcontext()
-        with counter as saved, _autocast(ctx.device, precision):
+        with counter as saved:
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y)
+            extra = penalty() if penalty is not None else None
+            objective = loss if extra is None else loss + extra
         if saved is not None:
             saved_bytes = saved.total
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.scale(objective).backward()
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            objective.backward()
             optimizer.step()
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
@@ -131,7 +134,6 @@ def evaluate(
     *,
     batch_size: int,
     device: torch.device,
-    precision: str = "fp32",
 ) -> dict[str, float]:
     """Accuracy and mean cross-entropy over a whole split (every process evaluates all of it)."""
     x_all, y_all = data
@@ -140,8 +142,7 @@ def evaluate(
     for start in range(0, len(x_all), batch_size):
         x = x_all[start : start + batch_size].to(device)
         y = y_all[start : start + batch_size].to(device)
-        with _autocast(device, precision):
-            logits = model(x).float()
+        logits = model(x).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
     n = max(1, len(x_all))

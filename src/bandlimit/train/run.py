@@ -73,7 +73,13 @@ def train(
         atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True))
     train_model = ctx.wrap(exp.model)
 
+    def penalty() -> torch.Tensor | None:
+        terms = [t for t in (c.penalty(exp.model) for c in config.compression) if t is not None]
+        return sum(terms[1:], terms[0]) if terms else None
+
     for epoch in range(state.epoch, config.epochs):
+        for c in config.compression:
+            c.begin_epoch(exp.model, epoch, config.epochs)
         began = time.perf_counter()
         record = train_epoch(
             train_model,
@@ -82,9 +88,9 @@ def train(
             batch_size=config.batch_size,
             generator=epoch_generator(config.seed, epoch),
             ctx=ctx,
-            precision=config.precision,
             augment=config.augment and len(exp.input_shape) == 3,
             scaler=state.scaler,
+            penalty=penalty,
             progress=progress,
         )
         record["epoch_time_s"] = time.perf_counter() - began
@@ -93,15 +99,9 @@ def train(
         if isinstance(band, BandLimitConfig) and band.energy is not None:  # the training batches' bands
             layer_rates = chosen_rates(exp.model)
             extra = {"achieved_rate": sum(layer_rates.values()) / max(1, len(layer_rates)), "layer_rates": layer_rates}
-        record.update(
-            evaluate(
-                exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device, precision=config.precision
-            )
-        )
+        record.update(evaluate(exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device))
         if exp.val_data is not None:
-            held_out = evaluate(
-                exp.model, exp.val_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device, precision=config.precision
-            )
+            held_out = evaluate(exp.model, exp.val_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device)
             record.update(val_loss=held_out["test_loss"], val_acc=held_out["test_acc"])
         state.end_epoch(
             record,

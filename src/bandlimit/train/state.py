@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..compress.precision import needs_grad_scaler
 from .config import TrainConfig
 
 __all__ = ["TrainingState"]
@@ -47,7 +48,7 @@ class TrainingState:
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer, factor=config.plateau_factor, patience=config.plateau_patience
             )
-        scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
+        scaler = torch.amp.GradScaler(device.type) if needs_grad_scaler(config.compression) else None
         return cls(model, optimizer, scheduler, scaler)
 
     def end_epoch(self, record: dict[str, Any], **extra: Any) -> None:
