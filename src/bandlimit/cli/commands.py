@@ -249,6 +249,32 @@ def _report(args: argparse.Namespace) -> None:
     print(f"{md}\n{page}")
 
 
+def _sparsity_bench(args: argparse.Namespace) -> None:
+    from ..bench import sparsity
+    from ..bench.run import machine_info
+    from ..train.checkpoint import atomic_write_text
+
+    if args.checkpoint:
+        from ..train.run import load_trained
+
+        print(sparsity.format_layer_sparsity(sparsity.layer_sparsity(load_trained(args.checkpoint).model)))
+        return
+    cases = sparsity.ALEXNET[:1] + sparsity.ALEXNET[2:3] if args.quick else sparsity.ALEXNET
+    batches = [1] if args.quick else args.batches
+    machine = machine_info()
+    report = {"machine": machine, "threads": args.threads or 1}
+    report |= sparsity.run_sparsity(cases, batches=batches, log=lambda line: print(line, file=sys.stderr))
+    print(
+        f"{machine['cpu']}, CPU capability {machine['cpu_capability']}, flags {' '.join(machine['cpu_flags'])}, "
+        f"torch {machine['torch']}, {report['threads']} thread(s)\n"
+    )
+    print(sparsity.format_sparsity(report))
+    if args.plot:
+        sparsity.plot_sparsity(report, args.plot)
+    if args.out:
+        atomic_write_text(args.out, json.dumps(report, indent=2))
+
+
 def _subcommand(
     sub: Any, name: str, run: Callable[[argparse.Namespace], None], base: TrainConfig | None = None, **kwargs: Any
 ) -> argparse.ArgumentParser:
@@ -339,6 +365,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _subcommand(sub, "report", _report, help="write report.md and report.html of a reproduce folder")
     p.add_argument("folder", help="the --out folder of `bandlimit reproduce`")
+
+    p = _subcommand(
+        sub,
+        "sparsity-bench",
+        _sparsity_bench,
+        help="time and memory of CSR against dense layers by weight sparsity (AlexNet layers, 1 thread)",
+    )
+    p.add_argument("--batches", type=_positive_int, nargs="+", default=[1, 32], help="batch sizes to measure")
+    p.add_argument("--quick", action="store_true", help="conv2 and fc6 at batch 1 only")
+    p.add_argument("--plot", help="write the time-against-sparsity plot to this PNG")
+    p.add_argument("--out", help="write the JSON report here")
+    p.add_argument("--checkpoint", help="instead: the per-layer sparsity and memory table of a trained run")
+    p.set_defaults(threads=1)
 
     p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
     p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")

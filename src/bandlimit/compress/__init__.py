@@ -7,6 +7,9 @@ with :func:`register_transform` (see :mod:`.bandlimit`).
 from .bandlimit import BandLimitConfig, band_limited_layers, calibrate_, chosen_rates, restore_, set_rate
 from .config import CompressionConfig, config_from_dict, config_from_json, config_types
 from .precision import PrecisionConfig
+from .prune import PruneConfig, pruned_layers, remove_pruning_, weight_sparsity
+from .sparse import SparseConfig, sparse_layers
+from .ssl import SSLConfig, remove_zero_channels_, zero_small_groups_
 from .summary import LayerSummary, format_summary, summary
 from .transform import LayerFilter, compress_, register_transform
 
@@ -16,6 +19,9 @@ __all__ = [
     "LayerFilter",
     "LayerSummary",
     "PrecisionConfig",
+    "PruneConfig",
+    "SSLConfig",
+    "SparseConfig",
     "band_limited_layers",
     "calibrate_",
     "chosen_rates",
@@ -24,6 +30,12 @@ __all__ = [
     "config_from_json",
     "config_types",
     "format_summary",
+    "pruned_layers",
+    "remove_pruning_",
+    "remove_zero_channels_",
+    "sparse_layers",
+    "weight_sparsity",
+    "zero_small_groups_",
     "register_transform",
     "restore_",
     "set_rate",

@@ -1,5 +1,6 @@
-"""Modules: drop-in replacements for ``nn.Conv1d`` and ``nn.Conv2d``."""
+"""Modules: drop-in replacements for ``nn.Conv1d``, ``nn.Conv2d`` and ``nn.Linear``."""
 
 from .conv import BandLimitedConv1d, BandLimitedConv2d
+from .sparse import CsrConv1d, CsrConv2d, CsrLinear
 
-__all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
+__all__ = ["BandLimitedConv1d", "BandLimitedConv2d", "CsrConv1d", "CsrConv2d", "CsrLinear"]

@@ -1,0 +1,122 @@
+"""Convolution and linear modules that run a sparse weight as CSR at inference.
+
+Subclasses of ``nn.Conv1d`` / ``nn.Conv2d`` / ``nn.Linear`` that keep the parent's parameters
+and ``state_dict`` layout (a pruned layer's ``weight_orig`` and mask too); only the product
+changes. When the weight is being trained (grad mode on and ``weight.requires_grad``), they
+run the parent's dense computation, which gives the weight its gradient; otherwise (eval
+under ``no_grad``, or frozen weights) the CSR path of :mod:`bandlimit.functional.sparse`,
+which still gives the input its gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..functional.arguments import resolve_padding
+from ..functional.sparse import csr_conv2d, csr_linear, csr_weight
+
+__all__ = ["CsrConv1d", "CsrConv2d", "CsrLayer", "CsrLinear"]
+
+
+class _CsrWeight:
+    """The CSR form of a layer's weight, rebuilt when the weight tensor or its version changes."""
+
+    def __init__(self) -> None:
+        self.key: tuple[Any, ...] = ()
+        self.matrix: torch.Tensor | None = None
+
+    def get(self, weight: torch.Tensor, groups: int) -> torch.Tensor:
+        key = (id(weight), weight._version, groups)
+        if self.matrix is None or key != self.key:
+            self.matrix, self.key = csr_weight(weight, groups), key
+        return self.matrix
+
+    def __getstate__(self) -> dict[str, Any]:  # copies and pickles start empty
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+class _CsrMixin(nn.Module):
+    """``sparse_input`` and the cached CSR weight of the CSR modules."""
+
+    sparse_input: bool = False  # multiply by the activations as CSR too (sparse x sparse)
+
+    def _csr(self, weight: torch.Tensor, groups: int = 1) -> torch.Tensor | None:
+        """The CSR weight, or None where the weight trains (the dense path runs)."""
+        if torch.is_grad_enabled() and weight.requires_grad:
+            return None
+        cache = self.__dict__.get("_csr_weight")
+        if cache is None:  # modules made by retyping a plain layer start without one
+            cache = self.__dict__["_csr_weight"] = _CsrWeight()
+        return cache.get(weight, groups)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", sparse_input={self.sparse_input}"
+
+
+class _CsrConvMixin(_CsrMixin):
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: str | tuple[int, ...]
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"]
+    groups: int
+    _reversed_padding_repeated_twice: list[int]
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        matrix = self._csr(weight, self.groups)
+        if matrix is None:
+            dense: torch.Tensor = super()._conv_forward(input, weight, bias)  # type: ignore[misc]
+            return dense
+        if self.padding_mode != "zeros":
+            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            pads = ((0, 0),) * len(self.kernel_size)
+        else:
+            pads = resolve_padding(self.padding, self.kernel_size, self.dilation, self.stride)
+        if any(before != after for before, after in pads):  # 'same' with an even kernel: pad by hand
+            input = F.pad(input, [p for pair in reversed(pads) for p in pair])
+            pads = ((0, 0),) * len(pads)
+        unbatched = input.dim() == len(self.kernel_size) + 1
+        x = input.unsqueeze(0) if unbatched else input
+        if len(self.kernel_size) == 1:  # a row of height 1
+            x = x.unsqueeze(-2)
+        ones = (1,) * (2 - len(self.kernel_size))
+        out = csr_conv2d(
+            x,
+            matrix,
+            bias,
+            ones + tuple(self.kernel_size),  # type: ignore[arg-type]
+            ones + tuple(self.stride),  # type: ignore[arg-type]
+            (0,) * len(ones) + tuple(before for before, _ in pads),  # type: ignore[arg-type]
+            ones + tuple(self.dilation),  # type: ignore[arg-type]
+            self.sparse_input,
+        )
+        out = out.reshape(*out.shape[:2], *out.shape[-len(self.kernel_size) :])
+        return out.squeeze(0) if unbatched else out
+
+
+class CsrConv1d(_CsrConvMixin, nn.Conv1d):
+    """``nn.Conv1d`` whose weight runs as CSR at inference (see the module docstring)."""
+
+
+class CsrConv2d(_CsrConvMixin, nn.Conv2d):
+    """``nn.Conv2d`` whose weight runs as CSR at inference (see the module docstring)."""
+
+
+class CsrLinear(_CsrMixin, nn.Linear):
+    """``nn.Linear`` whose weight runs as CSR at inference (see the module docstring)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        matrix = self._csr(self.weight)
+        if matrix is None:
+            return F.linear(input, self.weight, self.bias)
+        return csr_linear(input, matrix, self.bias, self.sparse_input)
+
+
+CsrLayer = CsrConv1d | CsrConv2d | CsrLinear

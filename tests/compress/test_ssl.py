@@ -1,0 +1,155 @@
+"""Structured Sparsity Learning: the group lasso against its formula in NumPy, zeroing small
+groups, and the removal of zero filters and channels, which must leave outputs unchanged."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import bandlimit as bl
+from bandlimit.compress import remove_pruning_, remove_zero_channels_, zero_small_groups_
+from bandlimit.compress.ssl import group_norms
+from bandlimit.errors import BandlimitError, ConfigError
+from bandlimit.models import create_model
+from bandlimit.train import TrainConfig, train
+
+
+def test_the_penalty_is_the_group_lasso_formula():
+    torch.manual_seed(0)
+    model = bl.compress_(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 2)), bl.SSLConfig(
+        filters=0.1, channels=0.2, shapes=0.3, overrides={"2": {"filters": 0.0}}
+    ))  # fmt: skip
+    expected = 0.0
+    for index, (filters, channels, shapes) in ((0, (0.1, 0.2, 0.3)), (2, (0.0, 0.2, 0.3))):
+        w = model[index].weight.detach().double().numpy()
+        o, i = w.shape[:2]
+        k = w[0, 0].size
+        expected += filters * sum(np.sqrt(i * k) * np.linalg.norm(w[a]) for a in range(o))
+        expected += channels * sum(np.sqrt(o * k) * np.linalg.norm(w[:, b]) for b in range(i))
+        taps = w.reshape(o, i, k)
+        expected += shapes * sum(np.sqrt(o) * np.linalg.norm(taps[:, b, t]) for b in range(i) for t in range(k))
+    penalty = bl.SSLConfig().penalty(model)  # the strengths are the layers' own, set by compress_
+    assert penalty is not None
+    np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
+    penalty.backward()
+    assert model[0].weight.grad is not None
+
+
+def test_zeroing_small_groups_and_its_counts():
+    model = bl.compress_(nn.Sequential(nn.Conv1d(2, 4, 3)), bl.SSLConfig())
+    with torch.no_grad():
+        model[0].weight[1] *= 1e-6  # a dying filter
+        model[0].weight[:, 0, 2] *= 1e-6  # a dying tap of input channel 0
+    counts = zero_small_groups_(model, threshold=1e-3)
+    assert counts["0"] == {"filters": 1, "channels": 0, "shapes": 1}
+    assert (model[0].weight[1] == 0).all() and (model[0].weight[:, 0, 2] == 0).all()
+    assert group_norms(model[0].weight, rms=True)["filters"][0] > 1e-3
+
+
+def _zero_some(model: nn.Module, filters: dict[str, list[int]], channels: dict[str, list[int]]) -> None:
+    with torch.no_grad():
+        for name, rows in filters.items():
+            model.get_submodule(name).weight[rows] = 0
+        for name, cols in channels.items():
+            model.get_submodule(name).weight[:, cols] = 0
+
+
+def _check_removal(model: nn.Module, x: torch.Tensor, expected_removed: dict[str, int]) -> None:
+    model.eval()
+    before = model(x)
+    parameters = sum(p.numel() for p in model.parameters())
+    removed = remove_zero_channels_(model, x)
+    assert removed == expected_removed
+    torch.testing.assert_close(model(x), before, atol=1e-5, rtol=1e-5)
+    assert sum(p.numel() for p in model.parameters()) < parameters
+
+
+def _randomise_norms(model: nn.Module) -> None:
+    """Batch norms with running statistics and affine parameters away from identity, so that a
+    zero channel's constant is not zero after them."""
+    torch.manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            with torch.no_grad():
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+
+
+def test_removal_in_the_fcn_keeps_its_outputs():
+    torch.manual_seed(0)
+    model = create_model("fcn", 1, 5, widths=[6, 8, 6])
+    _randomise_norms(model)
+    # features.0 filter 2: zero, its constant reaches a padded conv (not constant at the borders)
+    # unless ReLU zeroes it; features.3 reads none of features.0's channel 4; features.6's
+    # filters 1, 5 are zero and reach the linear layer through pooling, folded into its bias.
+    _zero_some(model, {"features.0": [2], "features.6": [1, 5]}, {"features.3": [4]})
+    with torch.no_grad():
+        model.features[1].bias[2] = -5.0  # BN(constant) < 0: ReLU makes it exactly zero
+    x = torch.randn(4, 1, 30)
+    _check_removal(model, x, {"features.0": 2, "features.6": 2})
+    assert model.features[0].out_channels == 4 and model.features[1].num_features == 4
+    assert model.features[3].in_channels == 4 and model.fc.in_features == 4
+
+
+def test_removal_in_a_resnet_keeps_channels_tied_to_additions():
+    torch.manual_seed(0)
+    model = create_model("small_resnet", 3, 4, width=4)
+    _randomise_norms(model)
+    block = "stages.1.0"
+    # conv1's output feeds only conv2 (removable); conv2's output meets the shortcut (tied).
+    _zero_some(model, {f"{block}.conv2": [0]}, {f"{block}.conv2": [3, 5]})
+    x = torch.randn(2, 3, 12, 12)
+    _check_removal(model, x, {f"{block}.conv1": 2})
+    assert model.get_submodule(f"{block}.conv2").weight.shape == (8, 6, 3, 3)
+
+
+def test_removal_folds_a_constant_channel_through_flatten_into_a_linear_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 5, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(5 * 3 * 3, 4))
+    with torch.no_grad():
+        model[0].weight[3] = 0
+        model[0].bias[3] = 0.7  # a constant 0.7 after ReLU and pooling, read by 9 inputs of the linear layer
+    x = torch.randn(3, 2, 8, 8)
+    _check_removal(model, x, {"0": 1})
+    assert model[4].in_features == 4 * 9
+
+
+def test_removal_on_band_limited_layers():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 3, 3))
+    _randomise_norms(model)
+    bl.compress_(model, bl.BandLimitConfig(rate=0.5))
+    _zero_some(model, {}, {"3": [0, 4]})
+    _check_removal(model, torch.randn(2, 2, 9, 9), {"0": 2})
+
+
+def test_errors_are_clear():
+    model = bl.compress_(nn.Sequential(nn.Conv2d(2, 3, 3), nn.Conv2d(3, 3, 3)), bl.PruneConfig(amount=0.5))
+    with pytest.raises(BandlimitError, match="remove_pruning_"):
+        remove_zero_channels_(model, torch.randn(1, 2, 8, 8))
+    remove_pruning_(model)
+    assert remove_zero_channels_(model, torch.randn(1, 2, 8, 8)) == {}
+
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x) if x.sum() > 0 else x  # data-dependent control flow: fx cannot trace
+
+    with pytest.raises(BandlimitError, match="cannot trace"):
+        remove_zero_channels_(Branchy(), torch.randn(1, 1, 5, 5))
+    with pytest.raises(ConfigError, match="filters must be >= 0"):
+        bl.SSLConfig(filters=-1.0)
+
+
+def test_a_training_run_adds_the_penalty(tmp_path):
+    base = TrainConfig(
+        model="fcn", data="synthetic1d", limit=64, epochs=2, batch_size=16, model_kwargs={"widths": [4, 8, 4]}
+    )
+    plain = train(base, tmp_path / "plain", log=lambda line: None)
+    ssl = train(base.with_(compression=(bl.SSLConfig(filters=0.05),)), tmp_path / "ssl", log=lambda line: None)
+    assert ssl["final_train_loss"] != plain["final_train_loss"]  # same seed and data: only the penalty differs
