@@ -1,6 +1,7 @@
 """Magnitude pruning: masks against a NumPy selection of the smallest weights, the Deep
 Compression schedule against its formula, outputs against F.conv / F.linear with masked weights."""
 
+import copy
 import json
 
 import numpy as np
@@ -89,6 +90,22 @@ def test_overrides_and_band_limited_layers():
             reference.get_submodule(name).weight.copy_(model.get_submodule(name).weight)
     x = torch.randn(2, 2, 8, 8)
     torch.testing.assert_close(model(x), reference(x))
+
+
+def test_a_pruned_model_deep_copies_and_pickles_after_training_steps(tmp_path):
+    model = bl.compress_(_model(), PruneConfig(amount=0.5))
+    x = torch.randn(2, 2, 8, 8)
+    model(x).sum().backward()  # the masked weight was computed with a graph
+    for other in (copy.deepcopy(model), _saved_and_loaded(model, tmp_path / "model.pt")):
+        torch.testing.assert_close(other(x), model(x))
+        assert set(pruned_layers(other)) == {"0", "2", "5"}
+    model(x).sum().backward()  # and it still trains
+    assert model[0].weight_orig.grad is not None
+
+
+def _saved_and_loaded(model: nn.Module, path) -> nn.Module:
+    torch.save(model, path)
+    return torch.load(path, weights_only=False)
 
 
 def test_remove_pruning_keeps_the_zeros_in_a_plain_parameter():

@@ -39,6 +39,8 @@ TINY = rp.Scale(
     steps=rp.resource_cases("fcn", 4, (0.0, 0.5), (("widths", (4, 8, 4)),)),
     robust_tasks=("FiftyWords FCN", "synthetic LeNet", "absent CIFAR"),
     robust_rates=(0.5,),
+    compare_tasks=("FiftyWords FCN", "absent CIFAR"),
+    prune_amounts=(0.8,),
     sigmas=(0.0, 1.0),
     epsilons=(0.1, 1.0),
     attack_samples=6,
@@ -55,7 +57,7 @@ def reproduced(tmp_path_factory):
 
 def test_every_planned_run_finished_or_names_its_missing_data(reproduced):
     runs = rp.plan(TINY)
-    assert len(runs) == 3 * 2 * (1 + 2 + 2) + 3 * 3  # tasks x seeds x variants + sets x rates
+    assert len(runs) == 3 * 2 * (1 + 2 + 2) + 2 * 6 + 3 * 3  # tasks x seeds x variants + methods + sets x rates
     results = json.loads((reproduced / "accuracy" / "results.json").read_text())
     missing = results["tasks"]["absent CIFAR"]["missing"]
     assert "cifar10" in missing and "not found" in missing and not results["tasks"]["absent CIFAR"]["rows"]
@@ -116,11 +118,36 @@ def test_robustness_of_the_seed_zero_models(reproduced):
     assert images["recovery"]["rates"] == [0.0, 0.5, 0.75] and len(images["recovery"]["adversarial"]) == 3
 
 
+def test_methods_side_by_side(reproduced):
+    results = json.loads((reproduced / "methods" / "results.json").read_text())
+    assert "not found" in results["tasks"]["absent CIFAR"]["missing"]
+    rows = {r["variant"]: r for r in results["tasks"]["FiftyWords FCN"]["rows"]}
+    assert set(rows) == {
+        "plain",
+        "rate 0.5",
+        "prune 0.8",
+        "ssl",
+        "bf16",
+        "rate 0.5 + bf16",
+        "rate 0.5 + prune 0.8",
+        "prune 0.8 + bf16",
+    }
+    plain, pruned = rows["plain"], rows["prune 0.8"]
+    assert plain["weights"]["stored"] == plain["weights"]["dense"]  # no zeros: stored densely
+    assert pruned["weights"]["dense"] == plain["weights"]["dense"]  # the same model
+    assert pruned["weights"]["stored"] < 0.8 * pruned["weights"]["dense"]  # a fifth of its weights, as CSR
+    assert rows["bf16"]["saved_bytes"] < plain["saved_bytes"]  # bf16 activations
+    assert set(pruned["inference_ms"]) == {"as trained", "CSR"} and set(plain["inference_ms"]) == {"as trained"}
+    ssl = rows["ssl"]["ssl"]
+    assert set(ssl["zero_groups"]) == {"features.0", "features.3", "features.6"} and 0 <= ssl["test_acc"] <= 1
+    assert rows["ssl"]["weights"]["stored"] <= rows["ssl"]["weights"]["dense"]
+
+
 def test_a_second_call_trains_nothing(reproduced):
     lines = []
     rp.reproduce(TINY, reproduced, log=lines.append)
     assert not [line for line in lines if line.endswith(": training")]
-    assert sum("measured already" in line for line in lines) == 2  # resources and robustness
+    assert sum("measured already" in line for line in lines) == 3  # resources, robustness and methods
 
 
 def test_report_files_reference_only_what_exists_and_render_offline(reproduced):
@@ -131,7 +158,8 @@ def test_report_files_reference_only_what_exists_and_render_offline(reproduced):
         images
     )
     assert "report/ucr-scatter.png" in images and "report/resources-fcn_batch_4.png" in images
-    assert "report/noise-synthetic_LeNet.png" in images
+    assert "report/noise-synthetic_LeNet.png" in images and "report/methods-FiftyWords_FCN.png" in images
+    assert "5. Band-limiting beside pruning" in text and "Winners, highest selected accuracy" in text
     for image in images:
         assert matplotlib.image.imread(reproduced / image).shape[1] >= 400
     assert "64.40" in text and "data is not on this machine" in text

@@ -146,3 +146,14 @@ def test_csr_linear_module_equals_nn_linear():
     x = torch.randn(3, 2, 10, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(layer(x), dense(x))
+
+
+def test_csr_layers_run_under_bf16_autocast():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    bl.compress_(model, [bl.PruneConfig(amount=0.5), bl.PrecisionConfig()])
+    x = torch.randn(2, 2, 6, 6)
+    with torch.no_grad():
+        expected = model(x).float()
+        bl.compress_(model, bl.SparseConfig())
+        torch.testing.assert_close(model(x).float(), expected, atol=0.05, rtol=0.05)  # bf16's rounding

@@ -173,8 +173,17 @@ def _prune_now(model: nn.Module, config: PruneConfig) -> None:
     _prune_to(model, config, lambda amount: amount)
 
 
+def _detach_weight(module: nn.Module, args: object, output: object) -> None:
+    """After a forward, keep the masked weight without its graph (autograd holds its own
+    reference): a tensor with a graph as a module attribute would make the model impossible to
+    deep-copy (``copy.deepcopy`` refuses non-leaf tensors)."""
+    if "weight_orig" in module._parameters:
+        module.weight = _tensor(module, "weight").detach()
+
+
 @register_transform(PruneConfig, targets=PRUNABLE, finalize=_prune_now)
 def _reparametrise(module: nn.Module, config: PruneConfig) -> nn.Module:
     if not hasattr(module, "weight_mask"):
         prune.identity(module, "weight")  # type: ignore[no-untyped-call]
+        module.register_forward_hook(_detach_weight)
     return module

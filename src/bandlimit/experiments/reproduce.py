@@ -3,8 +3,8 @@
 Each experiment is a list of training runs (:func:`plan`) and a function that turns the
 finished runs into ``<out>/<experiment>/results.json`` (:data:`EXPERIMENTS`). Runs live in
 their own folders and resume where they stopped; finished runs are skipped, so a killed
-``reproduce`` continues when started again; the measuring experiments (resources, robustness)
-run once, until their ``results.json`` is deleted. ``bandlimit report`` draws the results.
+``reproduce`` continues when started again; the measuring experiments (resources, robustness,
+methods) run once, until their ``results.json`` is deleted. ``bandlimit report`` draws the results.
 
 Model selection: every run holds out ``validation`` of its training set, and the accuracy
 reported first is the test accuracy at the epoch with the best validation accuracy
@@ -33,6 +33,7 @@ from ..nn import BandLimitedConv1d
 from ..train import TrainConfig, run_is_finished, train
 from ..train.checkpoint import atomic_write_text
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
+from .compare import measure_task, method_variants
 from .spectra import kept_energy
 from .stats import friedman_nemenyi
 
@@ -59,6 +60,9 @@ class Scale:
         robust_tasks: the tasks whose seed-0 models (plain and each rate of ``robust_rates``)
             the robustness experiment tests; attacks run on 2D tasks only.
         robust_rates: the fixed rates of those models (a subset of ``rates``); empty: all of them.
+        compare_tasks: the tasks on which band-limiting is compared with pruning, SSL and bf16
+            (:mod:`.compare`), with ``compare_seeds`` seeds, pruning at ``prune_amounts``, SSL's
+            group lasso at ``ssl_strength`` and its groups zeroed below ``ssl_threshold`` (RMS).
         sigmas: noise levels (in the standardized data's standard deviations).
         epsilons: the fixed-epsilon attacks' budgets (Linf, or L2 for the uniform noise).
         attack_samples, attack_steps: test samples attacked, and the attacks' iterations.
@@ -77,6 +81,11 @@ class Scale:
     steps: tuple[StepCase, ...] = ()
     robust_tasks: tuple[str, ...] = ()
     robust_rates: tuple[float, ...] = ()
+    compare_tasks: tuple[str, ...] = ()
+    compare_seeds: int = 1
+    prune_amounts: tuple[float, ...] = (0.5, 0.8, 0.95)
+    ssl_strength: float = 1e-3
+    ssl_threshold: float = 1e-2
     sigmas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
     epsilons: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
     attack_samples: int = 64
@@ -153,6 +162,7 @@ SCALES: dict[str, Scale] = {
         steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("small_resnet", 64, _STEP_RATES),
         robust_tasks=("FiftyWords FCN", "Fashion-MNIST small ResNet"),
         robust_rates=(0.3, 0.5, 0.7, 0.9),
+        compare_tasks=("FiftyWords FCN", "Fashion-MNIST small ResNet"),
         notes=(
             "quick: a narrow FCN (32/64/32 filters instead of 128/256/128), 40 epochs, and a small ResNet (width 8) "
             "on 3000 Fashion-MNIST images for 4 epochs: trends, not the paper's accuracies",
@@ -183,6 +193,8 @@ SCALES: dict[str, Scale] = {
         ucr_sets=(),
         steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("resnet18", 128, _STEP_RATES),
         robust_tasks=("FiftyWords FCN", "CIFAR-10 ResNet-18"),
+        compare_tasks=("FiftyWords FCN", "CIFAR-10 ResNet-18"),
+        compare_seeds=3,
         attack_samples=1000,
         attack_steps=100,
         gflops=5000.0,
@@ -231,6 +243,12 @@ def plan(scale: Scale) -> list[PlannedRun]:
                 folder = f"accuracy/{_slug(task)}/{_slug(variant)}-s{seed}"
                 config = base.with_(compression=compression, seed=seed)
                 runs.append(PlannedRun("accuracy", folder, config, task, variant, seed))
+    for task in scale.compare_tasks:
+        for variant, compression in method_variants(scale.prune_amounts, scale.ssl_strength):
+            for seed in range(scale.compare_seeds):
+                folder = f"methods/{_slug(task)}/{_slug(variant)}-s{seed}"
+                config = scale.tasks[task].with_(compression=compression, seed=seed)
+                runs.append(PlannedRun("methods", folder, config, task, variant, seed))
     for data in _ucr_sets(scale):
         for rate in scale.matrix_rates:
             folder = f"rate_matrix/{_slug(data)}/rate{rate:g}"
@@ -463,14 +481,41 @@ def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return {"tasks": tasks, "sigmas": list(scale.sigmas), "epsilons": list(scale.epsilons)}
 
 
+def _methods(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
+    """Band-limiting beside pruning, SSL and bf16 (:mod:`.compare`): the plain and rate-0.5
+    models are the accuracy experiment's (same configs), the others trained here."""
+    runs = [r for r in plan(scale) if r.experiment == "methods"]
+    missing = _train_all(runs, out, log)
+    shared = [
+        r
+        for r in plan(scale)
+        if r.experiment == "accuracy" and r.variant in ("plain", "rate 0.5") and r.seed < scale.compare_seeds
+    ]
+    tasks: dict[str, Any] = {}
+    for task in scale.compare_tasks:
+        found: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+        for run in [*shared, *runs]:
+            folder = out / run.folder
+            if run.task == task and run_is_finished(folder):
+                result = json.loads((folder / RESULT).read_text())
+                found.setdefault(run.variant, []).append((folder / CHECKPOINT, result))
+        if not found:
+            tasks[task] = {"missing": _missing_for(task, runs, missing) or "no finished runs"}
+            continue
+        log(f"methods: measuring {task}")
+        tasks[task] = {"rows": measure_task(found, load_trained, scale.ssl_threshold)}
+    return {"tasks": tasks, "seeds": scale.compare_seeds}
+
+
 # Experiments that measure rather than train: a finished one is not measured again.
-_MEASURED_ONCE = ("resources", "robustness")
+_MEASURED_ONCE = ("resources", "robustness", "methods")
 
 EXPERIMENTS: dict[str, Callable[[Scale, Path, Log], dict[str, Any]]] = {
     "accuracy": _accuracy,
     "rate_matrix": _rate_matrix,
     "resources": _resources,
     "robustness": _robustness,
+    "methods": _methods,
 }
 
 

@@ -55,11 +55,14 @@ def csr_bytes(matrix: torch.Tensor) -> int:
 
 
 def _product(weight: torch.Tensor, columns: torch.Tensor, sparse_input: bool) -> torch.Tensor:
-    """``weight @ columns`` for a CSR ``weight`` and dense ``(K, N)`` ``columns``."""
-    if sparse_input and not (torch.is_grad_enabled() and columns.requires_grad):
-        product: torch.Tensor = torch.sparse.mm(weight, columns.to_sparse_csr()).to_dense()
-    else:
-        product = torch.sparse.mm(weight, columns)
+    """``weight @ columns`` for a CSR ``weight`` and dense ``(K, N)`` ``columns``, in the weight's
+    dtype (the sparse kernels have no bfloat16: under autocast the product runs in float32)."""
+    columns = columns.to(weight.dtype)
+    with torch.autocast(columns.device.type, enabled=False):  # autocast would cast both to bfloat16
+        if sparse_input and not (torch.is_grad_enabled() and columns.requires_grad):
+            product: torch.Tensor = torch.sparse.mm(weight, columns.to_sparse_csr()).to_dense()
+        else:
+            product = torch.sparse.mm(weight, columns)
     return product
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..train.checkpoint import atomic_write_text
+from .methods import methods_blocks
 
 __all__ = ["PAPER", "write_report"]
 
@@ -441,6 +442,7 @@ _SECTIONS = {
     "rate_matrix": _matrix_blocks,
     "resources": _resource_blocks,
     "robustness": _robustness_blocks,
+    "methods": methods_blocks,
 }
 
 

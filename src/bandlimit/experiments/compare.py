@@ -1,0 +1,159 @@
+"""Band-limiting beside the other compression methods, on the same models and data.
+
+The variants (:func:`method_variants`) are trained by ``bandlimit reproduce`` like any run;
+:func:`measure_task` then loads each trained model and measures what each method saves:
+
+- weights: the bytes of the parameters stored densely (float32), and as the method stores
+  them: pruned convolution and linear weights as CSR (values, int32 indices, row pointers)
+  where that is smaller, an SSL model after its zero filters and channels are removed;
+- activations: the bytes a training step keeps for backward (the run's own count);
+- time: the run's median epoch, and inference on a test batch, all variants of a task timed
+  interleaved at 1 thread in one process (pruned models also with their CSR layers);
+- accuracy: the run's selected, best-on-test and last-epoch accuracy, and for SSL the accuracy
+  after its small groups are zeroed and removed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..bench.timing import time_interleaved
+from ..compress import (
+    BandLimitConfig,
+    CompressionConfig,
+    PrecisionConfig,
+    PruneConfig,
+    SparseConfig,
+    SSLConfig,
+    compress_,
+    pruned_layers,
+    remove_pruning_,
+    remove_zero_channels_,
+    zero_small_groups_,
+)
+from ..functional.sparse import csr_bytes, csr_weight
+from ..train.loop import evaluate
+
+__all__ = ["measure_task", "method_variants", "weight_bytes"]
+
+Variant = tuple[str, tuple[CompressionConfig, ...]]
+
+
+def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: float = 0.5) -> list[Variant]:
+    """The compared variants besides the plain model and band-limiting at ``rate`` (which the
+    accuracy experiment trains): pruning at each amount, SSL, bf16, and combinations at
+    ``rate`` and the middle pruning amount."""
+    middle = prune_amounts[len(prune_amounts) // 2]
+    band = BandLimitConfig(rate=rate)
+    variants: list[Variant] = [(f"prune {a:g}", (PruneConfig(amount=a),)) for a in prune_amounts]
+    variants += [
+        ("ssl", (SSLConfig(filters=ssl_strength, channels=ssl_strength),)),
+        ("bf16", (PrecisionConfig(dtype="bf16"),)),
+        (f"rate {rate:g} + bf16", (band, PrecisionConfig(dtype="bf16"))),
+        (f"rate {rate:g} + prune {middle:g}", (band, PruneConfig(amount=middle))),
+        (f"prune {middle:g} + bf16", (PruneConfig(amount=middle), PrecisionConfig(dtype="bf16"))),
+    ]
+    return variants
+
+
+def weight_bytes(model: nn.Module) -> dict[str, int]:
+    """``dense``: the parameters' bytes as float32; ``stored``: with each convolution and linear
+    weight that has zeros counted as CSR where that is smaller (pruning masks count as the
+    weights they mask)."""
+    dense = stored = 0
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            weight = getattr(module, "weight", None) if name == "weight_orig" else p
+            assert isinstance(weight, torch.Tensor)
+            size = weight.numel() * 4
+            dense += size
+            if name in ("weight", "weight_orig") and weight.dim() >= 2 and bool((weight == 0).any()):
+                groups = getattr(module, "groups", 1)
+                size = min(size, csr_bytes(csr_weight(weight.float(), groups)))
+            stored += size
+    return {"dense": dense, "stored": stored}
+
+
+def _structured(model: nn.Module, example: torch.Tensor, threshold: float) -> dict[str, Any]:
+    """Zero the SSL model's small groups and remove its zero channels, in place."""
+    counts = zero_small_groups_(model, threshold)
+    removed = remove_zero_channels_(model, example)
+    return {"zero_groups": counts, "removed_channels": removed}
+
+
+def measure_task(
+    runs: dict[str, list[tuple[Path, dict[str, Any]]]],
+    load: Any,
+    ssl_threshold: float,
+    inference_batch: int = 256,
+) -> list[dict[str, Any]]:
+    """Rows of the side-by-side table of one task.
+
+    Args:
+        runs: per variant, its finished runs' checkpoint paths and result records (seeds).
+        load: ``load(checkpoint) -> Experiment`` (the trained model in eval mode and its data).
+        ssl_threshold: root-mean-square below which an SSL group is zeroed before removal.
+        inference_batch: test samples per timed inference call.
+    """
+    rows = []
+    timed: dict[str, Any] = {}
+    for variant, seeds in runs.items():
+        path, first = seeds[0]
+        exp = load(path)
+        model = exp.model
+        x_test, _ = exp.test_data
+        batch = x_test[:inference_batch]
+        row: dict[str, Any] = {
+            "variant": variant,
+            "seeds": len(seeds),
+            "selected": _mean([r["selected_test_acc"] for _, r in seeds]),
+            "best_on_test": _mean([r["best_test_acc"] for _, r in seeds]),
+            "last_epoch": _mean([r["final_test_acc"] for _, r in seeds]),
+            "saved_bytes": first["saved_bytes"],
+            "epoch_time_s": _mean([r["median_epoch_time_s"] for _, r in seeds]),
+            "weights": weight_bytes(model),
+        }
+        timed[variant] = _call(model, batch)
+        if pruned_layers(model):
+            csr = compress_(remove_pruning_(copy.deepcopy(model)), SparseConfig())
+            timed[f"{variant} (CSR)"] = _call(csr, batch)
+        if variant == "ssl":
+            small = copy.deepcopy(model)
+            row["ssl"] = _structured(small, batch, ssl_threshold)
+            row["ssl"]["test_acc"] = evaluate(small, exp.test_data, batch_size=256, device=torch.device("cpu"))[
+                "test_acc"
+            ]
+            row["weights"] = {"dense": row["weights"]["dense"], "stored": weight_bytes(small)["dense"]}
+            timed[f"{variant} (removed)"] = _call(small, batch)
+        rows.append(row)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = time_interleaved(timed, rounds=3, min_run_time=0.1)
+    finally:
+        torch.set_num_threads(threads)
+    for row in rows:
+        row["inference_ms"] = {
+            name.removeprefix(row["variant"]).strip(" ()") or "as trained": 1e3 * t["median_s"]
+            for name, t in times.items()
+            if name == row["variant"] or name.startswith(row["variant"] + " (")
+        }
+    return rows
+
+
+def _call(model: nn.Module, x: torch.Tensor) -> Any:
+    @torch.no_grad()
+    def run() -> None:
+        model(x)
+
+    return run
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)

@@ -1,0 +1,126 @@
+"""The report's section on band-limiting beside pruning, SSL and bf16 (``methods/results.json``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["methods_blocks"]
+
+Block = tuple[str, Any]
+
+
+def methods_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+    """Per task: the table, a plot of accuracy against weight and activation memory, and which
+    method wins on each measure, with its number."""
+    blocks: list[Block] = [
+        ("h2", "5. Band-limiting beside pruning, structured sparsity and bf16"),
+        (
+            "p",
+            f"Seeds per variant: {results['seeds']}. Accuracy: `selected` at the best validation epoch. Weights: "
+            "the parameters as float32, and as the method stores them (pruned weights as CSR with int32 indices "
+            "where smaller; SSL after its groups with RMS below the threshold are zeroed and its zero filters "
+            "and channels removed). Saved: bytes a training step keeps for backward. Epoch: the run's median "
+            "epoch. Inference: a test batch of up to 256 samples, all variants of a task timed interleaved at "
+            "1 thread in one process; pruned models also with their layers as CSR. Plain and rate 0.5 are the "
+            "accuracy experiment's runs.",
+        ),
+    ]
+    for task, entry in results["tasks"].items():
+        blocks.append(("h3", task))
+        if "missing" in entry:
+            blocks.append(("p", f"Not measured: {entry['missing']}."))
+            continue
+        rows = entry["rows"]
+        name = "methods-" + "".join(c if c.isalnum() else "_" for c in task) + ".png"
+        _plot(task, rows, plots / name)
+        blocks.append(("img", (name, f"{task}: accuracy against memory")))
+        blocks.append(("table", _table(rows)))
+        blocks.append(("p", _winners(rows)))
+        ssl = next((r for r in rows if "ssl" in r), None)
+        if ssl is not None:
+            removed = sum(ssl["ssl"]["removed_channels"].values())
+            blocks.append(
+                (
+                    "p",
+                    f"SSL: {removed} channels removed; test accuracy {100 * ssl['ssl']['test_acc']:.1f}% after "
+                    f"zeroing and removal (last epoch {100 * ssl['last_epoch']:.1f}% before).",
+                )
+            )
+    return blocks
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "variant",
+        "selected %",
+        "best %",
+        "weights KiB dense",
+        "weights KiB stored",
+        "saved MiB",
+        "epoch s",
+        "inference ms",
+    ]
+    table = []
+    for r in rows:
+        inference = ", ".join(f"{ms:.2f} ({how})" for how, ms in r["inference_ms"].items())
+        table.append(
+            [
+                r["variant"],
+                f"{100 * r['selected']:.1f}",
+                f"{100 * r['best_on_test']:.1f}",
+                f"{r['weights']['dense'] / 1024:.1f}",
+                f"{r['weights']['stored'] / 1024:.1f}",
+                f"{r['saved_bytes'] / 2**20:.2f}",
+                f"{r['epoch_time_s']:.2f}",
+                inference,
+            ]
+        )
+    return header, table
+
+
+def _winners(rows: Sequence[dict[str, Any]]) -> str:
+    """One sentence per measure: the best variant and its number, against the plain model's."""
+    plain = next((r for r in rows if r["variant"] == "plain"), rows[0])
+    measures = [  # (what, the value to minimise, its unit's scale, its format)
+        ("highest selected accuracy", lambda r: -r["selected"], -100, "{:.1f}%"),
+        ("smallest stored weights", lambda r: r["weights"]["stored"], 1 / 1024, "{:.1f} KiB"),
+        ("least memory kept for backward", lambda r: r["saved_bytes"], 2**-20, "{:.2f} MiB"),
+        ("fastest epoch", lambda r: r["epoch_time_s"], 1, "{:.2f} s"),
+        ("fastest inference", lambda r: min(r["inference_ms"].values()), 1, "{:.2f} ms"),
+    ]
+    parts = []
+    for label, key, unit, form in measures:
+        best = min(rows, key=key)
+        shown, base = form.format(unit * key(best)), form.format(unit * key(plain))
+        parts.append(f"{label}: {best['variant']} ({shown}; plain {base})")
+    return "Winners, " + "; ".join(parts) + "."
+
+
+def _plot(task: str, rows: Sequence[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (label, value) in zip(
+        axes,
+        [
+            ("stored weights (KiB)", lambda r: r["weights"]["stored"] / 1024),
+            ("kept for backward (MiB)", lambda r: r["saved_bytes"] / 2**20),
+        ],
+    ):
+        for r in rows:
+            ax.scatter(value(r), 100 * r["selected"], color="black" if r["variant"] == "plain" else None)
+            ax.annotate(
+                r["variant"], (value(r), 100 * r["selected"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy, selected (%)")
+        ax.set_xscale("log")
+    fig.suptitle(f"{task}: accuracy against memory, by method")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
