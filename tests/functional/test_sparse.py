@@ -105,12 +105,12 @@ def test_training_runs_the_dense_path_and_frozen_weights_the_csr_one():
     layer = bl.compress_(nn.Linear(8, 3).double(), bl.SparseConfig())
     x = torch.randn(4, 8, dtype=torch.float64, requires_grad=True)
     layer(x).sum().backward()
-    assert layer.weight.grad is not None and "_csr_weight" not in layer.__dict__  # trained densely
+    assert layer.weight.grad is not None and "_csr_cache" not in layer.__dict__  # trained densely
     layer.weight.requires_grad_(False)
     x.grad = None
     layer(x).sum().backward()
     torch.testing.assert_close(x.grad, layer.weight.sum(0).expand(4, 8))
-    assert "_csr_weight" in layer.__dict__
+    assert layer.csr_cache.matrix is not None
 
 
 def test_pruned_model_runs_sparse_with_its_masks_and_inplace_ops():
@@ -128,7 +128,7 @@ def test_pruned_model_runs_sparse_with_its_masks_and_inplace_ops():
     bl.compress_(model, bl.PruneConfig(amount=0.95))  # the cached CSR follows a changed mask
     with torch.no_grad():
         model(x)
-    assert model[0].__dict__["_csr_weight"].matrix._nnz() == int((model[0].weight_mask != 0).sum())
+    assert model[0].csr_cache.matrix._nnz() == int((model[0].weight_mask != 0).sum())
 
 
 def test_min_sparsity_leaves_dense_layers_alone_and_bad_values_are_refused():

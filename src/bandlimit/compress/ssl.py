@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import operator
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checks import check_float
 from ..errors import BandlimitError
@@ -140,7 +141,7 @@ _PER_CHANNEL_MODULES = (
     nn.AdaptiveMaxPool2d,
 )
 _PER_CHANNEL_FUNCTIONS = {F.relu, torch.relu, F.gelu, torch.sigmoid, torch.tanh, F.dropout, F.max_pool2d, F.avg_pool2d,
-                          F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, operator.getitem}  # fmt: skip
+                          F.adaptive_avg_pool1d, F.adaptive_avg_pool2d}  # fmt: skip
 _PER_CHANNEL_METHODS = {"relu", "sigmoid", "tanh", "contiguous"}
 
 
@@ -158,18 +159,22 @@ class _Consumer:
 
 
 def _follow(
-    node: fx.Node, modules: dict[str, nn.Module], shapes: dict[str, Any]
-) -> tuple[list[Any], list[_Consumer]] | None:
-    """The per-channel modules and the consuming layers of ``node``'s channels, or None if a
-    channel reaches anything else (an addition, a concatenation, the output): it is tied."""
+    node: fx.Node, modules: dict[str, nn.Module], shapes: dict[str, Any], calls: Counter[int]
+) -> tuple[list[tuple[_BatchNorm, int]], list[_Consumer]] | None:
+    """The batch norms (with the features per channel where they sit) and the consuming layers
+    of ``node``'s channels, or None if a channel reaches anything else (an addition, a
+    concatenation, the output) or a layer with parameters that is called elsewhere too: then
+    it is tied."""
     channels = shapes[node.name][1]
-    chain: list[nn.Module] = []
+    chain: list[tuple[_BatchNorm, int]] = []
     consumers: list[_Consumer] = []
     todo = [(node, 1)]
     while todo:
         current, per = todo.pop()
         for user in current.users:
             target = modules.get(user.target) if user.op == "call_module" else None  # type: ignore[arg-type]
+            if target is not None and calls[id(target)] > 1 and any(True for _ in target.parameters()):
+                return None  # shrinking it would change its other calls
             if isinstance(target, _CONVS) and target.groups == 1 and per == 1:
                 consumers.append(_Consumer(target, 1))
                 continue
@@ -194,7 +199,7 @@ def _follow(
                 and out[1] == channels * (per if len(out) == 2 else 1)
             ):
                 if isinstance(target, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                    chain.append(target)
+                    chain.append((target, per if len(out) == 2 else 1))
                 todo.append((user, per))
             else:
                 return None
@@ -213,6 +218,7 @@ def _constant_contribution(consumer: _Consumer, inputs: torch.Tensor, channel: i
     (a zero filter): a per-output constant to fold into the bias, or None if it varies with the
     position (zero padding at the borders)."""
     module = consumer.module
+    inputs = inputs.to(module.weight.dtype)  # captured under the model's autocast, if any
     if isinstance(module, nn.Linear):
         features = slice(channel * consumer.spread, (channel + 1) * consumer.spread)
         return F.linear(inputs[:1, features], module.weight[:, features])[0]
@@ -248,21 +254,29 @@ def remove_zero_channels_(model: nn.Module, example: torch.Tensor) -> dict[str, 
     """
     if any(hasattr(m, "weight_mask") for m in model.modules()):
         raise BandlimitError("the model has pruning masks: call bandlimit.compress.remove_pruning_(model) first")
-    was_training = model.training
-    model.eval()
     try:
         graph = _Tracer().trace(model)
     except Exception as err:  # noqa: BLE001 - fx raises many kinds; the user needs one message
         raise BandlimitError(f"cannot trace the model with torch.fx to find its channels: {err}") from None
-    modules = dict(model.named_modules())
-    names = {id(m): n for n, m in modules.items()}
+    was_training = model.training
+    model.eval()
+    try:
+        return _remove(model, graph, example)
+    finally:
+        model.train(was_training)
+
+
+def _remove(model: nn.Module, graph: fx.Graph, example: torch.Tensor) -> dict[str, int]:
+    modules = dict(model.named_modules(remove_duplicate=False))
+    names = {id(m): n for n, m in reversed(list(modules.items()))}  # a shared module's first name
+    calls = Counter(id(modules[n.target]) for n in graph.nodes if n.op == "call_module")
     removed: dict[str, int] = {}
     for node in graph.nodes:
         producer = modules.get(node.target) if node.op == "call_module" else None
-        if not isinstance(producer, _CONVS) or producer.groups != 1:
+        if not isinstance(producer, _CONVS) or producer.groups != 1 or calls[id(producer)] > 1:
             continue
         shapes = _shapes(model, graph, example)
-        followed = _follow(node, modules, shapes)
+        followed = _follow(node, modules, shapes, calls)
         if followed is None or not followed[1]:
             continue
         chain, consumers = followed
@@ -282,7 +296,6 @@ def remove_zero_channels_(model: nn.Module, example: torch.Tensor) -> dict[str, 
             continue
         _shrink(producer, chain, consumers, keep)
         removed[names[id(producer)]] = int((~keep).sum())
-    model.train(was_training)
     return removed
 
 
@@ -309,20 +322,23 @@ def _capture_inputs(model: nn.Module, example: torch.Tensor, layers: list[nn.Mod
     return [seen[id(m)] for m in layers]
 
 
-def _shrink(producer: nn.Conv1d | nn.Conv2d, chain: list[Any], consumers: list[_Consumer], keep: torch.Tensor) -> None:
+def _shrink(
+    producer: nn.Conv1d | nn.Conv2d, chain: list[tuple[_BatchNorm, int]], consumers: list[_Consumer], keep: torch.Tensor
+) -> None:
     """Keep only the ``keep`` output channels of ``producer`` and the matching inputs downstream."""
     producer.weight = nn.Parameter(producer.weight[keep].clone())
     if producer.bias is not None:
         producer.bias = nn.Parameter(producer.bias[keep].clone())
     producer.out_channels = int(keep.sum())
-    for norm in chain:
+    for norm, per in chain:
+        features = keep.repeat_interleave(per)  # a batch norm after flattening sees per features a channel
         for key in ("weight", "bias"):
             if getattr(norm, key) is not None:
-                setattr(norm, key, nn.Parameter(getattr(norm, key)[keep].clone()))
+                setattr(norm, key, nn.Parameter(getattr(norm, key)[features].clone()))
         for key in ("running_mean", "running_var"):
             if getattr(norm, key) is not None:
-                setattr(norm, key, getattr(norm, key)[keep].clone())
-        norm.num_features = int(keep.sum())
+                setattr(norm, key, getattr(norm, key)[features].clone())
+        norm.num_features = int(features.sum())
     for consumer in consumers:
         module = consumer.module
         if isinstance(module, nn.Linear):

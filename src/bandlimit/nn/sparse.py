@@ -10,6 +10,7 @@ which still gives the input its gradient.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Literal
 
 import torch
@@ -22,24 +23,37 @@ from ..functional.sparse import csr_conv2d, csr_linear, csr_weight
 __all__ = ["CsrConv1d", "CsrConv2d", "CsrLayer", "CsrLinear"]
 
 
-class _CsrWeight:
-    """The CSR form of a layer's weight, rebuilt when the weight tensor or its version changes."""
+class CsrCache:
+    """The CSR form of a layer's weight, kept between calls.
+
+    Valid while the tensors it was made from (the weight, or a pruned layer's ``weight_orig``
+    and ``weight_mask``) are the same objects, at the same version, storage and dtype: an
+    optimizer step, ``load_state_dict``, a new mask or ``module.to(dtype)`` rebuilds it. Like
+    autograd, it does not see changes made through ``weight.data``; :meth:`clear` drops it.
+    """
 
     def __init__(self) -> None:
-        self.key: tuple[Any, ...] = ()
+        self.clear()
+
+    def clear(self) -> None:
+        """Drop the cached matrix."""
+        self._sources: list[weakref.ref[torch.Tensor]] = []
+        self._key: tuple[Any, ...] = ()
         self.matrix: torch.Tensor | None = None
 
-    def get(self, weight: torch.Tensor, groups: int) -> torch.Tensor:
-        key = (id(weight), weight._version, groups)
-        if self.matrix is None or key != self.key:
-            self.matrix, self.key = csr_weight(weight, groups), key
+    def get(self, weight: torch.Tensor, groups: int, sources: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        key = (groups, *((t._version, t.data_ptr(), t.dtype, t.device) for t in sources))
+        same = len(self._sources) == len(sources) and all(r() is t for r, t in zip(self._sources, sources))
+        if self.matrix is None or not same or key != self._key:
+            self.matrix = csr_weight(weight, groups)
+            self._sources, self._key = [weakref.ref(t) for t in sources], key
         return self.matrix
 
     def __getstate__(self) -> dict[str, Any]:  # copies and pickles start empty
         return {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
+        self.clear()
 
 
 class _CsrMixin(nn.Module):
@@ -51,10 +65,17 @@ class _CsrMixin(nn.Module):
         """The CSR weight, or None where the weight trains (the dense path runs)."""
         if torch.is_grad_enabled() and weight.requires_grad:
             return None
-        cache = self.__dict__.get("_csr_weight")
+        pruned = "weight_orig" in self._parameters  # the weight is remade from these at each call
+        sources = (self._parameters["weight_orig"], self._buffers["weight_mask"]) if pruned else (weight,)
+        return self.csr_cache.get(weight, groups, tuple(t for t in sources if t is not None))
+
+    @property
+    def csr_cache(self) -> CsrCache:
+        """The CSR weight kept between calls (``csr_cache.clear()`` after editing ``weight.data``)."""
+        cache = self.__dict__.get("_csr_cache")
         if cache is None:  # modules made by retyping a plain layer start without one
-            cache = self.__dict__["_csr_weight"] = _CsrWeight()
-        return cache.get(weight, groups)
+            cache = self.__dict__["_csr_cache"] = CsrCache()
+        return cache
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", sparse_input={self.sparse_input}"
