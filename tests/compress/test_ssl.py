@@ -40,10 +40,10 @@ def test_zeroing_small_groups_and_its_counts():
     with torch.no_grad():
         model[0].weight[1] *= 1e-6  # a dying filter
         model[0].weight[:, 0, 2] *= 1e-6  # a dying tap of input channel 0
-    counts = zero_small_groups_(model, threshold=1e-3)
+    counts = zero_small_groups_(model, threshold=0.01)  # 1% of the median group
     assert counts["0"] == {"filters": 1, "channels": 0, "shapes": 1}
     assert (model[0].weight[1] == 0).all() and (model[0].weight[:, 0, 2] == 0).all()
-    assert group_norms(model[0].weight, rms=True)["filters"][0] > 1e-3
+    assert group_norms(model[0].weight, rms=True)["filters"][0] > 0
 
 
 def _zero_some(model: nn.Module, filters: dict[str, list[int]], channels: dict[str, list[int]]) -> None:
@@ -153,3 +153,15 @@ def test_a_training_run_adds_the_penalty(tmp_path):
     plain = train(base, tmp_path / "plain", log=lambda line: None)
     ssl = train(base.with_(compression=(bl.SSLConfig(filters=0.05),)), tmp_path / "ssl", log=lambda line: None)
     assert ssl["final_train_loss"] != plain["final_train_loss"]  # same seed and data: only the penalty differs
+
+
+def test_a_layer_whose_filters_are_all_zero_keeps_one_channel():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 3))
+    _randomise_norms(model)
+    _zero_some(model, {"0": [0, 1, 2, 3]}, {})
+    with torch.no_grad():
+        model[1].bias.fill_(-3.0)  # every channel is ReLU(negative) = 0: all removable
+    x = torch.randn(2, 2, 7, 7)
+    _check_removal(model, x, {"0": 3})
+    assert model[0].out_channels == 1 and model[3].in_channels == 1

@@ -97,9 +97,13 @@ def _mark(module: nn.Module, config: SSLConfig) -> nn.Module:
 
 
 @torch.no_grad()
-def zero_small_groups_(model: nn.Module, threshold: float = 1e-3) -> dict[str, dict[str, int]]:
+def zero_small_groups_(model: nn.Module, threshold: float = 0.1) -> dict[str, dict[str, int]]:
     """Set to zero every filter, channel and shape group of the regularised convolutions whose
-    root-mean-square is below ``threshold``.
+    root-mean-square is below ``threshold`` times the median of its layer's groups of that kind.
+
+    Relative, not absolute: a batch norm after a convolution makes the scale of its weights
+    arbitrary, so the group lasso shrinks all of its groups together; a group is dead when it
+    is small beside its siblings.
 
     Returns:
         Per layer, the number of groups of each kind that are zero now.
@@ -110,9 +114,10 @@ def zero_small_groups_(model: nn.Module, threshold: float = 1e-3) -> dict[str, d
             continue
         weight = module.weight
         norms = group_norms(weight, rms=True)
-        weight[norms["filters"] < threshold] = 0
-        weight[:, norms["channels"] < threshold] = 0
-        weight.mul_((norms["shapes"] >= threshold).to(weight.dtype))
+        small = {kind: v < threshold * v.median() for kind, v in norms.items()}
+        weight[small["filters"]] = 0
+        weight[:, small["channels"]] = 0
+        weight.mul_((~small["shapes"]).to(weight.dtype))
         after = group_norms(weight, rms=True)
         counts[name] = {kind: int((v == 0).sum()) for kind, v in after.items()}
     return counts
@@ -282,16 +287,21 @@ def _remove(model: nn.Module, graph: fx.Graph, example: torch.Tensor) -> dict[st
         chain, consumers = followed
         inputs = _capture_inputs(model, example, [c.module for c in consumers])
         keep = torch.ones(producer.out_channels, dtype=torch.bool)
+        folds: dict[int, list[torch.Tensor]] = {}  # removed constant channels: what they add to each reader
         for j in range(producer.out_channels):
-            unread = all(bool((_consumer_slice(c, j) == 0).all()) for c in consumers)
-            if unread:
-                keep[j] = False
-            elif bool((producer.weight[j] == 0).all()):
-                folds = [_constant_contribution(c, inputs[i], j) for i, c in enumerate(consumers)]
-                if all(f is not None for f in folds) and all(c.module.bias is not None for c in consumers):
-                    for c, fold in zip(consumers, folds):
-                        c.module.bias += fold  # type: ignore[operator]
+            if all(bool((_consumer_slice(c, j) == 0).all()) for c in consumers):
+                keep[j] = False  # nobody reads it
+            elif bool((producer.weight[j] == 0).all()) and all(c.module.bias is not None for c in consumers):
+                adds = [_constant_contribution(c, inputs[i], j) for i, c in enumerate(consumers)]
+                if all(a is not None for a in adds):
+                    folds[j] = [a for a in adds if a is not None]
                     keep[j] = False
+        if not keep.any():  # a layer cannot have no channels: keep the first
+            keep[0] = True
+            folds.pop(0, None)
+        for constants in folds.values():
+            for c, add in zip(consumers, constants):
+                c.module.bias += add  # type: ignore[operator]
         if bool(keep.all()):
             continue
         _shrink(producer, chain, consumers, keep)

@@ -98,7 +98,8 @@ def measure_task(
     Args:
         runs: per variant, its finished runs' checkpoint paths and result records (seeds).
         load: ``load(checkpoint) -> Experiment`` (the trained model in eval mode and its data).
-        ssl_threshold: root-mean-square below which an SSL group is zeroed before removal.
+        ssl_threshold: an SSL group is zeroed before removal when its root-mean-square is below
+            this times its layer's median (:func:`bandlimit.compress.zero_small_groups_`).
         inference_batch: test samples per timed inference call.
     """
     rows = []

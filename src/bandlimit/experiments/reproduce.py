@@ -62,7 +62,8 @@ class Scale:
         robust_rates: the fixed rates of those models (a subset of ``rates``); empty: all of them.
         compare_tasks: the tasks on which band-limiting is compared with pruning, SSL and bf16
             (:mod:`.compare`), with ``compare_seeds`` seeds, pruning at ``prune_amounts``, SSL's
-            group lasso at ``ssl_strength`` and its groups zeroed below ``ssl_threshold`` (RMS).
+            group lasso at ``ssl_strength`` and its groups zeroed below ``ssl_threshold`` times
+            their layer's median (RMS).
         sigmas: noise levels (in the standardized data's standard deviations).
         epsilons: the fixed-epsilon attacks' budgets (Linf, or L2 for the uniform noise).
         attack_samples, attack_steps: test samples attacked, and the attacks' iterations.
@@ -84,8 +85,8 @@ class Scale:
     compare_tasks: tuple[str, ...] = ()
     compare_seeds: int = 1
     prune_amounts: tuple[float, ...] = (0.5, 0.8, 0.95)
-    ssl_strength: float = 1e-3
-    ssl_threshold: float = 1e-2
+    ssl_strength: float = 1e-4
+    ssl_threshold: float = 0.1
     sigmas: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0)
     epsilons: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
     attack_samples: int = 64
@@ -504,7 +505,11 @@ def _methods(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
             continue
         log(f"methods: measuring {task}")
         tasks[task] = {"rows": measure_task(found, load_trained, scale.ssl_threshold)}
-    return {"tasks": tasks, "seeds": scale.compare_seeds}
+    return {
+        "tasks": tasks,
+        "seeds": scale.compare_seeds,
+        "ssl": {"strength": scale.ssl_strength, "threshold": scale.ssl_threshold},
+    }
 
 
 # Experiments that measure rather than train: a finished one is not measured again.

@@ -38,6 +38,9 @@ class CsrCache:
     def clear(self) -> None:
         """Drop the cached matrix."""
         self._sources: list[weakref.ref[torch.Tensor]] = []
+        # Held so that their memory cannot be reused by a tensor that replaces them through
+        # ``.data = ...`` (as ``module.to(dtype)`` does), whose address would then look the same.
+        self._storages: list[torch.UntypedStorage] = []
         self._key: tuple[Any, ...] = ()
         self.matrix: torch.Tensor | None = None
 
@@ -47,6 +50,7 @@ class CsrCache:
         if self.matrix is None or not same or key != self._key:
             self.matrix = csr_weight(weight, groups)
             self._sources, self._key = [weakref.ref(t) for t in sources], key
+            self._storages = [t.untyped_storage() for t in sources]
         return self.matrix
 
     def __getstate__(self) -> dict[str, Any]:  # copies and pickles start empty
