@@ -44,6 +44,19 @@ def check_fraction(value: object, name: str) -> float:
     return value
 
 
+def check_unit(value: object, name: str, *, below_one: bool = False, meaning: str = "") -> float:
+    """Return ``value`` as a float if it is a real number in ``[0, 1]`` (``[0, 1)`` with ``below_one``).
+
+    Args:
+        meaning: what the number is, for the error message (e.g. "the fraction of weights set to zero").
+    """
+    number = check_float(value, name)
+    if not (0.0 <= number < 1.0 if below_one else 0.0 <= number <= 1.0):
+        interval = "[0, 1)" if below_one else "[0, 1]"
+        raise ValueError(f"{name} must be in {interval}{f' ({meaning})' if meaning else ''}, got {number}")
+    return number
+
+
 def check_choice(value: object, name: str, allowed: Collection[str]) -> str:
     """Return ``value`` if it is one of ``allowed``."""
     if not isinstance(value, str) or value not in allowed:

@@ -14,10 +14,13 @@ from bandlimit.cli import main
 
 def test_tiny_run_counts_memory_and_finds_the_break_even(tmp_path):
     cases = (sparsity.SparseCase("conv", 4, 6, kernel=3, size=8, padding=1), sparsity.SparseCase("fc", 32, 16))
-    report = sparsity.run_sparsity(cases, (0.0, 0.9), batches=(2,), rounds=1, min_run_time=0.001, log=lambda s: None)
+    report = sparsity.run_sparsity(
+        cases, (0.0, 0.9), batches=(2, 3), sparse_batches=(2,), rounds=1, min_run_time=0.001, log=lambda s: None
+    )
     conv = report["cases"]["conv"]["batches"]["2"]
     assert [r["sparsity"] for r in conv] == [0.0, 0.9]
     assert set(conv[0]["median_s"]) == {"F.conv2d", "dense GEMM", "CSR", "CSR x CSR"}
+    assert set(report["cases"]["fc"]["batches"]["3"][0]["median_s"]) == {"dense GEMM", "CSR"}
     assert conv[0]["dense_bytes"] == 6 * 4 * 9 * 4
     nnz = round(0.1 * 216)
     assert conv[1]["csr_bytes"] == nnz * 8 + 7 * 4  # float32 values and int32 indices, 7 row pointers

@@ -159,7 +159,7 @@ def test_report_files_reference_only_what_exists_and_render_offline(reproduced):
     )
     assert "report/ucr-scatter.png" in images and "report/resources-fcn_batch_4.png" in images
     assert "report/noise-synthetic_LeNet.png" in images and "report/methods-FiftyWords_FCN.png" in images
-    assert "5. Band-limiting beside pruning" in text and "Winners, highest selected accuracy" in text
+    assert "6. Band-limiting beside pruning" in text and "Winners, highest selected accuracy" in text
     for image in images:
         assert matplotlib.image.imread(reproduced / image).shape[1] >= 400
     assert "64.40" in text and "data is not on this machine" in text

@@ -7,7 +7,8 @@ speed-ups on) at batch 1 and 32, each sparsity is timed interleaved in one proce
 - ``dense GEMM``: the same lowering as CSR with a dense weight (im2col + ``torch.mm``; for a
   linear layer ``F.linear``);
 - ``CSR``: :mod:`bandlimit.functional.sparse`, the pruned weight as CSR x dense activations;
-- ``CSR x CSR``: the activations as CSR too, ReLU-sparse (about half zeros).
+- ``CSR x CSR``: the activations as CSR too, ReLU-sparse (about half zeros); batch 1 only
+  (``sparse_batches``): at batch 32 one call of AlexNet's conv2 takes minutes.
 
 The break-even sparsity is the smallest measured sparsity at which CSR beats the fastest dense
 implementation. Memory is the weight's: dense float32 against CSR's values, int32 column
@@ -91,14 +92,18 @@ def _pruned_weight(case: SparseCase, sparsity: float, generator: torch.Generator
     return w
 
 
-def _implementations(case: SparseCase, x: torch.Tensor, w: torch.Tensor) -> dict[str, Callable[[], object]]:
+def _implementations(
+    case: SparseCase, x: torch.Tensor, w: torch.Tensor, sparse_input: bool
+) -> dict[str, Callable[[], object]]:
     matrix = csr_weight(w)
     if not case.is_conv:
-        return {
+        fns: dict[str, Callable[[], object]] = {
             "dense GEMM": lambda: F.linear(x, w),
             "CSR": lambda: csr_linear(x, matrix),
-            "CSR x CSR": lambda: csr_linear(x, matrix, sparse_input=True),
         }
+        if sparse_input:
+            fns["CSR x CSR"] = lambda: csr_linear(x, matrix, sparse_input=True)
+        return fns
     k, p = (case.kernel,) * 2, (case.padding,) * 2
     rows = w.reshape(w.shape[0], -1)
 
@@ -106,12 +111,14 @@ def _implementations(case: SparseCase, x: torch.Tensor, w: torch.Tensor) -> dict
         columns = F.unfold(x, k, padding=p)  # (B, K, L)
         return rows @ columns
 
-    return {
+    fns = {
         "F.conv2d": lambda: F.conv2d(x, w, padding=case.padding),
         "dense GEMM": gemm,
         "CSR": lambda: csr_conv2d(x, matrix, None, k, padding=p),
-        "CSR x CSR": lambda: csr_conv2d(x, matrix, None, k, padding=p, sparse_input=True),
     }
+    if sparse_input:
+        fns["CSR x CSR"] = lambda: csr_conv2d(x, matrix, None, k, padding=p, sparse_input=True)
+    return fns
 
 
 @torch.no_grad()
@@ -119,11 +126,15 @@ def run_sparsity(
     cases: Sequence[SparseCase] = ALEXNET,
     sparsities: Sequence[float] = SPARSITIES,
     batches: Sequence[int] = (1, 32),
+    sparse_batches: Sequence[int] = (1,),
     rounds: int = 3,
     min_run_time: float = 0.1,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Time and weight memory of each case, batch and sparsity, at the current thread count.
+
+    Args:
+        sparse_batches: the batches at which ``CSR x CSR`` is timed too.
 
     Returns:
         ``{"cases": {name: {"case": ..., "batches": {batch: [row per sparsity]}}}}``; a row has
@@ -138,7 +149,8 @@ def run_sparsity(
             rows = []
             for sparsity in sparsities:
                 w = _pruned_weight(case, sparsity, generator)
-                times = time_interleaved(_implementations(case, x, w), rounds=rounds, min_run_time=min_run_time)
+                fns = _implementations(case, x, w, batch in sparse_batches)
+                times = time_interleaved(fns, rounds=rounds, min_run_time=min_run_time)
                 medians = {name: t["median_s"] for name, t in times.items()}
                 rows.append(
                     {
@@ -181,7 +193,7 @@ def format_sparsity(report: dict[str, Any]) -> str:
                 ratios = " | ".join(f"{times[n] / dense:.2f}x" for n in impls)
                 memory = row["csr_bytes"] / row["dense_bytes"]
                 lines.append(f"| {row['sparsity']:g} | {ratios} | {1e3 * dense:.2f} | {memory:.2f}x |")
-            for sparse in ("CSR", "CSR x CSR"):
+            for sparse in [name for name in impls if name.startswith("CSR")]:
                 even = break_even(rows, sparse)
                 lines.append(f"break-even of {sparse}: " + (f"{even:g}" if even is not None else "none measured"))
     return "\n".join(lines).lstrip("\n")

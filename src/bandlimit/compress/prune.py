@@ -16,6 +16,7 @@ Pruned weights receive zero gradient through the mask and never come back.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import ClassVar
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ..checks import check_float, check_int
+from ..checks import check_int, check_unit
 from ..errors import ConfigError
 from ..nn import BandLimitedConv1d, BandLimitedConv2d, CsrConv1d, CsrConv2d, CsrLinear
 from ..settings import setting
@@ -36,18 +37,7 @@ __all__ = ["PruneConfig", "pruned_layers", "remove_pruning_", "scheduled_amount"
 PRUNABLE = (nn.Conv1d, nn.Conv2d, nn.Linear, BandLimitedConv1d, BandLimitedConv2d, CsrConv1d, CsrConv2d, CsrLinear)
 
 
-def _check_amount(value: object, name: str) -> float:
-    fraction = check_float(value, name)
-    if not 0 <= fraction < 1:
-        raise ValueError(f"{name} must be in [0, 1) (the fraction of weights set to zero), got {fraction}")
-    return fraction
-
-
-def _check_warmup(value: object, name: str) -> float:
-    fraction = check_float(value, name, minimum=0.0)
-    if fraction > 1:
-        raise ValueError(f"{name} must be in [0, 1], got {fraction}")
-    return fraction
+_check_amount = functools.partial(check_unit, below_one=True, meaning="the fraction of weights set to zero")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +68,7 @@ class PruneConfig(CompressionConfig):
     warmup: float = setting(
         0.25,
         help="in training: fraction of the epochs trained dense before the first pruning, in [0, 1]",
-        check=_check_warmup,
+        check=check_unit,
     )
 
     def begin_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:

@@ -10,13 +10,13 @@ the CPU: ``bandlimit sparsity-bench`` measures it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from ..checks import check_bool, check_float
+from ..checks import check_bool, check_unit
 from ..nn.sparse import CsrConv1d, CsrConv2d, CsrLayer, CsrLinear
 from ..settings import setting
 from .config import CompressionConfig
@@ -27,26 +27,18 @@ __all__ = ["SparseConfig", "sparse_layers"]
 _TO_CSR: dict[type[nn.Module], type[nn.Module]] = {nn.Conv1d: CsrConv1d, nn.Conv2d: CsrConv2d, nn.Linear: CsrLinear}
 
 
-def _check_sparsity(value: object, name: str) -> float:
-    fraction = check_float(value, name)
-    if not 0 <= fraction <= 1:
-        raise ValueError(f"{name} must be in [0, 1] (a fraction of zero weights), got {fraction}")
-    return fraction
-
-
 @dataclasses.dataclass(frozen=True)
 class SparseConfig(CompressionConfig):
     """Run convolution and linear layers with enough zero weights as CSR x dense at inference."""
 
     method: ClassVar[str] = "sparse"
     OVERRIDE_FIELD: ClassVar[str | None] = "min_sparsity"
-    ALIASES: ClassVar[Mapping[str, str]] = {}
 
     min_sparsity: float = setting(
         0.0,
         help="convert only layers with at least this fraction of zero weights (the break-even sparsity that "
         "`bandlimit sparsity-bench` measures), in [0, 1]",
-        check=_check_sparsity,
+        check=functools.partial(check_unit, meaning="a fraction of zero weights"),
     )
     activations: bool = setting(
         False,

@@ -15,7 +15,7 @@ def methods_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     """Per task: the table, a plot of accuracy against weight and activation memory, and which
     method wins on each measure, with its number."""
     blocks: list[Block] = [
-        ("h2", "5. Band-limiting beside pruning, structured sparsity and bf16"),
+        ("h2", "6. Band-limiting beside pruning, structured sparsity and bf16"),
         (
             "p",
             f"Seeds per variant: {results['seeds']}. Accuracy: `selected` at the best validation epoch. Weights: "
