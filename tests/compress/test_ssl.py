@@ -7,8 +7,15 @@ import torch
 from torch import nn
 
 import bandlimit as bl
-from bandlimit.compress import remove_pruning_, remove_zero_channels_, zero_small_groups_
+from bandlimit.compress import (
+    remove_pruning_,
+    remove_zero_channels_,
+    remove_zero_shapes_,
+    skip_zero_branches_,
+    zero_small_groups_,
+)
 from bandlimit.compress.ssl import group_norms
+from bandlimit.compress.structure import BranchConstant, branches
 from bandlimit.errors import BandlimitError, ConfigError
 from bandlimit.models import create_model
 from bandlimit.train import TrainConfig, train
@@ -165,3 +172,73 @@ def test_a_layer_whose_filters_are_all_zero_keeps_one_channel():
     x = torch.randn(2, 2, 7, 7)
     _check_removal(model, x, {"0": 3})
     assert model[0].out_channels == 1 and model[3].in_channels == 1
+
+
+def test_residual_branches_of_a_resnet():
+    model = create_model("small_resnet", 3, 4, width=4)
+    found = {tuple(b.names) for b in branches(model)}
+    block = "stages.1.0"
+    assert (f"{block}.conv1", f"{block}.bn1", f"{block}.relu1", f"{block}.conv2", f"{block}.bn2") in found
+    assert (f"{block}.shortcut.0", f"{block}.shortcut.1") in found  # the projection is a branch too
+    assert len(found) == 3 + 2  # three residual branches, two projections; the stem is no branch
+
+
+def test_the_depth_penalty_is_the_group_lasso_over_each_branch():
+    torch.manual_seed(0)
+    model = bl.compress_(create_model("small_resnet", 3, 4, width=4), bl.SSLConfig(filters=0, channels=0, depth=0.5))
+    expected = 0.0
+    for branch in branches(model):
+        w = np.concatenate([c.weight.detach().double().numpy().ravel() for c in branch.convolutions])
+        expected += 0.5 * np.sqrt(w.size) * np.linalg.norm(w)
+    penalty = bl.SSLConfig().penalty(model)
+    assert penalty is not None
+    np.testing.assert_allclose(float(penalty), expected, rtol=1e-5)
+
+
+def test_a_zero_branch_is_skipped_with_the_same_outputs():
+    torch.manual_seed(0)
+    model = bl.compress_(create_model("small_resnet", 3, 4, width=4), bl.SSLConfig(depth=1e-3))
+    _randomise_norms(model)
+    block = model.get_submodule("stages.1.0")
+    with torch.no_grad():
+        block.conv1.weight.mul_(1e-7)  # a dying branch
+        block.conv2.weight.mul_(1e-7)
+    counts = zero_small_groups_(model, threshold=0.01)
+    assert counts["branches"] == {"zero": 1} and not block.conv2.weight.any()
+    x = torch.randn(2, 3, 12, 12)
+    model.eval()
+    before = model(x)
+    parameters = sum(p.numel() for p in model.parameters())
+    assert skip_zero_branches_(model) == ["stages.1.0.conv1"]
+    assert isinstance(block.conv1, BranchConstant) and isinstance(block.conv2, nn.Identity)
+    torch.testing.assert_close(model(x), before)
+    torch.testing.assert_close(model(x[:1]), before[:1])
+    assert sum(p.numel() for p in model.parameters()) < parameters
+    assert skip_zero_branches_(model) == []  # nothing left to skip
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(3, 5, 3, padding=1),
+        nn.Conv2d(3, 5, (3, 2), stride=2, padding_mode="reflect", padding=1, bias=False),
+        nn.Conv1d(3, 5, 4, padding="same", dilation=2),
+    ],
+)
+def test_zero_shape_columns_leave_the_lowered_product(conv):
+    torch.manual_seed(0)
+    model = nn.Sequential(conv, nn.ReLU())
+    with torch.no_grad():
+        conv.weight[:, 0] = 0  # input channel 0: every tap
+        conv.weight[:, 2, 0] = 0  # input channel 2: the first kernel row (or tap)
+    x = torch.randn((2, 3, 9, 8) if isinstance(conv, nn.Conv2d) else (2, 3, 11))
+    model.eval()
+    before = model(x)
+    taps = conv.weight[0, 0].numel()
+    removed = remove_zero_shapes_(model)
+    expected = taps + conv.weight[0, 2, 0].numel()
+    assert removed == {"0": expected}
+    assert model[0].weight.shape == (5, 3 * taps - expected)
+    torch.testing.assert_close(model(x), before)
+    torch.testing.assert_close(model(x[0]), before[0])  # unbatched
+    assert remove_zero_shapes_(model) == {}  # replaced layers are not convolutions any more

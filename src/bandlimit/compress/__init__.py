@@ -9,7 +9,8 @@ from .config import CompressionConfig, config_from_dict, config_from_json, confi
 from .precision import PrecisionConfig
 from .prune import PruneConfig, pruned_layers, remove_pruning_, weight_sparsity
 from .sparse import SparseConfig, sparse_layers
-from .ssl import SSLConfig, remove_zero_channels_, zero_small_groups_
+from .ssl import SSLConfig, zero_small_groups_
+from .structure import remove_zero_channels_, remove_zero_shapes_, skip_zero_branches_
 from .summary import LayerSummary, format_summary, summary
 from .transform import LayerFilter, compress_, register_transform
 
@@ -33,6 +34,8 @@ __all__ = [
     "pruned_layers",
     "remove_pruning_",
     "remove_zero_channels_",
+    "remove_zero_shapes_",
+    "skip_zero_branches_",
     "sparse_layers",
     "weight_sparsity",
     "zero_small_groups_",

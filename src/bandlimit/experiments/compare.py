@@ -35,6 +35,8 @@ from ..compress import (
     pruned_layers,
     remove_pruning_,
     remove_zero_channels_,
+    remove_zero_shapes_,
+    skip_zero_branches_,
     zero_small_groups_,
 )
 from ..functional.sparse import csr_bytes, csr_weight
@@ -53,7 +55,7 @@ def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: f
     band = BandLimitConfig(rate=rate)
     variants: list[Variant] = [(f"prune {a:g}", (PruneConfig(amount=a),)) for a in prune_amounts]
     variants += [
-        ("ssl", (SSLConfig(filters=ssl_strength, channels=ssl_strength),)),
+        ("ssl", (SSLConfig(filters=ssl_strength, channels=ssl_strength, depth=ssl_strength),)),
         ("bf16", (PrecisionConfig(dtype="bf16"),)),
         (f"rate {rate:g} + bf16", (band, PrecisionConfig(dtype="bf16"))),
         (f"rate {rate:g} + prune {middle:g}", (band, PruneConfig(amount=middle))),
@@ -81,10 +83,15 @@ def weight_bytes(model: nn.Module) -> dict[str, int]:
 
 
 def _structured(model: nn.Module, example: torch.Tensor, threshold: float) -> dict[str, Any]:
-    """Zero the SSL model's small groups and remove its zero channels, in place."""
+    """Zero the SSL model's small groups, then remove its zero channels, branches and filter
+    shapes, in place."""
     counts = zero_small_groups_(model, threshold)
-    removed = remove_zero_channels_(model, example)
-    return {"zero_groups": counts, "removed_channels": removed}
+    return {
+        "zero_groups": counts,
+        "removed_channels": remove_zero_channels_(model, example),
+        "skipped_branches": skip_zero_branches_(model),
+        "removed_columns": remove_zero_shapes_(model),
+    }
 
 
 def measure_task(

@@ -14,10 +14,12 @@ training keeps the dense masked weight).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["csr_bytes", "csr_conv2d", "csr_linear", "csr_weight"]
+__all__ = ["csr_bytes", "csr_conv2d", "csr_linear", "csr_weight", "lowered_conv2d", "sparse_product"]
 
 
 def csr_weight(weight: torch.Tensor, groups: int = 1) -> torch.Tensor:
@@ -54,7 +56,7 @@ def csr_bytes(matrix: torch.Tensor) -> int:
     return sum(p.numel() * p.element_size() for p in parts)
 
 
-def _product(weight: torch.Tensor, columns: torch.Tensor, sparse_input: bool) -> torch.Tensor:
+def sparse_product(weight: torch.Tensor, columns: torch.Tensor, sparse_input: bool) -> torch.Tensor:
     """``weight @ columns`` for a CSR ``weight`` and dense ``(K, N)`` ``columns``, in the weight's
     dtype (the sparse kernels have no bfloat16: under autocast the product runs in float32)."""
     columns = columns.to(weight.dtype)
@@ -80,10 +82,39 @@ def csr_linear(
         ``(*, out)``.
     """
     flat = x.reshape(-1, x.shape[-1])
-    out = _product(weight, flat.t(), sparse_input).t()  # (N, out)
+    out = sparse_product(weight, flat.t(), sparse_input).t()  # (N, out)
     if bias is not None:
         out = out + bias
     return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def lowered_conv2d(
+    x: torch.Tensor,
+    product: Callable[[torch.Tensor], torch.Tensor],
+    bias: torch.Tensor | None,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int] = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+) -> torch.Tensor:
+    """A 2-D convolution as im2col (``F.unfold``) and one matrix product for the whole batch.
+
+    Args:
+        x: ``(B, C_in, H, W)``, zero-padded by ``padding`` on both sides.
+        product: maps the unfolded input ``(C_in * kh * kw, B * L)`` to ``(C_out, B * L)``.
+
+    Returns:
+        ``(B, C_out, H_out, W_out)``.
+    """
+    b, _, h, w = x.shape
+    columns = F.unfold(x, kernel_size, dilation=dilation, padding=padding, stride=stride)  # (B, K, L)
+    h_out = (h + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1) // stride[0] + 1
+    w_out = (w + 2 * padding[1] - dilation[1] * (kernel_size[1] - 1) - 1) // stride[1] + 1
+    out = product(columns.transpose(0, 1).reshape(columns.shape[1], -1))
+    out = out.reshape(out.shape[0], b, h_out, w_out).transpose(0, 1)
+    if bias is not None:
+        out = out + bias.view(1, -1, 1, 1)
+    return out.contiguous()
 
 
 def csr_conv2d(
@@ -106,13 +137,6 @@ def csr_conv2d(
     Returns:
         ``(B, C_out, H_out, W_out)``.
     """
-    b, _, h, w = x.shape
-    columns = F.unfold(x, kernel_size, dilation=dilation, padding=padding, stride=stride)  # (B, K, L)
-    h_out = (h + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1) // stride[0] + 1
-    w_out = (w + 2 * padding[1] - dilation[1] * (kernel_size[1] - 1) - 1) // stride[1] + 1
-    # One product for the whole batch: (C_out, K) @ (K, B * L).
-    stacked = columns.transpose(0, 1).reshape(columns.shape[1], -1)
-    out = _product(weight, stacked, sparse_input).reshape(weight.shape[0], b, h_out, w_out).transpose(0, 1)
-    if bias is not None:
-        out = out + bias.view(1, -1, 1, 1)
-    return out.contiguous()
+    return lowered_conv2d(
+        x, lambda columns: sparse_product(weight, columns, sparse_input), bias, kernel_size, stride, padding, dilation
+    )

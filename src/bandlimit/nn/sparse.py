@@ -11,16 +11,17 @@ which still gives the input its gradient.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..functional.arguments import resolve_padding
-from ..functional.sparse import csr_conv2d, csr_linear, csr_weight
+from ..functional.sparse import csr_linear, csr_weight, lowered_conv2d, sparse_product
 
-__all__ = ["CsrConv1d", "CsrConv2d", "CsrLayer", "CsrLinear"]
+__all__ = ["ColumnPrunedConv", "CsrConv1d", "CsrConv2d", "CsrLayer", "CsrLinear", "lowered_forward"]
 
 
 class CsrCache:
@@ -85,45 +86,62 @@ class _CsrMixin(nn.Module):
         return super().extra_repr() + f", sparse_input={self.sparse_input}"
 
 
-class _CsrConvMixin(_CsrMixin):
+class _ConvLike(Protocol):
     kernel_size: tuple[int, ...]
     stride: tuple[int, ...]
     dilation: tuple[int, ...]
     padding: str | tuple[int, ...]
-    padding_mode: Literal["zeros", "reflect", "replicate", "circular"]
-    groups: int
+    padding_mode: str
     _reversed_padding_repeated_twice: list[int]
+
+
+def lowered_forward(
+    conv: _ConvLike,
+    input: torch.Tensor,
+    product: Callable[[torch.Tensor], torch.Tensor],
+    bias: torch.Tensor | None,
+) -> torch.Tensor:
+    """``conv``'s convolution of ``input`` (1-D or 2-D, batched or not, any padding mode) as
+    im2col and ``product`` (:func:`~bandlimit.functional.sparse.lowered_conv2d`)."""
+    ndim = len(conv.kernel_size)
+    if conv.padding_mode != "zeros":
+        input = F.pad(input, conv._reversed_padding_repeated_twice, mode=conv.padding_mode)
+        pads: tuple[tuple[int, int], ...] = ((0, 0),) * ndim
+    else:
+        pads = resolve_padding(conv.padding, conv.kernel_size, conv.dilation, conv.stride)
+    if any(before != after for before, after in pads):  # 'same' with an even kernel: pad by hand
+        input = F.pad(input, [p for pair in reversed(pads) for p in pair])
+        pads = ((0, 0),) * ndim
+    unbatched = input.dim() == ndim + 1
+    x = input.unsqueeze(0) if unbatched else input
+    if ndim == 1:  # a row of height 1
+        x = x.unsqueeze(-2)
+
+    def lift(values: tuple[int, ...], fill: int = 1) -> tuple[int, int]:
+        return (fill,) * (2 - ndim) + tuple(values)  # type: ignore[return-value]  # (1, k) for 1-D
+
+    out = lowered_conv2d(
+        x,
+        product,
+        bias,
+        lift(conv.kernel_size),
+        lift(conv.stride),
+        lift(tuple(before for before, _ in pads), fill=0),
+        lift(conv.dilation),
+    )
+    out = out.reshape(*out.shape[:2], *out.shape[-ndim:])
+    return out.squeeze(0) if unbatched else out
+
+
+class _CsrConvMixin(_CsrMixin):
+    groups: int
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         matrix = self._csr(weight, self.groups)
         if matrix is None:
             dense: torch.Tensor = super()._conv_forward(input, weight, bias)  # type: ignore[misc]
             return dense
-        if self.padding_mode != "zeros":
-            input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            pads = ((0, 0),) * len(self.kernel_size)
-        else:
-            pads = resolve_padding(self.padding, self.kernel_size, self.dilation, self.stride)
-        if any(before != after for before, after in pads):  # 'same' with an even kernel: pad by hand
-            input = F.pad(input, [p for pair in reversed(pads) for p in pair])
-            pads = ((0, 0),) * len(pads)
-        unbatched = input.dim() == len(self.kernel_size) + 1
-        x = input.unsqueeze(0) if unbatched else input
-        if len(self.kernel_size) == 1:  # a row of height 1
-            x = x.unsqueeze(-2)
-        ones = (1,) * (2 - len(self.kernel_size))
-        out = csr_conv2d(
-            x,
-            matrix,
-            bias,
-            ones + tuple(self.kernel_size),  # type: ignore[arg-type]
-            ones + tuple(self.stride),  # type: ignore[arg-type]
-            (0,) * len(ones) + tuple(before for before, _ in pads),  # type: ignore[arg-type]
-            ones + tuple(self.dilation),  # type: ignore[arg-type]
-            self.sparse_input,
-        )
-        out = out.reshape(*out.shape[:2], *out.shape[-len(self.kernel_size) :])
-        return out.squeeze(0) if unbatched else out
+        return lowered_forward(self, input, lambda cols: sparse_product(matrix, cols, self.sparse_input), bias)  # type: ignore[arg-type]
 
 
 class CsrConv1d(_CsrConvMixin, nn.Conv1d):
@@ -145,3 +163,35 @@ class CsrLinear(_CsrMixin, nn.Linear):
 
 
 CsrLayer = CsrConv1d | CsrConv2d | CsrLinear
+
+
+class ColumnPrunedConv(nn.Module):
+    """A convolution without its all-zero filter-shape columns: the (input channel, kernel tap)
+    pairs whose weight is zero in every filter (SSL's shape-wise sparsity). It runs as im2col
+    and a dense product with the kept columns only, so its weight is ``(C_out, kept)``.
+
+    Args:
+        conv: a ``groups=1`` ``nn.Conv1d`` / ``nn.Conv2d``; its settings are copied and its
+            bias parameter is shared.
+        keep: ``(C_in * prod(kernel),)`` booleans, the columns to keep.
+    """
+
+    def __init__(self, conv: nn.Conv1d | nn.Conv2d, keep: torch.Tensor) -> None:
+        super().__init__()
+        if conv.groups != 1:
+            raise ValueError(f"ColumnPrunedConv needs groups=1, got groups={conv.groups}")
+        for key in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "padding_mode"):
+            setattr(self, key, getattr(conv, key))
+        self._reversed_padding_repeated_twice = conv._reversed_padding_repeated_twice
+        rows = conv.weight.detach().reshape(conv.out_channels, -1)
+        self.weight = nn.Parameter(rows[:, keep].clone())
+        self.bias = conv.bias
+        self.columns: torch.Tensor
+        self.register_buffer("columns", keep.nonzero().flatten())
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return lowered_forward(self, input, lambda cols: self.weight @ cols[self.columns], self.bias)  # type: ignore[arg-type]
+
+    def extra_repr(self) -> str:
+        kept = len(self.columns)
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, columns kept={kept}"

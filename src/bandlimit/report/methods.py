@@ -20,7 +20,7 @@ def methods_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
             "p",
             f"Seeds per variant: {results['seeds']}. Accuracy: `selected` at the best validation epoch. Weights: "
             "the parameters as float32, and as the method stores them (pruned weights as CSR with int32 indices "
-            "where smaller; SSL, trained with the group lasso on filters and channels at strength "
+            "where smaller; SSL, trained with the group lasso on filters, channels and residual branches at strength "
             f"{results['ssl']['strength']:g}, after its groups with an RMS below {results['ssl']['threshold']:g} "
             "times their layer's median are zeroed and its zero filters and channels removed). Saved: bytes a "
             "training step keeps for backward. Epoch: the run's median "
@@ -47,12 +47,15 @@ def methods_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
         blocks.append(("p", _winners(rows)))
         ssl = next((r for r in rows if "ssl" in r), None)
         if ssl is not None:
-            removed = sum(ssl["ssl"]["removed_channels"].values())
+            removed = ssl["ssl"]
             blocks.append(
                 (
                     "p",
-                    f"SSL: {removed} channels removed; test accuracy {100 * ssl['ssl']['test_acc']:.1f}% after "
-                    f"zeroing and removal (last epoch {100 * ssl['last_epoch']:.1f}% before).",
+                    f"SSL: {sum(removed['removed_channels'].values())} channels, "
+                    f"{len(removed['skipped_branches'])} residual branches and "
+                    f"{sum(removed['removed_columns'].values())} filter-shape columns removed; test accuracy "
+                    f"{100 * removed['test_acc']:.1f}% after zeroing and removal (last epoch "
+                    f"{100 * ssl['last_epoch']:.1f}% before).",
                 )
             )
     return blocks
