@@ -1,0 +1,152 @@
+"""StrassenNets as a compression method: convolutions (and, if asked, linear layers) become
+sum-product layers with ternary weights and a budget of ``r`` multiplications
+(:mod:`bandlimit.nn.strassen`).
+
+``compress_(model, StrassenConfig(hidden=1.0))`` replaces every ``nn.Conv2d`` (square kernel,
+int padding, no dilation or groups, zero padding) by a :class:`StrassenConv2d` with
+``r = hidden * C_out`` products per position; the layers are new (trained from scratch, or
+distilled from the original model). In a training run the config's :meth:`begin_epoch`
+follows the three phases: full-precision ``W_b, W_c`` for the first ``full_epochs`` of the
+epochs, ternary for the next ``ternary_epochs``, then ternary and frozen while the rest
+(the factors ``a``, batch norms, biases, other layers) fine-tunes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ..checks import check_bool, check_float, check_int, check_unit
+from ..errors import ConfigError
+from ..functional.ternary import MODES
+from ..nn.strassen import StrassenConv2d, StrassenLinear
+from ..settings import setting
+from .config import CompressionConfig
+from .transform import register_transform
+
+__all__ = ["StrassenConfig", "strassen_layers", "strassen_phase"]
+
+
+_at_least_one = functools.partial(check_int, minimum=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class StrassenConfig(CompressionConfig):
+    """StrassenNets: convolutions as ternary sum-product layers with a multiplication budget."""
+
+    method: ClassVar[str] = "strassen"
+    OVERRIDE_FIELD: ClassVar[str | None] = "hidden"
+    ALIASES: ClassVar[Mapping[str, str]] = {}
+
+    hidden: float = setting(
+        1.0,
+        help="r, the products per position, relative to the layer's output channels",
+        check=functools.partial(check_float, above=0.0),
+    )
+    patch: int = setting(1, help="p: the output patch (p x p) each product serves", check=_at_least_one)
+    groups: int = setting(1, help="groups of W_b and W_c", check=_at_least_one)
+    quantization: str = setting(
+        "twn",
+        help="ternary quantisation: twn (threshold 0.7 mean|w|, rescaled) or fixed (threshold, values -1/0/1)",
+        choices=MODES,
+    )
+    threshold: float = setting(
+        0.5, help="the fixed quantisation's threshold", check=functools.partial(check_float, minimum=0.0)
+    )
+    full_epochs: float = setting(
+        1 / 3, help="in training: fraction of the epochs with full-precision W_b and W_c", check=check_unit
+    )
+    ternary_epochs: float = setting(
+        1 / 3,
+        help="in training: fraction of the epochs with ternary W_b and W_c (then frozen while the rest fine-tunes)",
+        check=check_unit,
+    )
+    linear: bool = setting(
+        False, help="convert linear layers too (the classifier stays dense otherwise)", check=check_bool
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.full_epochs + self.ternary_epochs > 1:
+            raise ConfigError(
+                f"full_epochs + ternary_epochs must be <= 1, got {self.full_epochs} + {self.ternary_epochs}"
+            )
+
+    def phase_at(self, epoch: int, epochs: int) -> str:
+        """The phase of epoch ``epoch`` (0-based) of ``epochs``."""
+        if epoch < round(self.full_epochs * epochs):
+            return "full"
+        if epoch < round((self.full_epochs + self.ternary_epochs) * epochs):
+            return "ternary"
+        return "frozen"
+
+    def begin_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
+        strassen_phase(model, self.phase_at(epoch, epochs))
+
+
+def strassen_layers(model: nn.Module) -> dict[str, StrassenConv2d | StrassenLinear]:
+    """The sum-product layers of ``model`` by qualified name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, (StrassenConv2d, StrassenLinear))}
+
+
+def strassen_phase(model: nn.Module, phase: str) -> nn.Module:
+    """Set every sum-product layer's phase (``full``, ``ternary`` or ``frozen``)."""
+    for layer in strassen_layers(model).values():
+        layer.phase = phase
+    return model
+
+
+def _hidden(config: StrassenConfig, out: int) -> int:
+    """``r``: ``hidden * out`` rounded to a positive multiple of the groups."""
+    return max(1, round(config.hidden * out / config.groups)) * config.groups
+
+
+@register_transform(StrassenConfig, targets=(nn.Conv2d, nn.Linear))
+def _to_strassen(module: nn.Module, config: StrassenConfig) -> nn.Module | None:
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    if isinstance(module, nn.Linear):
+        if not config.linear:
+            return None
+        new: nn.Module = StrassenLinear(
+            module.in_features,
+            module.out_features,
+            _hidden(config, module.out_features),
+            bias=module.bias is not None,
+            quantization=config.quantization,
+            threshold=config.threshold,
+        )
+    else:
+        assert isinstance(module, nn.Conv2d)
+        k, s, p = module.kernel_size, module.stride, module.padding
+        plain = (
+            k[0] == k[1]
+            and s[0] == s[1]
+            and not isinstance(p, str)
+            and p[0] == p[1]
+            and module.dilation == (1, 1)
+            and module.groups == 1
+            and module.padding_mode == "zeros"
+            and (config.patch == 1 or s[0] == 1)
+        )
+        if not plain or module.in_channels % config.groups or module.out_channels % config.groups:
+            return None  # left as it is: compress_ reports the layers it converted
+        new = StrassenConv2d(
+            module.in_channels,
+            module.out_channels,
+            k[0],
+            _hidden(config, module.out_channels),
+            stride=s[0],
+            padding=int(p[0]),
+            bias=module.bias is not None,
+            patch=config.patch,
+            groups=config.groups,
+            quantization=config.quantization,
+            threshold=config.threshold,
+        )
+    return new.to(device=weight.device, dtype=weight.dtype)
