@@ -57,7 +57,7 @@ def reproduced(tmp_path_factory):
 
 def test_every_planned_run_finished_or_names_its_missing_data(reproduced):
     runs = rp.plan(TINY)
-    assert len(runs) == 3 * 2 * (1 + 2 + 2) + 2 * 6 + 3 * 3  # tasks x seeds x variants + methods + sets x rates
+    assert len(runs) == 3 * 2 * (1 + 2 + 2) + 2 * 8 + 3 * 3  # tasks x seeds x variants + methods + sets x rates
     results = json.loads((reproduced / "accuracy" / "results.json").read_text())
     missing = results["tasks"]["absent CIFAR"]["missing"]
     assert "cifar10" in missing and "not found" in missing and not results["tasks"]["absent CIFAR"]["rows"]
@@ -131,6 +131,8 @@ def test_methods_side_by_side(reproduced):
         "rate 0.5 + bf16",
         "rate 0.5 + prune 0.8",
         "prune 0.8 + bf16",
+        "strassen 1",
+        "strassen 0.5",
     }
     plain, pruned = rows["plain"], rows["prune 0.8"]
     assert plain["weights"]["stored"] == plain["weights"]["dense"]  # no zeros: stored densely
@@ -138,6 +140,8 @@ def test_methods_side_by_side(reproduced):
     assert pruned["weights"]["stored"] < 0.8 * pruned["weights"]["dense"]  # a fifth of its weights, as CSR
     assert rows["bf16"]["saved_bytes"] < plain["saved_bytes"]  # bf16 activations
     assert set(pruned["inference_ms"]) == {"as trained", "CSR"} and set(plain["inference_ms"]) == {"as trained"}
+    assert rows["strassen 0.5"]["multiplications"] < rows["strassen 1"]["multiplications"] < plain["multiplications"]
+    assert rows["strassen 1"]["additions"] > 0 and rows["rate 0.5"]["multiplications"] is None
     ssl = rows["ssl"]["ssl"]
     assert set(ssl["zero_groups"]) == {"features.0", "features.3", "features.6"} and 0 <= ssl["test_acc"] <= 1
     assert rows["ssl"]["weights"]["stored"] <= rows["ssl"]["weights"]["dense"]

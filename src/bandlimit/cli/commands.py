@@ -104,6 +104,38 @@ def _summary(args: argparse.Namespace) -> None:
     print(format_summary(summary(model, (1, *input_shape))))
 
 
+def _count(args: argparse.Namespace) -> None:
+    import torch
+
+    from ..compress.counting import count_operations, format_counts
+    from ..train import build_experiment
+
+    config = config_from_args(args, TrainConfig())
+    compressed = build_experiment(config.with_(limit=2))
+    original = build_experiment(config.with_(limit=2, compression=()))
+    example = torch.zeros(1, *compressed.input_shape)
+    methods = ", ".join(c.method for c in config.compression) or "none"
+    totals = []
+    for title, exp in (("original", original), (f"compressed ({methods})", compressed)):
+        rows = count_operations(exp.model, example)
+        totals.append([sum(getattr(r, k) for r in rows) for k in ("multiplications", "additions", "bytes")])
+        print(f"{title}: {config.model}, one sample of {config.data}\n{format_counts(rows)}\n")
+    ratios = [c / o if o else float("nan") for o, c in zip(*totals)]
+    print("compressed / original: multiplications {:.3f}x, additions {:.3f}x, bytes {:.3f}x".format(*ratios))
+
+
+def _strassen_2x2(args: argparse.Namespace) -> None:
+    from ..errors import BandlimitError
+    from ..experiments.strassen2x2 import rediscover
+
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    algorithm, tried = rediscover(args.rank, range(args.seeds), args.steps, log=log)
+    if algorithm is None:
+        raise BandlimitError(f"no exact {args.rank}-product algorithm found in {tried} seeds (--seeds, --steps)")
+    print(f"exact 2x2 product with {algorithm.products} multiplications (seed {algorithm.seed}, run {tried}):")
+    print(algorithm.describe())
+
+
 def _demo(args: argparse.Namespace) -> None:
     from ..experiments import run_demo
 
@@ -321,6 +353,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--num-classes", type=int, default=10, help="with --input-shape")
     p.add_argument("--list", action="store_true", help="list models and data sets")
+
+    _subcommand(
+        sub,
+        "count",
+        _count,
+        TrainConfig(),
+        help="multiplications, additions and bytes per layer, original vs compressed",
+    )
+
+    p = _subcommand(sub, "strassen-2x2", _strassen_2x2, help="learn an exact 2x2 matrix product with ternary products")
+    p.add_argument("--rank", type=_positive_int, default=7, help="products (7: Strassen's number)")
+    p.add_argument("--seeds", type=_positive_int, default=20, help="training runs to try before giving up")
+    p.add_argument("--steps", type=_positive_int, default=4000, help="Adam steps per run")
 
     p = _subcommand(
         sub,

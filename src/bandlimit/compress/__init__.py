@@ -10,6 +10,7 @@ from .precision import PrecisionConfig
 from .prune import PruneConfig, pruned_layers, remove_pruning_, weight_sparsity
 from .sparse import SparseConfig, sparse_layers
 from .ssl import SSLConfig, zero_small_groups_
+from .strassen import StrassenConfig, strassen_layers, strassen_phase
 from .structure import remove_zero_channels_, remove_zero_shapes_, skip_zero_branches_
 from .summary import LayerSummary, format_summary, summary
 from .transform import LayerFilter, compress_, register_transform
@@ -23,6 +24,7 @@ __all__ = [
     "PruneConfig",
     "SSLConfig",
     "SparseConfig",
+    "StrassenConfig",
     "band_limited_layers",
     "calibrate_",
     "chosen_rates",
@@ -37,6 +39,8 @@ __all__ = [
     "remove_zero_shapes_",
     "skip_zero_branches_",
     "sparse_layers",
+    "strassen_layers",
+    "strassen_phase",
     "weight_sparsity",
     "zero_small_groups_",
     "register_transform",

@@ -2,8 +2,8 @@
 sum-product layers with ternary weights and a budget of ``r`` multiplications
 (:mod:`bandlimit.nn.strassen`).
 
-``compress_(model, StrassenConfig(hidden=1.0))`` replaces every ``nn.Conv2d`` (square kernel,
-int padding, no dilation or groups, zero padding) by a :class:`StrassenConv2d` with
+``compress_(model, StrassenConfig(hidden=1.0))`` replaces every ``nn.Conv1d`` / ``nn.Conv2d``
+(zero padding, no dilation or groups) by a :class:`StrassenConv1d` / :class:`StrassenConv2d` with
 ``r = hidden * C_out`` products per position; the layers are new (trained from scratch, or
 distilled from the original model). In a training run the config's :meth:`begin_epoch`
 follows the three phases: full-precision ``W_b, W_c`` for the first ``full_epochs`` of the
@@ -24,7 +24,7 @@ from torch import nn
 from ..checks import check_bool, check_float, check_int, check_unit
 from ..errors import ConfigError
 from ..functional.ternary import MODES
-from ..nn.strassen import StrassenConv2d, StrassenLinear
+from ..nn.strassen import StrassenConv1d, StrassenConv2d, StrassenLinear
 from ..settings import setting
 from .config import CompressionConfig
 from .transform import register_transform
@@ -89,9 +89,10 @@ class StrassenConfig(CompressionConfig):
         strassen_phase(model, self.phase_at(epoch, epochs))
 
 
-def strassen_layers(model: nn.Module) -> dict[str, StrassenConv2d | StrassenLinear]:
+def strassen_layers(model: nn.Module) -> dict[str, StrassenConv1d | StrassenConv2d | StrassenLinear]:
     """The sum-product layers of ``model`` by qualified name."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, (StrassenConv2d, StrassenLinear))}
+    kinds = (StrassenConv1d, StrassenConv2d, StrassenLinear)
+    return {n: m for n, m in model.named_modules() if isinstance(m, kinds)}
 
 
 def strassen_phase(model: nn.Module, phase: str) -> nn.Module:
@@ -106,14 +107,18 @@ def _hidden(config: StrassenConfig, out: int) -> int:
     return max(1, round(config.hidden * out / config.groups)) * config.groups
 
 
-@register_transform(StrassenConfig, targets=(nn.Conv2d, nn.Linear))
+_CONVERTED: dict[type[nn.Module], type[nn.Module]] = {nn.Conv1d: StrassenConv1d, nn.Conv2d: StrassenConv2d}
+
+
+@register_transform(StrassenConfig, targets=(nn.Conv1d, nn.Conv2d, nn.Linear))
 def _to_strassen(module: nn.Module, config: StrassenConfig) -> nn.Module | None:
     weight = module.weight
     assert isinstance(weight, torch.Tensor)
+    new: nn.Module
     if isinstance(module, nn.Linear):
         if not config.linear:
             return None
-        new: nn.Module = StrassenLinear(
+        new = StrassenLinear(
             module.in_features,
             module.out_features,
             _hidden(config, module.out_features),
@@ -122,27 +127,24 @@ def _to_strassen(module: nn.Module, config: StrassenConfig) -> nn.Module | None:
             threshold=config.threshold,
         )
     else:
-        assert isinstance(module, nn.Conv2d)
-        k, s, p = module.kernel_size, module.stride, module.padding
-        plain = (
-            k[0] == k[1]
-            and s[0] == s[1]
-            and not isinstance(p, str)
-            and p[0] == p[1]
-            and module.dilation == (1, 1)
+        assert isinstance(module, (nn.Conv1d, nn.Conv2d))
+        convertible = (
+            all(d == 1 for d in module.dilation)
             and module.groups == 1
             and module.padding_mode == "zeros"
-            and (config.patch == 1 or s[0] == 1)
+            and (config.patch == 1 or all(s == 1 for s in module.stride))
+            and module.in_channels % config.groups == 0
+            and module.out_channels % config.groups == 0
         )
-        if not plain or module.in_channels % config.groups or module.out_channels % config.groups:
+        if not convertible:
             return None  # left as it is: compress_ reports the layers it converted
-        new = StrassenConv2d(
+        new = _CONVERTED[type(module)](
             module.in_channels,
             module.out_channels,
-            k[0],
+            module.kernel_size,
             _hidden(config, module.out_channels),
-            stride=s[0],
-            padding=int(p[0]),
+            stride=module.stride,
+            padding=module.padding,
             bias=module.bias is not None,
             patch=config.patch,
             groups=config.groups,

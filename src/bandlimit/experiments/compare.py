@@ -31,6 +31,8 @@ from ..compress import (
     PruneConfig,
     SparseConfig,
     SSLConfig,
+    StrassenConfig,
+    band_limited_layers,
     compress_,
     pruned_layers,
     remove_pruning_,
@@ -39,6 +41,7 @@ from ..compress import (
     skip_zero_branches_,
     zero_small_groups_,
 )
+from ..compress.counting import count_operations
 from ..functional.sparse import csr_bytes, csr_weight
 from ..train.loop import evaluate
 
@@ -49,8 +52,9 @@ Variant = tuple[str, tuple[CompressionConfig, ...]]
 
 def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: float = 0.5) -> list[Variant]:
     """The compared variants besides the plain model and band-limiting at ``rate`` (which the
-    accuracy experiment trains): pruning at each amount, SSL, bf16, and combinations at
-    ``rate`` and the middle pruning amount."""
+    accuracy experiment trains): pruning at each amount, SSL, bf16, combinations at ``rate``
+    and the middle pruning amount, and StrassenNets with ``r`` = 1 and 0.5 of the output
+    channels (three phases, no distillation)."""
     middle = prune_amounts[len(prune_amounts) // 2]
     band = BandLimitConfig(rate=rate)
     variants: list[Variant] = [(f"prune {a:g}", (PruneConfig(amount=a),)) for a in prune_amounts]
@@ -60,6 +64,8 @@ def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: f
         (f"rate {rate:g} + bf16", (band, PrecisionConfig(dtype="bf16"))),
         (f"rate {rate:g} + prune {middle:g}", (band, PruneConfig(amount=middle))),
         (f"prune {middle:g} + bf16", (PruneConfig(amount=middle), PrecisionConfig(dtype="bf16"))),
+        ("strassen 1", (StrassenConfig(hidden=1.0),)),
+        ("strassen 0.5", (StrassenConfig(hidden=0.5),)),
     ]
     return variants
 
@@ -126,6 +132,7 @@ def measure_task(
             "saved_bytes": first["saved_bytes"],
             "epoch_time_s": _mean([r["median_epoch_time_s"] for _, r in seeds]),
             "weights": weight_bytes(model),
+            **_arithmetic(model, batch[:1]),
         }
         timed[variant] = _call(model, batch)
         if pruned_layers(model):
@@ -153,6 +160,16 @@ def measure_task(
             if name == row["variant"] or name.startswith(row["variant"] + " (")
         }
     return rows
+
+
+def _arithmetic(model: nn.Module, example: torch.Tensor) -> dict[str, int | None]:
+    """Multiplications and additions per sample (:func:`count_operations`); None for a
+    band-limited model, whose spectral arithmetic is not a dense layer's (its FLOPs are in
+    ``bandlimit summary``)."""
+    if band_limited_layers(model):
+        return {"multiplications": None, "additions": None}
+    rows = count_operations(model, example)
+    return {"multiplications": sum(r.multiplications for r in rows), "additions": sum(r.additions for r in rows)}
 
 
 def _call(model: nn.Module, x: torch.Tensor) -> Any:

@@ -22,14 +22,16 @@ straight-through gradients) and ``frozen`` (quantised and not trained; the rest 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..functional.arguments import as_tuple, resolve_padding
 from ..functional.ternary import MODES, ternary, twn_scale
 
-__all__ = ["PHASES", "StrassenConv2d", "StrassenLinear"]
+__all__ = ["PHASES", "StrassenConv1d", "StrassenConv2d", "StrassenLinear"]
 
 PHASES = ("full", "ternary", "frozen")
 
@@ -82,30 +84,22 @@ class _StrassenMixin(nn.Module):
         )
 
 
-class StrassenConv2d(_StrassenMixin):
-    """A sum-product replacement for ``nn.Conv2d(in_channels, out_channels, kernel_size, stride,
-    padding, bias=bias)`` with ``hidden`` ternary products per ``patch x patch`` output patch.
+class _StrassenConvNd(_StrassenMixin):
+    """The sum-product convolution in 1-D or 2-D (a 1-D one runs as 2-D with height 1)."""
 
-    Args:
-        in_channels, out_channels, kernel_size, stride, padding, bias: as ``nn.Conv2d``
-            (square kernels, int padding; ``patch > 1`` needs ``stride == 1``).
-        hidden: ``r``, the channels of ``W_b`` (multiplications per position).
-        patch: ``p``, the output patch each product serves.
-        groups: groups of ``W_b`` and ``W_c`` (dividing ``in_channels``, ``hidden`` and ``out_channels``).
-        quantization: ``fixed`` (threshold ``threshold``) or ``twn``.
-    """
+    ndim: int
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int,
+        kernel_size: int | Sequence[int],
         hidden: int,
         *,
-        stride: int = 1,
-        padding: int = 0,
+        stride: int | Sequence[int] = 1,
+        padding: str | int | Sequence[int] = 0,
         bias: bool = True,
-        patch: int = 1,
+        patch: int | Sequence[int] = 1,
         groups: int = 1,
         quantization: str = "twn",
         threshold: float = 0.5,
@@ -114,36 +108,52 @@ class StrassenConv2d(_StrassenMixin):
         for name, value in (("in_channels", in_channels), ("hidden", hidden), ("out_channels", out_channels)):
             if value % groups:
                 raise ValueError(f"{name} ({value}) must be divisible by groups ({groups})")
-        if patch < 1 or (patch > 1 and stride != 1):
-            raise ValueError(f"patch must be >= 1, and 1 unless stride is 1; got patch={patch}, stride={stride}")
-        self.in_channels, self.out_channels, self.hidden = in_channels, out_channels, hidden
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.patch, self.groups = patch, groups
-        span = kernel_size + patch - 1
-        self.weight_b = nn.Parameter(torch.empty(hidden, in_channels // groups, span, span))
+        self.kernel_size = as_tuple("kernel_size", kernel_size, self.ndim, minimum=1)
+        self.stride = as_tuple("stride", stride, self.ndim, minimum=1)
+        self.patch = as_tuple("patch", patch, self.ndim, minimum=1)
+        if any(p > 1 and s != 1 for p, s in zip(self.patch, self.stride)):
+            raise ValueError(f"patch > 1 needs stride 1 in that dimension; got patch={patch}, stride={stride}")
+        # (before, after) per dimension, as F.conv applies it ('same' pads the odd element after)
+        self.padding = resolve_padding(padding, self.kernel_size, (1,) * self.ndim, self.stride)
+        self.in_channels, self.out_channels, self.hidden, self.groups = in_channels, out_channels, hidden, groups
+        span = tuple(k + p - 1 for k, p in zip(self.kernel_size, self.patch))
+        self.weight_b = nn.Parameter(torch.empty(hidden, in_channels // groups, *self._lift(span)))
         self.norm = nn.BatchNorm2d(hidden)
         self.scale = nn.Parameter(torch.ones(hidden))  # a = W_a vec(A), learned directly
-        self.weight_c = nn.Parameter(torch.empty(hidden, out_channels // groups, patch, patch))
+        self.weight_c = nn.Parameter(torch.empty(hidden, out_channels // groups, *self._lift(self.patch)))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         nn.init.kaiming_uniform_(self.weight_b, a=math.sqrt(5))
         nn.init.kaiming_uniform_(self.weight_c, a=math.sqrt(5))
         self._init_quantisation(quantization, threshold)
 
-    def output_size(self, size: int) -> int:
-        """The original convolution's output size for an input of ``size``."""
-        return (size + 2 * self.padding - self.kernel_size) // self.stride + 1
+    def _lift(self, values: tuple[int, ...]) -> tuple[int, int]:
+        return (1, values[0]) if self.ndim == 1 else (values[0], values[1])
+
+    def output_size(self, size: tuple[int, ...]) -> tuple[int, ...]:
+        """The original convolution's output size for an input of spatial ``size``."""
+        return tuple(
+            (n + before + after - k) // s + 1
+            for n, (before, after), k, s in zip(size, self.padding, self.kernel_size, self.stride)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, H, W)`` -> ``(B, C_out, H_out, W_out)``, ``H_out`` as the original convolution's."""
-        h_out, w_out = self.output_size(x.shape[-2]), self.output_size(x.shape[-1])
-        p = self.patch
-        # Pad bottom/right so that whole patches cover the output, then crop.
-        extra_h, extra_w = -h_out % p, -w_out % p
-        x = F.pad(x, (self.padding, self.padding + extra_w, self.padding, self.padding + extra_h))
-        hidden = F.conv2d(x, self._quantised(self.weight_b), stride=self.stride * p, groups=self.groups)
+        """``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial_out)``, sized as the original convolution's."""
+        out_size = self.output_size(tuple(x.shape[-self.ndim :]))
+        # Pad after so that whole patches cover the output, then crop.
+        pads: list[int] = []
+        for (before, after), n, p in reversed(list(zip(self.padding, out_size, self.patch))):
+            pads += [before, after + (-n % p)]
+        x = F.pad(x, pads)
+        if self.ndim == 1:
+            x = x.unsqueeze(-2)
+        stride = self._lift(tuple(s * p for s, p in zip(self.stride, self.patch)))
+        hidden = F.conv2d(x, self._quantised(self.weight_b), stride=stride, groups=self.groups)
         hidden = self.norm(hidden) * self.scale.view(1, -1, 1, 1)
-        out = F.conv_transpose2d(hidden, self._quantised(self.weight_c), self.bias, stride=p, groups=self.groups)
-        return out[..., :h_out, :w_out]
+        patch = self._lift(self.patch)
+        out = F.conv_transpose2d(hidden, self._quantised(self.weight_c), self.bias, stride=patch, groups=self.groups)
+        if self.ndim == 1:
+            return out[..., 0, : out_size[0]]
+        return out[..., : out_size[0], : out_size[1]]
 
     def extra_repr(self) -> str:
         return (
@@ -151,6 +161,28 @@ class StrassenConv2d(_StrassenMixin):
             f"stride={self.stride}, padding={self.padding}, patch={self.patch}, groups={self.groups}, "
             f"quantization={self.quantization}, phase={self.phase}"
         )
+
+
+class StrassenConv1d(_StrassenConvNd):
+    """A sum-product replacement for ``nn.Conv1d`` (see :class:`StrassenConv2d`)."""
+
+    ndim = 1
+
+
+class StrassenConv2d(_StrassenConvNd):
+    """A sum-product replacement for ``nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+    padding, bias=bias)`` with ``hidden`` ternary products per ``patch`` output patch.
+
+    Args:
+        in_channels, out_channels, kernel_size, stride, padding, bias: as ``nn.Conv2d`` (padding
+            an int, a pair, ``'same'`` or ``'valid'``; zero padding, no dilation).
+        hidden: ``r``, the channels of ``W_b`` (multiplications per position of its output).
+        patch: ``p``, the output patch each product serves (``> 1`` needs stride 1 there).
+        groups: groups of ``W_b`` and ``W_c`` (dividing ``in_channels``, ``hidden`` and ``out_channels``).
+        quantization: ``fixed`` (threshold ``threshold``) or ``twn``.
+    """
+
+    ndim = 2
 
 
 class StrassenLinear(_StrassenMixin):

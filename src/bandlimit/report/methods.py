@@ -26,7 +26,9 @@ def methods_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
             "training step keeps for backward. Epoch: the run's median "
             "epoch. Inference: a test batch of up to 256 samples, all variants of a task timed interleaved at "
             "1 thread in one process; pruned models also with their layers as CSR. Plain and rate 0.5 are the "
-            "accuracy experiment's runs."
+            "accuracy experiment's runs. Multiplications and additions per sample at inference count "
+            "convolution and linear layers (a sum-product layer's ternary weights cost additions only); "
+            "band-limited models show '-', their spectral arithmetic is in section 4."
             + (
                 " With one seed, accuracy differences of a few points are within the spread between seeds (section 1)."
                 if results["seeds"] == 1
@@ -69,6 +71,8 @@ def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         "weights KiB dense",
         "weights KiB stored",
         "saved MiB",
+        "mults / sample",
+        "adds / sample",
         "epoch s",
         "inference ms",
     ]
@@ -83,11 +87,17 @@ def _table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 f"{r['weights']['dense'] / 1024:.1f}",
                 f"{r['weights']['stored'] / 1024:.1f}",
                 f"{r['saved_bytes'] / 2**20:.2f}",
+                _count(r.get("multiplications")),
+                _count(r.get("additions")),
                 f"{r['epoch_time_s']:.2f}",
                 inference,
             ]
         )
     return header, table
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value / 1e6:.2f} M"
 
 
 def _winners(rows: Sequence[dict[str, Any]]) -> str:

@@ -145,8 +145,8 @@ def _accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
                     (
                         "p",
                         "The authors' own numbers for this table, from their results spreadsheet (the full FCN, "
-                        "energy-based bands, maximum memory in MB as they measured it on their GPU; not checked against "
-                        "the paper's text): accuracy falls by 2-4 points at 98-99% energy and by 24 points at 10%.",
+                        "energy-based bands, maximum memory in MB as measured on their GPU; not checked against the "
+                        "paper's text): accuracy falls by 2-4 points at 98-99% energy and by 24 points at 10%.",
                     )
                 )
                 rows = [[f"{e}", f"{a:.2f}", f"{m:.1f}"] for e, a, m in AUTHORS_FIFTYWORDS_ENERGY]

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..checks import check_bool, check_float, check_int, optional
+from ..checks import check_bool, check_float, check_int, check_unit, optional
 from ..compress import BandLimitConfig, CompressionConfig, config_from_dict, config_types
 from ..errors import ConfigError
 from ..settings import setting, settings_from_mapping, validate_settings
@@ -109,6 +109,18 @@ class TrainConfig:
         help="fraction of the training set held out (per class, seeded) to choose the epoch on; the test accuracy "
         "is reported at that epoch, so the test set never selects (0: no validation split)",
         check=_check_validation,
+    )
+    teacher: str | None = setting(
+        None,
+        help="knowledge distillation: a trained run's checkpoint.pt (same data) whose softened outputs the model "
+        "also learns, (1 - distill_weight) CE + distill_weight T^2 KL",
+        check=optional(_check_str),
+    )
+    distill_weight: float = setting(
+        0.5, help="with teacher: lambda, the distillation term's weight in [0, 1]", check=check_unit
+    )
+    distill_temperature: float = setting(
+        4.0, help="with teacher: T, the softmax temperature", check=functools.partial(check_float, above=0.0)
     )
     data_root: str | None = setting(None, help="folder to look for data sets in", check=optional(_check_str))
     model_kwargs: dict[str, Any] = setting(

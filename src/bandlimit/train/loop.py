@@ -19,7 +19,7 @@ from torch import nn
 from ..memory import count_saved_bytes
 from .distributed import DistContext, all_reduce_sum
 
-__all__ = ["epoch_generator", "shard_batches", "augment_images", "train_epoch", "evaluate"]
+__all__ = ["augment_images", "distillation", "epoch_generator", "evaluate", "shard_batches", "train_epoch"]
 
 
 # A prime larger than any epoch count: (seed, epoch) pairs give distinct generator seeds.
@@ -79,6 +79,8 @@ def train_epoch(
     augment: bool = False,
     scaler: torch.amp.GradScaler | None = None,
     penalty: Callable[[], torch.Tensor | None] | None = None,
+    teacher: nn.Module | None = None,
+    distill: tuple[float, float] = (0.5, 4.0),
     progress: bool = False,
 ) -> dict[str, float]:
     """Train for one epoch.
@@ -89,6 +91,9 @@ def train_epoch(
     Args:
         penalty: called each step after the forward; a returned tensor is added to the loss
             (a regulariser of the compression, e.g. a group lasso).
+        teacher: a model to distil from (Hinton et al. 2015): the objective becomes
+            ``(1 - lambda) CE + lambda T^2 KL(teacher || model)`` on outputs softened by ``T``,
+            ``distill = (lambda, T)``. The reported ``loss`` stays the cross-entropy.
 
     Returns:
         ``loss`` (mean over samples), ``train_acc``, and ``saved_bytes``: bytes saved for
@@ -109,8 +114,15 @@ def train_epoch(
         with counter as saved:
             logits = model(x)
             loss = F.cross_entropy(logits.float(), y)
+            objective = loss
+            if teacher is not None:
+                with torch.no_grad():
+                    target = teacher(x)
+                weight, temperature = distill
+                objective = (1 - weight) * loss + weight * distillation(logits, target, temperature)
             extra = penalty() if penalty is not None else None
-            objective = loss if extra is None else loss + extra
+            if extra is not None:
+                objective = objective + extra
         if saved is not None:
             saved_bytes = saved.total
         if scaler is not None:
@@ -125,6 +137,14 @@ def train_epoch(
         count += len(y)
     loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count], ctx)
     return {"loss": loss_sum / count, "train_acc": correct / count, "saved_bytes": saved_bytes}
+
+
+def distillation(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T^2 KL(softmax(teacher / T) || softmax(logits / T))``, averaged over the batch; the
+    ``T^2`` keeps its gradients' scale independent of ``T`` (Hinton et al. 2015)."""
+    student = F.log_softmax(logits.float() / temperature, 1)
+    target = F.log_softmax(teacher_logits.detach().float() / temperature, 1)
+    return F.kl_div(student, target, log_target=True, reduction="batchmean") * temperature**2
 
 
 @torch.no_grad()

@@ -73,6 +73,8 @@ def train(
         atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True))
     train_model = ctx.wrap(exp.model)
 
+    teacher = _teacher(config, ctx.device)
+
     def penalty() -> torch.Tensor | None:
         terms = [t for t in (c.penalty(exp.model) for c in config.compression) if t is not None]
         return sum(terms[1:], terms[0]) if terms else None
@@ -91,6 +93,8 @@ def train(
             augment=config.augment and len(exp.input_shape) == 3,
             scaler=state.scaler,
             penalty=penalty,
+            teacher=teacher,
+            distill=(config.distill_weight, config.distill_temperature),
             progress=progress,
         )
         record["epoch_time_s"] = time.perf_counter() - began
@@ -122,6 +126,17 @@ def train(
     if ctx.is_main:
         atomic_write_text(out / RESULT, json.dumps(result, indent=2, sort_keys=True))
     return result
+
+
+def _teacher(config: TrainConfig, device: torch.device) -> torch.nn.Module | None:
+    """The distillation teacher: the model of ``config.teacher``'s checkpoint, frozen, in eval mode."""
+    if config.teacher is None:
+        return None
+    state = load_checkpoint(config.teacher)
+    if state.get("data") != config.data:
+        raise ConfigError(f"teacher {config.teacher} was trained on {state.get('data')!r}, not {config.data!r}")
+    model = load_trained(config.teacher, str(device)).model
+    return model.requires_grad_(False)
 
 
 def _calibrated(config: TrainConfig, exp: Experiment, saved: dict[str, Any] | None) -> TrainConfig:
