@@ -43,11 +43,13 @@ from ..compress import (
 )
 from ..compress.counting import count_operations
 from ..functional.sparse import csr_bytes, csr_weight
+from ..nn.strassen import StrassenConv1d, StrassenConv2d, StrassenLinear
 from ..train.loop import evaluate
 
 __all__ = ["measure_task", "method_variants", "weight_bytes"]
 
 Variant = tuple[str, tuple[CompressionConfig, ...]]
+_STRASSEN = (StrassenConv1d, StrassenConv2d, StrassenLinear)
 
 
 def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: float = 0.5) -> list[Variant]:
@@ -73,7 +75,7 @@ def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: f
 def weight_bytes(model: nn.Module) -> dict[str, int]:
     """``dense``: the parameters' bytes as float32; ``stored``: with each convolution and linear
     weight that has zeros counted as CSR where that is smaller (pruning masks count as the
-    weights they mask)."""
+    weights they mask), and a sum-product layer's ternary weights at 2 bits each."""
     dense = stored = 0
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
@@ -81,7 +83,9 @@ def weight_bytes(model: nn.Module) -> dict[str, int]:
             assert isinstance(weight, torch.Tensor)
             size = weight.numel() * 4
             dense += size
-            if name in ("weight", "weight_orig") and weight.dim() >= 2 and bool((weight == 0).any()):
+            if isinstance(module, _STRASSEN) and name in ("weight_b", "weight_c") and module.phase != "full":
+                size = -(-weight.numel() * 2 // 8)
+            elif name in ("weight", "weight_orig") and weight.dim() >= 2 and bool((weight == 0).any()):
                 groups = getattr(module, "groups", 1)
                 size = min(size, csr_bytes(csr_weight(weight.float(), groups)))
             stored += size
@@ -150,7 +154,7 @@ def measure_task(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        times = time_interleaved(timed, rounds=3, min_run_time=0.1)
+        times = time_interleaved(timed, rounds=5, min_run_time=0.25)
     finally:
         torch.set_num_threads(threads)
     for row in rows:
