@@ -74,6 +74,7 @@ def test_a_conv_sum_product_layer_with_identity_settings_is_the_convolution(stri
         layer.bias.copy_(dense.bias)
     x = torch.randn(2, c_in, size, size + 1, dtype=torch.float64)
     torch.testing.assert_close(layer(x), dense(x))
+    torch.testing.assert_close(layer(x[0]), dense(x[0]))  # unbatched
 
 
 @pytest.mark.parametrize("patch", [1, 2])

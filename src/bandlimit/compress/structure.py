@@ -39,8 +39,8 @@ __all__ = [
 
 _CONVS = (nn.Conv1d, nn.Conv2d)
 
-# Modules and functions that act on each channel alone: a channel can be followed through them.
-_PER_CHANNEL_MODULES = (
+# Per-channel modules that keep the spatial size: a residual branch may hold them.
+_SHAPE_KEEPING = (
     nn.BatchNorm1d,
     nn.BatchNorm2d,
     nn.ReLU,
@@ -52,6 +52,10 @@ _PER_CHANNEL_MODULES = (
     nn.Tanh,
     nn.Identity,
     nn.Dropout,
+)
+# Modules and functions that act on each channel alone: a channel can be followed through them.
+_PER_CHANNEL_MODULES = (
+    *_SHAPE_KEEPING,
     nn.MaxPool1d,
     nn.MaxPool2d,
     nn.AvgPool1d,
@@ -278,20 +282,6 @@ def _shrink(
             cache.clear()
 
 
-# Per-channel modules that keep the spatial size: a residual branch may hold them.
-_SHAPE_KEEPING = (
-    nn.BatchNorm1d,
-    nn.BatchNorm2d,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Sigmoid,
-    nn.Tanh,
-    nn.Identity,
-    nn.Dropout,
-)
 _ADDS = {operator.add, operator.iadd, torch.add}
 
 

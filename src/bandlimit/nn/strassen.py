@@ -137,7 +137,10 @@ class _StrassenConvNd(_StrassenMixin):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial_out)``, sized as the original convolution's."""
+        """``(B, C_in, *spatial)`` or unbatched ``(C_in, *spatial)`` -> ``(B, C_out, *spatial_out)``
+        (or ``(C_out, *spatial_out)``), sized as the original convolution's."""
+        if x.dim() == self.ndim + 1:
+            return self.forward(x.unsqueeze(0)).squeeze(0)
         out_size = self.output_size(tuple(x.shape[-self.ndim :]))
         # Pad after so that whole patches cover the output, then crop.
         pads: list[int] = []
