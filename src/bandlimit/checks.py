@@ -7,6 +7,7 @@ into :class:`bandlimit.errors.ConfigError`, the error a user sees on the command
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable, Collection
 from typing import Any
@@ -65,9 +66,11 @@ def check_choice(value: object, name: str, allowed: Collection[str]) -> str:
 
 
 def check_float(value: object, name: str, minimum: float | None = None, *, above: float | None = None) -> float:
-    """Return ``value`` as a float if it is a real number (not a bool) ``>= minimum`` and ``> above``."""
+    """Return ``value`` as a float if it is a finite real number (not a bool) ``>= minimum`` and ``> above``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if above is not None and value <= above:

@@ -170,8 +170,8 @@ def test_counts_match_hand_computed_values():
     # W_b: (3 - 1) + (1 - 1) additions; W_c: (2 - 1) for output 0; folded norm: 2 shifts; bias: 3 x 4 outputs
     assert row.multiplications == 2 * positions
     assert row.additions == (2 + 0 + 1 + 2) * positions + 12
-    assert row.parameters == 2 * 2 * 9 + 2 * 3 + 2 + 4 + 3  # ternary W_b, W_c; a; folded norm; bias
-    assert row.bytes == -(-2 * (36 + 6) // 8) + 4 * (2 + 4 + 3)
+    assert row.parameters == 2 * 2 * 9 + 2 * 3 + 2 + 2 + 3  # ternary W_b, W_c; a with the norm folded in; shift; bias
+    assert row.bytes == -(-2 * (36 + 6) // 8) + 4 * (2 + 2 + 3)
 
 
 def test_rediscovering_strassen_with_seven_ternary_products():
@@ -208,3 +208,7 @@ def test_a_training_run_with_phases_and_distillation(tmp_path):
     assert saved["compression"][0]["method"] == "strassen" and saved["teacher"].endswith("checkpoint.pt")
     exp = load_trained(tmp_path / "student" / "checkpoint.pt")
     assert all(layer.phase == "frozen" for layer in strassen_layers(exp.model).values())
+    # A teacher that saw another split would leak this run's validation samples into its choice.
+    with pytest.raises(ConfigError, match="teacher .* was trained with validation=0.0, not validation=0.25"):
+        train(student.with_(validation=0.25), tmp_path / "leaky", log=lambda line: None)
+    assert not (tmp_path / "leaky").exists()

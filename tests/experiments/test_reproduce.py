@@ -57,7 +57,7 @@ def reproduced(tmp_path_factory):
 
 def test_every_planned_run_finished_or_names_its_missing_data(reproduced):
     runs = rp.plan(TINY)
-    assert len(runs) == 3 * 2 * (1 + 2 + 2) + 2 * 8 + 3 * 3  # tasks x seeds x variants + methods + sets x rates
+    assert len(runs) == 3 * 2 * (1 + 2 + 2) + 2 * 9 + 3 * 3  # tasks x seeds x variants + methods + sets x rates
     results = json.loads((reproduced / "accuracy" / "results.json").read_text())
     missing = results["tasks"]["absent CIFAR"]["missing"]
     assert "cifar10" in missing and "not found" in missing and not results["tasks"]["absent CIFAR"]["rows"]
@@ -133,6 +133,7 @@ def test_methods_side_by_side(reproduced):
         "prune 0.8 + bf16",
         "strassen 1",
         "strassen 0.5",
+        "strassen 1 + distilled",
     }
     plain, pruned = rows["plain"], rows["prune 0.8"]
     assert plain["weights"]["stored"] == plain["weights"]["dense"]  # no zeros: stored densely

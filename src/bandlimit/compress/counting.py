@@ -4,8 +4,9 @@ Counted per sample, for the layers that carry the arithmetic: convolutions, line
 the sum-product (Strassen) layers. A dense layer's output element costs ``K`` multiplications
 and ``K - 1`` additions (plus one for the bias), ``K`` being its fan-in. A sum-product layer
 multiplies only by its ``r`` factors ``a`` (batch norm folded into them, and its shift one
-addition each); its ternary ``W_b`` and ``W_c`` cost one addition per non-zero beyond the
-first of each output they sum, and they are stored at 2 bits a weight. Multiplications alone
+addition each; stored as a factor and a shift per channel); its ternary ``W_b`` and ``W_c``
+cost one addition per non-zero beyond the first of each output they sum (``W_c`` only for the
+output pixels kept after cropping to the output size), and they are stored at 2 bits a weight. Multiplications alone
 flatter the method: the additions, and the measured time, belong beside them.
 """
 
@@ -53,30 +54,33 @@ def _dense(name: str, module: nn.Module, positions: int) -> LayerCount:
     return LayerCount(name, kind, outputs * fan_in, outputs * (fan_in - 1 + bias), parameters, 4 * parameters)
 
 
-def _strassen(name: str, module: StrassenConv | StrassenLinear, positions: int, outputs: int) -> LayerCount:
-    """``positions``: of ``W_b``'s output grid; ``outputs``: output elements (for the bias)."""
+def _strassen(name: str, module: StrassenConv | StrassenLinear, out: torch.Size) -> LayerCount:
+    """``out``: the layer's output shape for one sample, ``(1, C_out, *spatial)`` or ``(1, *, out)``."""
     wb, wc = module.ternary_weights()
     r = module.hidden
-    additions_b = _sums(wb.reshape(r, -1))
     if isinstance(module, StrassenConv):
-        # Each output pixel of a patch sums, within its group, the r/groups products of one kernel tap.
-        g = module.groups
-        per = wc.reshape(g, r // g, -1).transpose(1, 2).reshape(-1, r // g)  # (g * C_out/g * p * p, r/g)
-        additions_c = _sums(per)
-        norm = 2 * r  # folded batch norm: a factor (into a) and a shift per channel
+        g, (ph, pw) = module.groups, wc.shape[2:]  # W_c: (r, C_out/g, ph, pw), 1-D as height 1
+        h, w = (1, out[-1]) if module.ndim == 1 else (out[-2], out[-1])
+        positions = math.ceil(h / ph) * math.ceil(w / pw)  # W_b's output grid
+        # An output pixel sums, within its group, the products of its tap of the patch; a tap
+        # counts where its pixel survives the crop to the output size.
+        sums = (wc.reshape(g, r // g, -1, ph, pw).ne(0).sum(1) - 1).clamp_min(0)  # (g, C_out/g, ph, pw)
+        rows = torch.tensor([h // ph + (t < h % ph) for t in range(ph)])
+        cols = torch.tensor([w // pw + (t < w % pw) for t in range(pw)])
+        additions_c = int((sums * rows[:, None] * cols[None, :]).sum())
+        # W_b's sums at every position, W_c's, and the folded batch norm's shift
+        additions = _sums(wb.reshape(r, -1)) * positions + additions_c + r * positions
+        floats = 2 * r  # batch norm folded into a: a factor and a shift per channel
     else:
-        additions_c = _sums(wc)
-        norm = 0
-    bias = module.bias is not None
+        positions = math.prod(out[1:-1])
+        additions = (_sums(wb) + _sums(wc)) * positions
+        floats = r
+    if module.bias is not None:
+        additions += math.prod(out[1:])
+        floats += module.bias.numel()
     ternary = wb.numel() + wc.numel()
-    floats = r + norm + (module.bias.numel() if module.bias is not None else 0)
     return LayerCount(
-        name,
-        type(module).__name__,
-        r * positions,
-        (additions_b + additions_c) * positions + (r * positions if norm else 0) + (outputs if bias else 0),
-        ternary + floats,
-        math.ceil(2 * ternary / 8) + 4 * floats,
+        name, type(module).__name__, r * positions, additions, ternary + floats, math.ceil(2 * ternary / 8) + 4 * floats
     )
 
 
@@ -103,12 +107,8 @@ def count_operations(model: nn.Module, example: torch.Tensor) -> list[LayerCount
     rows = []
     for module, (_, out) in shapes.items():
         name = names[module]
-        if isinstance(module, StrassenConv):
-            spatial = out[2:]
-            positions = math.prod(math.ceil(n / p) for n, p in zip(spatial, module.patch))
-            rows.append(_strassen(name, module, positions, out[1:].numel()))
-        elif isinstance(module, StrassenLinear):
-            rows.append(_strassen(name, module, out[:-1].numel(), out.numel()))
+        if isinstance(module, (StrassenConv1d, StrassenConv2d, StrassenLinear)):
+            rows.append(_strassen(name, module, out))
         elif isinstance(module, nn.Linear):
             rows.append(_dense(name, module, out[:-1].numel()))
         else:

@@ -48,7 +48,8 @@ from ..train.loop import evaluate
 
 __all__ = ["measure_task", "method_variants", "weight_bytes"]
 
-Variant = tuple[str, tuple[CompressionConfig, ...]]
+Variant = tuple[str, tuple[CompressionConfig, ...], bool]
+"""A name, its configs, and whether it is distilled from the plain model."""
 _STRASSEN = (StrassenConv1d, StrassenConv2d, StrassenLinear)
 
 
@@ -56,10 +57,12 @@ def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: f
     """The compared variants besides the plain model and band-limiting at ``rate`` (which the
     accuracy experiment trains): pruning at each amount, SSL, bf16, combinations at ``rate``
     and the middle pruning amount, and StrassenNets with ``r`` = 1 and 0.5 of the output
-    channels (three phases, no distillation)."""
+    channels (three phases), and with ``r`` = 1 distilled from the plain model."""
     middle = prune_amounts[len(prune_amounts) // 2]
     band = BandLimitConfig(rate=rate)
-    variants: list[Variant] = [(f"prune {a:g}", (PruneConfig(amount=a),)) for a in prune_amounts]
+    variants: list[tuple[str, tuple[CompressionConfig, ...]]] = [
+        (f"prune {a:g}", (PruneConfig(amount=a),)) for a in prune_amounts
+    ]
     variants += [
         ("ssl", (SSLConfig(filters=ssl_strength, channels=ssl_strength, depth=ssl_strength),)),
         ("bf16", (PrecisionConfig(dtype="bf16"),)),
@@ -69,7 +72,8 @@ def method_variants(prune_amounts: Sequence[float], ssl_strength: float, rate: f
         ("strassen 1", (StrassenConfig(hidden=1.0),)),
         ("strassen 0.5", (StrassenConfig(hidden=0.5),)),
     ]
-    return variants
+    # StrassenNets as the paper trains it: distilled from the full-precision model.
+    return [(n, c, False) for n, c in variants] + [("strassen 1 + distilled", (StrassenConfig(hidden=1.0),), True)]
 
 
 def weight_bytes(model: nn.Module) -> dict[str, int]:

@@ -245,10 +245,12 @@ def plan(scale: Scale) -> list[PlannedRun]:
                 config = base.with_(compression=compression, seed=seed)
                 runs.append(PlannedRun("accuracy", folder, config, task, variant, seed))
     for task in scale.compare_tasks:
-        for variant, compression in method_variants(scale.prune_amounts, scale.ssl_strength):
+        for variant, compression, distilled in method_variants(scale.prune_amounts, scale.ssl_strength):
             for seed in range(scale.compare_seeds):
                 folder = f"methods/{_slug(task)}/{_slug(variant)}-s{seed}"
                 config = scale.tasks[task].with_(compression=compression, seed=seed)
+                if distilled:  # from the accuracy experiment's plain model, relative to the output folder
+                    config = config.with_(teacher=f"accuracy/{_slug(task)}/plain-s{seed}/{CHECKPOINT}")
                 runs.append(PlannedRun("methods", folder, config, task, variant, seed))
     for data in _ucr_sets(scale):
         for rate in scale.matrix_rates:
@@ -305,8 +307,11 @@ def _train_all(runs: Sequence[PlannedRun], out: Path, log: Log) -> dict[str, str
         if absent:
             missing[run.folder] = absent
             continue
+        config = run.config
+        if config.teacher is not None and not Path(config.teacher).is_absolute():
+            config = config.with_(teacher=str(out / config.teacher))
         log(f"{run.folder}: training")
-        train(run.config, folder, resume=True, log=_prefixed(log, run.folder))
+        train(config, folder, resume=True, log=_prefixed(log, run.folder))
     for reason in sorted(set(missing.values())):
         log(f"data not on this machine, runs skipped: {reason}")
     return missing

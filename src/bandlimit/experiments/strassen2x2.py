@@ -48,8 +48,15 @@ class Algorithm:
     seed: int
 
     @property
+    def used(self) -> list[int]:
+        """The products that take part: a non-zero row of ``W_a`` and of ``W_b`` and a non-zero
+        column of ``W_c`` (training may leave some unused)."""
+        return [r for r in range(self.wa.shape[0]) if self.wa[r].any() and self.wb[r].any() and self.wc[:, r].any()]
+
+    @property
     def products(self) -> int:
-        return self.wa.shape[0]
+        """The multiplications it performs."""
+        return len(self.used)
 
     def __call__(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """``a @ b`` for ``(..., 2, 2)`` matrices, with :attr:`products` multiplications."""
@@ -62,11 +69,14 @@ class Algorithm:
 
     def describe(self) -> str:
         """The algorithm in the usual notation: ``M1 = (A11 + A22)(B11 + B22)``, ``C11 = M1 + ...``."""
-        a = [_combination(row, "A", _ENTRIES) for row in self.wa.tolist()]
-        b = [_combination(row, "B", _ENTRIES) for row in self.wb.tolist()]
-        products = [f"M{r + 1}" for r in range(self.products)]
-        lines = [f"{m} = {_grouped(x)} {_grouped(y)}" for m, x, y in zip(products, a, b)]
-        lines += [f"C{e} = {_combination(row, '', products)}" for e, row in zip(_ENTRIES, self.wc.tolist())]
+        used = self.used
+        products = [f"M{i + 1}" for i in range(len(used))]
+        lines = [
+            f"{m} = {_grouped(_combination(self.wa[r].tolist(), 'A', _ENTRIES))} "
+            f"{_grouped(_combination(self.wb[r].tolist(), 'B', _ENTRIES))}"
+            for m, r in zip(products, used)
+        ]
+        lines += [f"C{e} = {_combination(self.wc[c, used].tolist(), '', products)}" for c, e in enumerate(_ENTRIES)]
         return "\n".join(lines)
 
 
@@ -76,6 +86,8 @@ _ENTRIES = ("11", "12", "21", "22")
 def _combination(coefficients: list[int], letter: str, names: Iterable[str]) -> str:
     """``A11 - A22`` from the coefficients ``[1, 0, 0, -1]``."""
     terms = [(v, f"{letter}{name}") for v, name in zip(coefficients, names) if v]
+    if not terms:
+        return "0"
     text = ("-" if terms[0][0] < 0 else "") + terms[0][1]
     return text + "".join(f" {'-' if v < 0 else '+'} {name}" for v, name in terms[1:])
 

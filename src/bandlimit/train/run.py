@@ -57,6 +57,7 @@ def train(
     """
     ctx = ctx or setup_distributed()
     out = Path(out_dir)
+    teacher = _teacher(config, ctx.device)  # before the folder: a wrong teacher leaves nothing behind
     if ctx.is_main:
         _prepare_folder(out)
     _seed_everything(config.seed, config.deterministic)
@@ -72,8 +73,6 @@ def train(
     if ctx.is_main:
         atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True))
     train_model = ctx.wrap(exp.model)
-
-    teacher = _teacher(config, ctx.device)
 
     def penalty() -> torch.Tensor | None:
         terms = [t for t in (c.penalty(exp.model) for c in config.compression) if t is not None]
@@ -132,9 +131,16 @@ def _teacher(config: TrainConfig, device: torch.device) -> torch.nn.Module | Non
     """The distillation teacher: the model of ``config.teacher``'s checkpoint, frozen, in eval mode."""
     if config.teacher is None:
         return None
-    state = load_checkpoint(config.teacher)
-    if state.get("data") != config.data:
-        raise ConfigError(f"teacher {config.teacher} was trained on {state.get('data')!r}, not {config.data!r}")
+    theirs = TrainConfig.from_dict(load_checkpoint(config.teacher)["config"])
+    # The same samples, split the same way: a teacher that trained on this run's validation
+    # (or test) samples would leak them into the epoch this run selects.
+    fields = ["data", "limit", "validation", "data_root"] + (["seed"] if config.validation else [])
+    for name in fields:
+        if getattr(theirs, name) != getattr(config, name):
+            raise ConfigError(
+                f"teacher {config.teacher} was trained with {name}={getattr(theirs, name)!r}, "
+                f"not {name}={getattr(config, name)!r} as this run"
+            )
     model = load_trained(config.teacher, str(device)).model
     return model.requires_grad_(False)
 
