@@ -309,7 +309,7 @@ def _train_all(runs: Sequence[PlannedRun], out: Path, log: Log) -> dict[str, str
             continue
         config = run.config
         if config.teacher is not None and not Path(config.teacher).is_absolute():
-            config = config.with_(teacher=str(out / config.teacher))
+            config = config.with_(teacher=str((out / config.teacher).resolve()))
         log(f"{run.folder}: training")
         train(config, folder, resume=True, log=_prefixed(log, run.folder))
     for reason in sorted(set(missing.values())):
