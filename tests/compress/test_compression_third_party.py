@@ -527,7 +527,8 @@ def test_ssl_removal_with_mean_and_view_and_conv1d_and_bias_free_layers():
     _random_bn_(conv1d)
     with torch.no_grad():
         conv1d[0].weight[1] = 0  # folds into the circular conv's bias
-        conv1d[3].weight[2] = 0  # next conv has no bias: kept
+        conv1d[3].weight[2] = 0  # a constant ReLU(0.5) for a next conv without bias: kept
+        conv1d[3].bias[2] = 0.5
         conv1d[7].weight[:, 8:16] = 0  # channel 1 of the last conv unread
     removed = _removal_keeps_outputs(conv1d, torch.randn(3, 2, 10))
     assert removed == {"0": 1, "5": 1}

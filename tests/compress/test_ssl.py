@@ -242,3 +242,16 @@ def test_zero_shape_columns_leave_the_lowered_product(conv):
     torch.testing.assert_close(model(x), before)
     torch.testing.assert_close(model(x[0]), before[0])  # unbatched
     assert remove_zero_shapes_(model) == {}  # replaced layers are not convolutions any more
+
+
+def test_a_dead_filter_whose_output_is_zero_needs_no_bias_to_fold_into():
+    torch.manual_seed(0)
+    model = create_model("small_resnet", 3, 4, width=4)
+    _randomise_norms(model)
+    block = "stages.1.0"
+    _zero_some(model, {f"{block}.conv1": [1, 2]}, {})
+    with torch.no_grad():
+        model.get_submodule(f"{block}.bn1").bias[1] = -5.0  # ReLU(negative constant) = 0: removable
+        model.get_submodule(f"{block}.bn1").bias[2] = 5.0  # a constant 5 meets conv2's zero padding: kept
+    assert model.get_submodule(f"{block}.conv2").bias is None
+    _check_removal(model, torch.randn(2, 3, 12, 12), {f"{block}.conv1": 1})

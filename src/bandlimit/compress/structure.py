@@ -209,11 +209,16 @@ def _remove(model: nn.Module, graph: fx.Graph, example: torch.Tensor) -> dict[st
         for j in range(producer.out_channels):
             if all(bool((_consumer_slice(c, j) == 0).all()) for c in consumers):
                 keep[j] = False  # nobody reads it
-            elif bool((producer.weight[j] == 0).all()) and all(c.module.bias is not None for c in consumers):
+            elif bool((producer.weight[j] == 0).all()):
                 adds = [_constant_contribution(c, inputs[i], j) for i, c in enumerate(consumers)]
-                if all(a is not None for a in adds):
-                    folds[j] = [a for a in adds if a is not None]
-                    keep[j] = False
+                constants = [a for a in adds if a is not None]
+                if len(constants) < len(adds):
+                    continue  # it varies with the position: kept
+                if any(bool(a.any()) for a in constants):  # a constant to fold into the readers' biases
+                    if any(c.module.bias is None for c in consumers):
+                        continue
+                    folds[j] = constants
+                keep[j] = False
         if not keep.any():  # a layer cannot have no channels: keep the first
             keep[0] = True
             folds.pop(0, None)
