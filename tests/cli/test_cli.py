@@ -65,6 +65,8 @@ def test_output_folder_that_cannot_be_written(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert "cannot be written" in _error(capsys, ["train", *SMALL, "--out", str(blocker / "sub")])
+    assert "is a file, not a folder" in _error(capsys, ["train", *SMALL, "--out", str(blocker)])
+    assert "--out must name a folder" in _error(capsys, ["train", *SMALL, "--out", ""])
 
 
 def test_checkpoint_errors(capsys, tmp_path, trained):
@@ -75,7 +77,7 @@ def test_checkpoint_errors(capsys, tmp_path, trained):
     assert "does not exist" in _error(capsys, ["eval", "--checkpoint", str(tmp_path / "absent.pt")])
     # Resuming a run folder with a checkpoint of another model.
     other = ["train", "--model", "lenet", "--data", "synthetic2d", "--limit", "64", "--out", str(trained), "--resume"]
-    assert "written for model='fcn', not model='lenet'" in _error(capsys, other)
+    assert f"run folder {trained} holds a run with other settings (model 'fcn' -> 'lenet'" in _error(capsys, other)
     assert "rate must be in" in _error(capsys, ["eval", "--checkpoint", str(ckpt), "--rates", "1.0"])
 
 

@@ -1,12 +1,16 @@
 """`bandlimit reproduce` and `bandlimit report` end to end at a tiny scale, on real UCR data."""
 
+import dataclasses
+import hashlib
 import json
 import re
+import shutil
 
 import matplotlib.image
 import pytest
 
 from bandlimit.cli import main
+from bandlimit.errors import ConfigError
 from bandlimit.experiments import reproduce as rp
 from bandlimit.report.reproduce import write_report
 from bandlimit.train import TrainConfig
@@ -153,6 +157,31 @@ def test_a_second_call_trains_nothing(reproduced):
     rp.reproduce(TINY, reproduced, log=lines.append)
     assert not [line for line in lines if line.endswith(": training")]
     assert sum("measured already" in line for line in lines) == 3  # resources, robustness and methods
+
+
+def _files(folder):
+    return {path: path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_changed_settings_are_refused_before_anything_runs_and_forced_again(reproduced, tmp_path):
+    out = shutil.copytree(reproduced, tmp_path / "copy")
+    before = _files(out)
+    other_lr = dataclasses.replace(TINY, ucr=TINY.ucr.with_(lr=0.01))
+    refused = r"rate_matrix/ucr_\w+/rate0 holds a run with other settings \(lr 0.001 -> 0.01\)"
+    with pytest.raises(ConfigError, match=refused):
+        rp.reproduce(other_lr, out, only=["rate_matrix"], log=lambda line: None)
+    with pytest.raises(ConfigError, match=r"other settings of the scale \(sigmas\): --force measures robustness"):
+        rp.reproduce(dataclasses.replace(TINY, sigmas=(0.0, 2.0)), out, only=["robustness"], log=lambda line: None)
+    assert _files(out) == before
+    lines = []
+    rp.reproduce(other_lr, out, only=["rate_matrix"], force=True, log=lines.append)
+    assert sum(line.endswith(": training") for line in lines) == 9  # 3 sets x 3 rates, trained again
+    folders = [config.parent for config in (out / "rate_matrix").rglob("config.json")]
+    assert len(folders) == 9
+    for folder in folders:
+        assert json.loads((folder / "config.json").read_text())["lr"] == 0.01
+        cache = json.loads((folder / "test_rates.json").read_text())  # tested again: keyed on the new result
+        assert cache["result_sha256"] == hashlib.sha256((folder / "result.json").read_bytes()).hexdigest()
 
 
 def test_report_files_reference_only_what_exists_and_render_offline(reproduced):

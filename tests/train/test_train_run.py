@@ -8,7 +8,6 @@ import torch
 from bandlimit.compress import BandLimitConfig
 from bandlimit.experiments import DEMO, run_demo, run_sweep
 from bandlimit.train import (
-    CheckpointError,
     ConfigError,
     TrainConfig,
     apply_settings,
@@ -79,14 +78,44 @@ def test_killed_run_resumes_exactly(small_config, tmp_path, kind):
     assert _stable(load_metrics(full)) == _stable(load_metrics(killed))
 
 
-def test_resume_refuses_another_configuration(small_config, tmp_path):
+def _files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_resume_refuses_another_configuration_and_changes_nothing(small_config, tmp_path):
     train(small_config.with_(epochs=1), tmp_path, log=quiet)
-    with pytest.raises(CheckpointError, match="written for compression=.*0.5.*not compression=.*0.3"):
+    before = _files(tmp_path)
+    with pytest.raises(ConfigError, match=r"other settings \(bandlimit.rate 0.5 -> 0.3\)"):
         train(small_config.with_(compression=(BandLimitConfig(rate=0.3),)), tmp_path, resume=True, log=quiet)
-    with pytest.raises(CheckpointError, match="written for model='fcn'"):
+    with pytest.raises(ConfigError, match="model 'fcn' -> 'lenet'"):
         train(small_config.with_(model="lenet", data="synthetic2d", model_kwargs={}), tmp_path, resume=True, log=quiet)
-    # More epochs of the same run is a continuation, not another run.
-    assert train(small_config.with_(epochs=2), tmp_path, resume=True, log=quiet)["epochs"] == 2
+    with pytest.raises(ConfigError, match=r"other settings \(lr 0.01 -> 0.001\); --force trains it again"):
+        train(small_config.with_(epochs=1, lr=0.001), tmp_path, log=quiet)
+    assert _files(tmp_path) == before
+
+
+def test_fewer_epochs_are_refused_and_the_same_run_is_returned_as_it_is(small_config, tmp_path):
+    train(small_config.with_(epochs=2), tmp_path, log=quiet)
+    before = _files(tmp_path)
+    with pytest.raises(ConfigError, match="has run 2 epochs already: --epochs must be at least 2 .*got 1"):
+        train(small_config.with_(epochs=1), tmp_path, resume=True, log=quiet)
+    lines = []
+    assert train(small_config.with_(epochs=2), tmp_path, log=lines.append)["epochs"] == 2
+    assert lines == [f"finished already ({tmp_path / 'result.json'})"] and _files(tmp_path) == before
+
+
+def test_resume_with_more_epochs_equals_an_uninterrupted_longer_run(small_config, tmp_path):
+    config = small_config.with_(schedule="plateau", plateau_patience=0)  # the schedule's state crosses the resume
+    train(config.with_(epochs=1), tmp_path / "short", log=quiet)
+    with pytest.raises(ConfigError, match="--resume continues it to 3 epochs"):
+        train(config.with_(epochs=3), tmp_path / "short", log=quiet)
+    extended = train(config.with_(epochs=3), tmp_path / "short", resume=True, log=quiet)
+    longer = train(config.with_(epochs=3), tmp_path / "long", log=quiet)
+    assert extended["epochs"] == longer["epochs"] == 3
+    assert _stable(load_metrics(tmp_path / "short")) == _stable(load_metrics(tmp_path / "long"))
+    a, b = (load_checkpoint(tmp_path / name / "checkpoint.pt")["model_state"] for name in ("short", "long"))
+    assert all(torch.equal(a[key], b[key]) for key in b)
+    assert json.loads((tmp_path / "short" / "config.json").read_text())["epochs"] == 3
 
 
 def test_evaluate_at_other_rates(small_config, tmp_path):
@@ -150,21 +179,24 @@ def test_every_process_takes_the_same_number_of_steps():
     assert len(seen) == 128 and len(set(seen.tolist())) == 128
 
 
-def test_rerun_without_resume_is_not_finished_until_it_ends(small_config, tmp_path):
+def test_a_forced_rerun_is_not_finished_until_it_ends(small_config, tmp_path):
     train(small_config.with_(epochs=1), tmp_path, log=quiet)
+    with pytest.raises(ConfigError, match="--resume continues it to 2 epochs, --force trains it again"):
+        train(small_config.with_(epochs=2), tmp_path, log=quiet)
 
     def kill(line: str) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(small_config.with_(epochs=2), tmp_path, log=kill)
+        train(small_config.with_(epochs=2, lr=0.01), tmp_path, force=True, log=kill)
     assert not (tmp_path / "result.json").exists()
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["config"]["lr"] == 0.01  # never the old run's state
 
 
 def test_cosine_run_cannot_be_extended(small_config, tmp_path):
     config = small_config.with_(epochs=1, schedule="cosine")
     train(config, tmp_path, log=quiet)
-    with pytest.raises(CheckpointError, match="epochs=1, not epochs=2"):
+    with pytest.raises(ConfigError, match="cosine schedule over epochs=1"):
         train(config.with_(epochs=2), tmp_path, resume=True, log=quiet)
 
 
@@ -198,10 +230,12 @@ def test_energy_runs_record_their_rates_and_a_calibrated_run_resumes_with_its_ra
 
     calibrating = small_config.with_(compression=(BandLimitConfig(energy=0.9, calibrate=2),))
     full = train(calibrating, tmp_path / "full", log=quiet)
-    saved = json.loads((tmp_path / "full" / "config.json").read_text())["compression"][0]
-    assert saved["energy"] is None and saved["calibrated_energy"] == 0.9
-    assert set(saved["overrides"]) == {"features.0", "features.3", "features.6"}
-    assert full["config"]["compression"][0] == saved
+    # config.json keeps the request; the checkpoint and the result the calibrated per-layer rates.
+    assert json.loads((tmp_path / "full" / "config.json").read_text()) == calibrating.to_dict()
+    trained = full["config"]["compression"][0]
+    assert trained["energy"] is None and trained["calibrated_energy"] == 0.9
+    assert set(trained["overrides"]) == {"features.0", "features.3", "features.6"}
+    assert load_checkpoint(tmp_path / "full" / "checkpoint.pt")["config"] == full["config"]
 
     def kill_after_first_epoch(line: str) -> None:
         if line.startswith("epoch 1/"):

@@ -9,10 +9,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..checks import check_int, check_rate
+from ..checks import check_rate
 from ..errors import ConfigError
 from ..experiments.demo import DEMO, DEMO_RATES
-from ..train import TrainConfig
+from ..train import TrainConfig, check_out_dir, check_out_file
+from .arguments import Parser, positive_float, positive_int, refuse_unused, shape
 from .flags import add_config_flags, config_from_args, key_value
 
 __all__ = ["build_parser"]
@@ -38,22 +39,16 @@ A run that is interrupted resumes where it stopped when the same command is run 
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        return check_int(int(text), "value", minimum=1)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"must be a positive int, got {text} ({err})") from None
-
-
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=_positive_int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _train(args: argparse.Namespace) -> None:
     from ..train import train
 
-    result = train(config_from_args(args, TrainConfig()), args.out, resume=args.resume, progress=not args.no_progress)
+    config = config_from_args(args, TrainConfig())
+    result = train(config, args.out, resume=args.resume, force=args.force, progress=not args.no_progress)
     accuracy = f"final test accuracy {result['final_test_acc']:.4f} (best {result['best_test_acc']:.4f})"
     print(f"{accuracy}; results in {args.out}")
 
@@ -73,8 +68,14 @@ def _eval(args: argparse.Namespace) -> None:
 def _sweep(args: argparse.Namespace) -> None:
     from ..experiments import run_sweep
 
+    keys = [key for key, _ in args.grid]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        key = repeated[0]
+        raise ConfigError(f"--grid names {key} twice: give all its values in one list, e.g. {key}=[A,B]")
     grid = {key: values if isinstance(values, list) else [values] for key, values in args.grid}
-    runs = run_sweep(config_from_args(args, TrainConfig()), grid, args.out, progress=not args.no_progress)
+    config = config_from_args(args, TrainConfig())
+    runs = run_sweep(config, grid, args.out, force=args.force, progress=not args.no_progress)
     print(f"{len(runs)} runs in {args.out}")
 
 
@@ -90,12 +91,14 @@ def _summary(args: argparse.Namespace) -> None:
         print("datasets: " + ", ".join(list_datasets()))
         return
     config = config_from_args(args, TrainConfig())
+    if args.num_classes is not None and not args.input_shape:
+        raise ConfigError("--num-classes goes with --input-shape (without it, the data set gives both)")
     if args.input_shape:
         if len(args.input_shape) != model_ndim(config.model) + 1:
             axes = "L" if model_ndim(config.model) == 1 else "H,W"
             shape = ",".join(map(str, args.input_shape))
             raise ConfigError(f"--input-shape must be C,{axes} for model {config.model!r}, got {shape}")
-        model = create_model(config.model, args.input_shape[0], args.num_classes, **config.model_kwargs)
+        model = create_model(config.model, args.input_shape[0], args.num_classes or 10, **config.model_kwargs)
         compress_(model, config.compression)
         input_shape: tuple[int, ...] = args.input_shape
     else:
@@ -151,6 +154,9 @@ def _bench(args: argparse.Namespace) -> None:
     from ..bench import default_cases, format_bench, run_benchmarks
     from ..train.checkpoint import atomic_write_text
 
+    for flag, path in (("--out", args.out), ("--plot", args.plot)):
+        if path is not None:
+            check_out_file(path, flag)  # before the benchmark: a bad path must not lose its results
     cases = default_cases()
     if args.quick:
         cases = [c for c in cases if c.kernel == 3]
@@ -184,6 +190,7 @@ def _error(args: argparse.Namespace) -> None:
 
     with as_config_error("--rates: "):
         rates = [check_rate(r) for r in args.rates]
+    check_out_dir(args.out)
     rows = conv_error(load_image(args.image), default_filter(kernel=args.kernel, seed=args.seed), rates)
     os.makedirs(args.out, exist_ok=True)
     atomic_write_text(os.path.join(args.out, "error.json"), json.dumps(rows, indent=2))
@@ -216,6 +223,7 @@ def _layer_spectrum(args: argparse.Namespace, rates: list[float]) -> str:
     pairs = layer._reversed_padding_repeated_twice  # (before, after) per dimension, last first
     size = seen[0].shape[2:]
     padded = [n + pairs[2 * i] + pairs[2 * i + 1] for i, n in zip(reversed(range(len(size))), size)]
+    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "spectrum-layer.png")
     if len(size) == 2:
         plot_spectrum_2d(seen[0][0], rates, path, padded_size=padded)
@@ -230,19 +238,24 @@ def _spectrum(args: argparse.Namespace) -> None:
     from ..errors import as_config_error
     from ..experiments.spectra import load_image, plot_series_1d, plot_spectrum_2d
 
-    os.makedirs(args.out, exist_ok=True)
-    image_png, series_png = os.path.join(args.out, "spectrum-2d.png"), os.path.join(args.out, "spectrum-1d.png")
     with as_config_error("--rates: "):
         rates = [check_rate(r) for r in args.rates]
+    out = check_out_dir(args.out)
     if args.checkpoint or args.layer:
         if not (args.checkpoint and args.layer):
             raise ConfigError("--checkpoint and --layer go together: a trained run's checkpoint and a layer's name")
+        refuse_unused(args, ["image", "series"], "with --checkpoint (the picture is of --layer's input)")
         print(_layer_spectrum(args, rates))
         return
-    plot_spectrum_2d(load_image(args.image), rates, image_png)
-    train_set, _, _ = load_dataset(args.series)
+    image = load_image(args.image)
+    series = args.series or "ucr:FiftyWords"
+    train_set, _, _ = load_dataset(series)
     if not 0 <= args.index < len(train_set):
-        raise ConfigError(f"--index must be in [0, {len(train_set)}) for {args.series}, got {args.index}")
+        raise ConfigError(f"--index must be in [0, {len(train_set)}) for {series}, got {args.index}")
+    # Every input is checked: only now is anything written.
+    out.mkdir(parents=True, exist_ok=True)
+    image_png, series_png = out / "spectrum-2d.png", out / "spectrum-1d.png"
+    plot_spectrum_2d(image, rates, image_png)
     plot_series_1d(train_set.tensors[0][args.index], rates, series_png)
     print(f"{image_png}\n{series_png}")
 
@@ -253,8 +266,12 @@ def _reproduce(args: argparse.Namespace) -> None:
     scale = SCALES[args.scale]
     if args.only and set(args.only) - set(EXPERIMENTS):
         raise ConfigError(f"--only must name experiments of {sorted(EXPERIMENTS)}, got {args.only}")
+    if not args.dry_run:
+        refuse_unused(args, ["gflops"], "without --dry-run (it sets the throughput the time estimate assumes)")
+    check_out_dir(args.out)
     runs = [r for r in plan(scale) if not args.only or r.experiment in args.only]
     if args.dry_run:
+        refuse_unused(args, ["force"], "with --dry-run (nothing is trained)")
         gflops = args.gflops or scale.gflops
         total = 0.0
         for run in runs:
@@ -267,17 +284,14 @@ def _reproduce(args: argparse.Namespace) -> None:
             "(3x the convolutions' forward FLOPs per sample; --gflops to change)"
         )
         return
-    out = reproduce(scale, args.out, args.only, log=lambda line: print(line, file=sys.stderr))
+    out = reproduce(scale, args.out, args.only, force=args.force, log=lambda line: print(line, file=sys.stderr))
     print(f"results in {out}; `bandlimit report {out}` writes the report")
 
 
 def _report(args: argparse.Namespace) -> None:
     from ..report.reproduce import write_report
 
-    try:
-        md, page = write_report(args.folder)
-    except FileNotFoundError as err:
-        raise ConfigError(str(err)) from None
+    md, page = write_report(args.folder)
     print(f"{md}\n{page}")
 
 
@@ -289,10 +303,16 @@ def _sparsity_bench(args: argparse.Namespace) -> None:
     if args.checkpoint:
         from ..train.run import load_trained
 
+        refuse_unused(args, ["batches", "quick", "plot", "out"], "with --checkpoint (it prints the run's table only)")
         print(sparsity.format_layer_sparsity(sparsity.layer_sparsity(load_trained(args.checkpoint).model)))
         return
+    for flag, path in (("--out", args.out), ("--plot", args.plot)):
+        if path is not None:
+            check_out_file(path, flag)  # before the benchmark: a bad path must not lose its results
+    if args.quick:
+        refuse_unused(args, ["batches"], "with --quick (batch 1 only)")
     cases = sparsity.ALEXNET[:1] + sparsity.ALEXNET[2:3] if args.quick else sparsity.ALEXNET
-    batches = [1] if args.quick else args.batches
+    batches = [1] if args.quick else args.batches or [1, 32]
     machine = machine_info()
     report = {"machine": machine, "threads": args.threads or 1}
     report |= sparsity.run_sparsity(cases, batches=batches, log=lambda line: print(line, file=sys.stderr))
@@ -311,7 +331,7 @@ def _subcommand(
     sub: Any, name: str, run: Callable[[argparse.Namespace], None], base: TrainConfig | None = None, **kwargs: Any
 ) -> argparse.ArgumentParser:
     """A subcommand running ``run`` with ``--threads`` and ``--no-progress``; the run flags if ``base`` is given."""
-    p: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
+    p: argparse.ArgumentParser = sub.add_parser(name, **kwargs)  # a Parser, as its parent
     if base is not None:
         add_config_flags(p, base)
     _common(p)
@@ -321,12 +341,13 @@ def _subcommand(
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, built from the registered models, data sets and methods at call time."""
-    parser = argparse.ArgumentParser(prog="bandlimit", description="Band-limited training and inference of CNNs.")
+    parser = Parser(prog="bandlimit", description="Band-limited training and inference of CNNs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _subcommand(sub, "train", _train, TrainConfig(), help="train one configuration")
     p.add_argument("--out", required=True, help="run folder (checkpoint, metrics.jsonl, result.json)")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run folder's run (more --epochs extend it)")
+    p.add_argument("--force", action="store_true", help="discard the run the folder holds and train from scratch")
 
     p = _subcommand(sub, "eval", _eval, help="evaluate a checkpoint at one or more rates")
     p.add_argument("--checkpoint", required=True)
@@ -344,14 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. rate=[0,0.5,0.85] or lr=[0.01,0.001] (repeatable)",
     )
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--force", action="store_true", help="train again the runs whose folders hold runs of other settings"
+    )
 
     p = _subcommand(sub, "summary", _summary, TrainConfig(), help="per-layer table: grid, rate, memory, FLOPs")
-    p.add_argument(
-        "--input-shape",
-        type=lambda s: tuple(int(v) for v in s.split(",")),
-        help="C,L or C,H,W (default: the data set's)",
-    )
-    p.add_argument("--num-classes", type=int, default=10, help="with --input-shape")
+    p.add_argument("--input-shape", type=shape, help="C,L or C,H,W (default: the data set's)")
+    p.add_argument("--num-classes", type=positive_int, help="with --input-shape (default: 10)")
     p.add_argument("--list", action="store_true", help="list models and data sets")
 
     _subcommand(
@@ -363,9 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = _subcommand(sub, "strassen-2x2", _strassen_2x2, help="learn an exact 2x2 matrix product with ternary products")
-    p.add_argument("--rank", type=_positive_int, default=7, help="products (7: Strassen's number)")
-    p.add_argument("--seeds", type=_positive_int, default=20, help="training runs to try before giving up")
-    p.add_argument("--steps", type=_positive_int, default=4000, help="Adam steps per run")
+    p.add_argument("--rank", type=positive_int, default=7, help="products (7: Strassen's number)")
+    p.add_argument("--seeds", type=positive_int, default=20, help="training runs to try before giving up")
+    p.add_argument("--steps", type=positive_int, default=4000, help="Adam steps per run")
 
     p = _subcommand(
         sub,
@@ -382,14 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _subcommand(sub, "error", _error, help="error of the band-limited convolution against the exact one by rate")
     p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
-    p.add_argument("--kernel", type=_positive_int, default=5, help="filter size (3 x k x k, normal weights)")
+    p.add_argument("--kernel", type=positive_int, default=5, help="filter size (3 x k x k, normal weights)")
     p.add_argument("--seed", type=int, default=0, help="seed of the filter's weights")
     p.add_argument("--rates", type=float, nargs="+", default=[0, 0.1, 0.25, 0.5, 0.75, 0.85, 0.9, 0.95])
     p.add_argument("--out", default="runs/error", help="folder for error.json and error.png")
 
     p = _subcommand(sub, "spectrum", _spectrum, help="pictures of spectra and the band kept at a few rates")
     p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
-    p.add_argument("--series", default="ucr:FiftyWords", help="data set of the 1D series (default ucr:FiftyWords)")
+    p.add_argument("--series", help="data set of the 1D series (default: ucr:FiftyWords)")
     p.add_argument("--index", type=int, default=0, help="which training series (with --checkpoint: test sample)")
     p.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.85, 0.95])
     p.add_argument("--out", default="runs/spectrum", help="folder for spectrum-2d.png and spectrum-1d.png")
@@ -406,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/reproduce", help="folder of the runs and results")
     p.add_argument("--only", nargs="+", metavar="EXPERIMENT", help="run only these experiments")
     p.add_argument("--dry-run", action="store_true", help="print the runs and a time estimate, train nothing")
-    p.add_argument("--gflops", type=float, help="training throughput assumed by --dry-run (GFLOP/s)")
+    p.add_argument("--gflops", type=positive_float, help="training throughput assumed by --dry-run (GFLOP/s)")
+    p.add_argument("--force", action="store_true", help="train again runs of other settings, measure again")
 
     p = _subcommand(sub, "report", _report, help="write report.md and report.html of a reproduce folder")
     p.add_argument("folder", help="the --out folder of `bandlimit reproduce`")
@@ -417,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         _sparsity_bench,
         help="time and memory of CSR against dense layers by weight sparsity (AlexNet layers, 1 thread)",
     )
-    p.add_argument("--batches", type=_positive_int, nargs="+", default=[1, 32], help="batch sizes to measure")
+    p.add_argument("--batches", type=positive_int, nargs="+", help="batch sizes to measure (default: 1 32)")
     p.add_argument("--quick", action="store_true", help="conv2 and fc6 at batch 1 only")
     p.add_argument("--plot", help="write the time-against-sparsity plot to this PNG")
     p.add_argument("--out", help="write the JSON report here")
@@ -425,9 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(threads=1)
 
     p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
-    p.add_argument("--threads", type=_positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case")
-    p.add_argument("--min-run-time", type=float, default=0.2, help="seconds per blocked measurement")
+    p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
+    p.add_argument("--rounds", type=positive_int, default=5, help="interleaved rounds per case")
+    p.add_argument("--min-run-time", type=positive_float, default=0.2, help="seconds per blocked measurement")
     p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no whole steps or memory")
     p.add_argument("--no-steps", "--no-resnet", action="store_true", help="skip whole training steps of models")
     p.add_argument(

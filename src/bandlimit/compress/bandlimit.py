@@ -38,6 +38,7 @@ class BandLimitConfig(CompressionConfig):
 
     method: ClassVar[str] = "bandlimit"
     OVERRIDE_FIELD: ClassVar[str | None] = "rate"
+    EXCLUSIVE: ClassVar[tuple[tuple[str, str], ...]] = (("rate", "energy"),)  # energy chooses the rates
     ALIASES: ClassVar[Mapping[str, str]] = {
         "rate": "rate",
         "override": "overrides",

@@ -54,6 +54,8 @@ class CompressionConfig:
             otherwise an override is a mapping of field -> value.
         ALIASES: short command-line names for fields (``{"rate": "rate"}`` gives ``--rate``
             beside ``--bandlimit-rate``).
+        EXCLUSIVE: pairs of fields that one request may not both set: the second, when not
+            None, makes the first unused (``("rate", "energy")``).
 
     Attributes:
         overrides: per-layer settings, keyed by a layer's qualified name (exact match first)
@@ -65,6 +67,7 @@ class CompressionConfig:
     VERSION: ClassVar[int] = 1
     OVERRIDE_FIELD: ClassVar[str | None] = None
     ALIASES: ClassVar[Mapping[str, str]] = {}
+    EXCLUSIVE: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     overrides: dict[str, Any] = setting(
         default_factory=dict,

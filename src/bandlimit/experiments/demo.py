@@ -43,11 +43,19 @@ def _checkpointed_saved_bytes(config: TrainConfig) -> int:
     return saved.total
 
 
+def _label(config: TrainConfig) -> str:
+    """``band-limited`` or ``nn.Conv (direct)``, with the run's other methods: ``nn.Conv + prune``."""
+    names = ["band-limited" if c.method == "bandlimit" else c.method for c in config.compression]
+    if "band-limited" not in names:
+        names.insert(0, "nn.Conv")
+    return "nn.Conv (direct)" if names == ["nn.Conv"] else " + ".join(names)
+
+
 def _row(config: TrainConfig, folder: Path) -> dict[str, Any]:
     result = json.loads((folder / RESULT).read_text())
     baseline = config.compression_config("bandlimit") is None
     return {
-        "label": "nn.Conv (direct)" if baseline else "band-limited",
+        "label": _label(config),
         "baseline": baseline,
         "rate": get_setting(config, "rate") or 0.0,
         "achieved_rate": result["achieved_rate"],

@@ -4,7 +4,10 @@ Each experiment is a list of training runs (:func:`.plan.plan`, with the scales)
 finished runs into ``<out>/<experiment>/results.json`` (:data:`EXPERIMENTS`). Runs live in
 their own folders and resume where they stopped; finished runs are skipped, so a killed
 ``reproduce`` continues when started again; the measuring experiments (resources, robustness,
-methods) run once, until their ``results.json`` is deleted. ``bandlimit report`` draws the results.
+methods) run once, until their ``results.json`` is deleted. A folder is reused only by the same
+settings: every run's saved config, and the scale's settings in ``scale.json``, are compared
+before anything runs (``force`` trains and measures again what differs). ``bandlimit report``
+draws the results.
 
 Model selection: every run holds out ``validation`` of its training set, and the accuracy
 reported first is the test accuracy at the epoch with the best validation accuracy
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import statistics
 from collections.abc import Callable, Sequence
@@ -26,9 +30,11 @@ import torch
 
 from ..bench.steps import run_steps
 from ..data import DatasetNotFoundError, load_dataset
+from ..errors import BandlimitError, ConfigError
 from ..nn import BandLimitedConv1d
-from ..train import TrainConfig, run_is_finished, train
+from ..train import TrainConfig, check_out_dir, plan_run, run_is_finished, train
 from ..train.checkpoint import atomic_write_text
+from ..train.folder import discard_run
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
 from .compare import measure_task
 from .plan import SCALES, PlannedRun, Scale, estimate_seconds, plan, resource_cases, variants
@@ -49,22 +55,44 @@ __all__ = [
 Log = Callable[[str], None]
 
 
+def _config(run: PlannedRun, out: Path) -> TrainConfig:
+    """The run's config with a relative teacher resolved against ``out``."""
+    config = run.config
+    if config.teacher is not None and not Path(config.teacher).is_absolute():
+        config = config.with_(teacher=str((out / config.teacher).resolve()))
+    return config
+
+
+def _check_folders(runs: Sequence[PlannedRun], out: Path, force: bool, log: Log) -> None:
+    """Before anything runs: refuse a run folder that cannot continue as the planned run (one of
+    other settings, more epochs or an unreadable checkpoint), or with ``force`` discard its run."""
+    for run in runs:
+        folder = out / run.folder
+        if _absent(run.config.data, run.config.data_root):
+            continue
+        try:
+            plan_run(_config(run, out), folder, resume=True, force=False)
+        except BandlimitError as err:
+            if not force:
+                raise
+            log(f"{run.folder}: discarded ({err})")
+            discard_run(folder)
+
+
 def _train_all(runs: Sequence[PlannedRun], out: Path, log: Log) -> dict[str, str]:
-    """Train the unfinished runs; returns the runs whose data is not on this machine, with the reason."""
+    """Train the runs not finished yet (their folders checked by :func:`_check_folders`);
+    returns the runs whose data is not on this machine, with the reason."""
     missing = {}
     for run in runs:
         folder = out / run.folder
-        if run_is_finished(folder):
-            continue
         absent = _absent(run.config.data, run.config.data_root)
         if absent:
             missing[run.folder] = absent
             continue
-        config = run.config
-        if config.teacher is not None and not Path(config.teacher).is_absolute():
-            config = config.with_(teacher=str((out / config.teacher).resolve()))
+        if run_is_finished(folder):
+            continue
         log(f"{run.folder}: training")
-        train(config, folder, resume=True, log=_prefixed(log, run.folder))
+        train(_config(run, out), folder, resume=True, log=_prefixed(log, run.folder))
     for reason in sorted(set(missing.values())):
         log(f"data not on this machine, runs skipped: {reason}")
     return missing
@@ -170,11 +198,13 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
         folder = out / run.folder
         if not run_is_finished(folder):
             continue
-        cache = folder / "test_rates.json"
-        if not cache.exists():  # last-epoch weights, tested at every rate of the matrix
-            rows = evaluate_checkpoint(folder / CHECKPOINT, list(scale.matrix_rates))
-            atomic_write_text(cache, json.dumps(rows))
-        tested = {f"{row['rate']:g}": row["test_acc"] for row in json.loads(cache.read_text())}
+        # Last-epoch weights tested at every rate of the matrix; cached with the result they test.
+        cache, key = folder / "test_rates.json", hashlib.sha256((folder / RESULT).read_bytes()).hexdigest()
+        cached = json.loads(cache.read_text()) if cache.exists() else {}
+        if not isinstance(cached, dict) or cached.get("result_sha256") != key:
+            cached = {"result_sha256": key, "rows": evaluate_checkpoint(folder / CHECKPOINT, list(scale.matrix_rates))}
+            atomic_write_text(cache, json.dumps(cached))
+        tested = {f"{row['rate']:g}": row["test_acc"] for row in cached["rows"]}
         sets.setdefault(run.task, {})[run.variant.split()[1]] = tested
     rates = [f"{r:g}" for r in scale.matrix_rates]
     complete = {name: m for name, m in sets.items() if all(r in m for r in rates)}
@@ -282,27 +312,52 @@ EXPERIMENTS: dict[str, Callable[[Scale, Path, Log], dict[str, Any]]] = {
 }
 
 
-def reproduce(scale: Scale, out: str | Path, only: Sequence[str] | None = None, log: Log = print) -> Path:
+def reproduce(
+    scale: Scale, out: str | Path, only: Sequence[str] | None = None, *, force: bool = False, log: Log = print
+) -> Path:
     """Run the experiments (all, or ``only`` these) into ``out`` and write their results files.
+
+    Args:
+        force: train again the run folders that hold runs of other settings, and measure again
+            when the scale's settings differ from those ``out`` was measured with; without it
+            both are refused before anything runs.
 
     Returns:
         ``out``.
     """
-    out = Path(out)
+    out = check_out_dir(out)
     unknown = sorted(set(only or ()) - set(EXPERIMENTS))
     if unknown:
-        raise ValueError(f"unknown experiments {unknown}; known: {sorted(EXPERIMENTS)}")
+        raise ConfigError(f"unknown experiments {unknown}; known: {sorted(EXPERIMENTS)}")
+    selected = [name for name in EXPERIMENTS if not only or name in only]
+    settings = json.loads(json.dumps(dataclasses.asdict(scale), default=str))
+    measured = [name for name in selected if name in _MEASURED_ONCE and (out / name / "results.json").exists()]
+    changed = _changed_settings(out, settings) if measured else []
+    if changed and not force:
+        raise ConfigError(
+            f"{out} was measured with other settings of the scale ({', '.join(changed)}): --force measures "
+            f"{', '.join(measured)} again, or choose another --out"
+        )
+    _check_folders([r for r in plan(scale) if r.experiment in selected], out, force, log)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "scale.json", json.dumps({"name": scale.name, "notes": list(scale.notes)}))
-    for name, run in EXPERIMENTS.items():
-        if only and name not in only:
-            continue
-        if name in _MEASURED_ONCE and (out / name / "results.json").exists():
+    record = {"name": scale.name, "notes": list(scale.notes), "settings": settings}
+    atomic_write_text(out / "scale.json", json.dumps(record, indent=1))
+    for name in selected:
+        if name in measured and not changed:
             log(f"== {name}: measured already (delete {out / name / 'results.json'} to measure again)")
             continue
         log(f"== {name}")
         torch.manual_seed(0)
-        results = run(scale, out, log)
+        results = EXPERIMENTS[name](scale, out, log)
         (out / name).mkdir(exist_ok=True)
         atomic_write_text(out / name / "results.json", json.dumps(results, indent=1, sort_keys=True))
     return out
+
+
+def _changed_settings(out: Path, settings: dict[str, Any]) -> list[str]:
+    """The scale settings that differ from those in ``out/scale.json`` (all of them if it has none)."""
+    try:
+        saved = json.loads((out / "scale.json").read_text()).get("settings", {})
+    except (OSError, ValueError, AttributeError):
+        saved = {}
+    return [key for key in settings if saved.get(key) != settings[key]]

@@ -1,4 +1,4 @@
-"""A grid of training runs, resumable: each run's folder says whether it finished."""
+"""A grid of training runs, resumable: each run's folder says whether it finished, and with what."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..train import TrainConfig, run_is_finished, train
+from ..errors import BandlimitError, ConfigError
+from ..train import RunPlan, TrainConfig, check_out_dir, check_run, train
 from ..train.config import apply_settings, get_setting
 from ..train.run import RESULT
 
@@ -21,6 +22,9 @@ def expand_grid(base: TrainConfig, grid: Mapping[str, Iterable[Any]]) -> list[Tr
     ``method``, a method field (``bandlimit.rate``) or its alias (``rate``).
     """
     keys = list(grid)
+    empty = [k for k in keys if not list(grid[k])]
+    if empty:
+        raise ConfigError(f"the grid's setting {empty[0]} has no values: give it at least one, e.g. {empty[0]}=[V1,V2]")
     combos = itertools.product(*(list(grid[k]) for k in keys))
     return [apply_settings(base, dict(zip(keys, values))) for values in combos]
 
@@ -43,21 +47,38 @@ def run_sweep(
     grid: Mapping[str, Iterable[Any]],
     out_dir: str | Path,
     *,
+    force: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[tuple[TrainConfig, Path]]:
     """Train every configuration of the grid into ``out_dir/<run_name>``.
 
-    Finished runs (their result file exists) are skipped; unfinished ones resume from their
-    last checkpoint. Returns ``(config, run folder)`` for every run of the grid.
+    Every run is checked before the first trains (:func:`bandlimit.train.check_run`), so a bad
+    value or a folder holding another run stops the sweep with nothing written. A finished run
+    of the same config is reused; an unfinished one resumes from its last checkpoint; a folder
+    of other settings is refused, or with ``force`` trained again.
+
+    Returns:
+        ``(config, run folder)`` for every run of the grid.
     """
-    runs = []
-    for config in expand_grid(base, grid):
-        folder = Path(out_dir) / run_name(config, grid)
-        runs.append((config, folder))
-        if run_is_finished(folder):
+    out = check_out_dir(out_dir)
+    runs = [(config, out / run_name(config, grid)) for config in expand_grid(base, grid)]
+    plans = [_plan(config, folder, force) for config, folder in runs]
+    for (config, folder), plan in zip(runs, plans):
+        if plan.action == "finished":
             log(f"{folder.name}: finished already ({folder / RESULT})")
             continue
         log(f"{folder.name}: training")
-        train(config, folder, resume=True, progress=progress, log=_prefixed(log, folder.name))
+        forced = force and plan.action == "new"
+        train(config, folder, resume=True, force=forced, progress=progress, log=_prefixed(log, folder.name))
     return runs
+
+
+def _plan(config: TrainConfig, folder: Path, force: bool) -> RunPlan:
+    """The run's plan; with ``force``, a folder that cannot be reused as it is is trained again."""
+    try:
+        return check_run(config, folder, resume=True)
+    except BandlimitError:
+        if not force:
+            raise
+        return check_run(config, folder, resume=True, force=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..train.checkpoint import atomic_write_text
 from .methods import methods_blocks
 
@@ -444,6 +445,30 @@ _SECTIONS = {
     "robustness": _robustness_blocks,
     "methods": methods_blocks,
 }
+# The top-level entries each section reads: a results file without them is not one `reproduce` wrote.
+_REQUIRED = {
+    "accuracy": ("tasks",),
+    "rate_matrix": ("rates", "sets"),
+    "resources": ("steps", "machine"),
+    "robustness": ("tasks", "sigmas", "epsilons"),
+    "methods": ("tasks", "seeds"),
+}
+
+
+def _read_mapping(path: Path, keys: Sequence[str]) -> dict[str, Any]:
+    """The JSON object in ``path``, which must hold ``keys``; a user error if it does not."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        reason = type(err).__name__
+        raise ConfigError(f"{path} is not valid JSON ({reason}): delete it and reproduce again") from None
+    absent = [k for k in keys if k not in data] if isinstance(data, dict) else list(keys)
+    if absent:
+        raise ConfigError(
+            f"{path} is not a file `bandlimit reproduce` wrote (an object with {list(keys)}; {absent} missing): "
+            "delete it and run `bandlimit reproduce` again"
+        )
+    return data
 
 
 def _markdown(blocks: Sequence[Block]) -> str:
@@ -498,11 +523,18 @@ def write_report(folder: str | Path) -> tuple[Path, Path]:
     from ..bench.run import machine_info
 
     out = Path(folder)
-    if not (out / "scale.json").exists():
-        raise FileNotFoundError(f"{out} is not a `bandlimit reproduce` folder (no scale.json)")
+    if not (out / "scale.json").is_file():
+        raise ConfigError(f"{out} is not a `bandlimit reproduce` folder (no scale.json)")
+    scale = _read_mapping(out / "scale.json", ("name", "notes"))
+    if not isinstance(scale["name"], str) or not all(isinstance(n, str) for n in scale["notes"]):
+        raise ConfigError(f"{out / 'scale.json'} is not a file `bandlimit reproduce` wrote (name and notes not text)")
+    results = {
+        name: _read_mapping(out / name / "results.json", _REQUIRED[name])
+        for name in _SECTIONS
+        if (out / name / "results.json").exists()
+    }
     plots = out / "report"
     plots.mkdir(exist_ok=True)
-    scale = json.loads((out / "scale.json").read_text())
     machine = machine_info()
     blocks: list[Block] = [
         ("h1", f"bandlimit: the paper's findings at {scale['name']} scale"),
@@ -515,9 +547,8 @@ def write_report(folder: str | Path) -> tuple[Path, Path]:
         ),
     ]
     for name, section in _SECTIONS.items():
-        path = out / name / "results.json"
-        if path.exists():
-            blocks += section(json.loads(path.read_text()), plots)
+        if name in results:
+            blocks += section(results[name], plots)
         else:
             blocks.append(("h2", name))
             blocks.append(("p", f"Not run yet (`bandlimit reproduce --only {name}`)."))

@@ -3,21 +3,27 @@
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, apply_settings, load_config_file, setting_names
 from .experiment import Experiment, build_experiment
-from .run import evaluate_checkpoint, load_metrics, run_is_finished, train
+from .folder import RunPlan, check_out_dir, check_out_file, plan_run, run_is_finished
+from .run import check_run, evaluate_checkpoint, load_metrics, train
 from .state import TrainingState
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
     "Experiment",
+    "RunPlan",
     "TrainConfig",
     "TrainingState",
     "apply_settings",
     "build_experiment",
+    "check_out_dir",
+    "check_run",
+    "check_out_file",
     "evaluate_checkpoint",
     "load_checkpoint",
     "load_config_file",
     "load_metrics",
+    "plan_run",
     "run_is_finished",
     "save_checkpoint",
     "setting_names",

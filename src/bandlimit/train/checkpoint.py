@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -71,7 +72,7 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> d
     """Load a checkpoint written by :func:`save_checkpoint`.
 
     Args:
-        path: the checkpoint file.
+        path: the checkpoint file, or a run folder holding its ``checkpoint.pt``.
         expect: entries that must match (e.g. ``{"model": "fcn", "data": "ucr:FiftyWords"}``).
 
     Raises:
@@ -79,13 +80,24 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> d
             bandlimit checkpoint, or an expected entry differs.
     """
     path = Path(path)
+    if path.is_dir():
+        if not (path / "checkpoint.pt").is_file():
+            raise CheckpointError(f"{path} is a folder without a checkpoint.pt: give a run folder or a checkpoint file")
+        path = path / "checkpoint.pt"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):
+            raise CheckpointError(f"checkpoint {path} is corrupted or truncated, or not a PyTorch file") from None
+        # weights_only refuses pickled objects other than tensors and plain data: not a checkpoint of ours.
+        raise CheckpointError(
+            f"{path} holds Python objects: not a bandlimit checkpoint (loaded with weights_only=True, so that no "
+            "file can run code)"
+        ) from None
     except Exception as err:  # noqa: BLE001 - every unreadable file gets the same clear message
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({reason[:120]})") from None
+        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a bandlimit checkpoint (format version {FORMAT_VERSION})")
     for key, value in (expect or {}).items():

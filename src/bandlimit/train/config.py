@@ -238,6 +238,12 @@ def apply_settings(config: TrainConfig, settings: Mapping[str, Any]) -> TrainCon
         config = config.with_(compression=run_changes.pop("compression"))
     compression = list(config.compression)
     for method, changes in method_changes.items():
+        for first, second in config_types()[method].EXCLUSIVE:
+            if first in changes and changes.get(second) is not None:
+                raise ConfigError(
+                    f"{method}.{first} and {method}.{second} exclude each other ({second} chooses what {first} "
+                    f"would set), got {first}={changes[first]!r} and {second}={changes[second]!r}"
+                )
         index = next((i for i, c in enumerate(compression) if c.method == method), None)
         if index is None:
             if chosen:
@@ -264,6 +270,8 @@ def _with_methods(config: TrainConfig, methods: object) -> TrainConfig:
         raise ConfigError(f"method must be a method name or a list of them, got {methods!r}")
     if names == [NO_COMPRESSION]:
         return config.with_(compression=())
+    if NO_COMPRESSION in names:
+        raise ConfigError(f"method {NO_COMPRESSION!r} (plain layers) cannot go with other methods, got {names}")
     types = config_types()
     unknown = [m for m in names if m not in types]
     if unknown:
@@ -279,6 +287,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text file (YAML or JSON)") from None
     try:
         if path.suffix == ".json":
             data = json.loads(text)

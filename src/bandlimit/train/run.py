@@ -1,10 +1,14 @@
 """A whole training run: build, train with per-epoch checkpoints and metrics, resume, evaluate.
 
 Files in the run folder:
-    config.json      the TrainConfig
+    config.json      the TrainConfig as requested (before calibration): the run's identity
     metrics.jsonl    one record per finished epoch (replaced atomically each epoch)
-    checkpoint.pt    the state after the last finished epoch (replaced atomically)
-    result.json      written last: the run finished (a sweep skips runs that have it)
+    checkpoint.pt    the state after the last finished epoch (replaced atomically), with the
+                     config as trained (calibrated per-layer rates included)
+    result.json      written last: the run finished
+
+Nothing is written until every check has passed (:func:`.folder.plan_run`): a refused or failed
+command leaves a finished run's folder as it was.
 """
 
 from __future__ import annotations
@@ -25,12 +29,22 @@ from .checkpoint import CheckpointError, atomic_write_text, load_checkpoint, rea
 from .config import ConfigError, TrainConfig
 from .distributed import DistContext, setup_distributed
 from .experiment import Experiment, build_experiment, layer_stats
+from .folder import CHECKPOINT, CONFIG, METRICS, RESULT, RunPlan, check_out_dir, discard_run, plan_run
 from .loop import epoch_generator, evaluate, train_epoch
 from .state import TrainingState
 
-__all__ = ["evaluate_checkpoint", "load_metrics", "load_trained", "run_is_finished", "train"]
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "METRICS",
+    "RESULT",
+    "check_run",
+    "evaluate_checkpoint",
+    "load_metrics",
+    "load_trained",
+    "train",
+]
 
-CHECKPOINT, METRICS, RESULT, CONFIG = "checkpoint.pt", "metrics.jsonl", "result.json", "config.json"
 # Evaluation keeps no autograd graph, so a batch larger than training's costs little memory
 # and amortises the per-call overhead of small layers.
 EVAL_BATCH_SIZE = 256
@@ -41,37 +55,48 @@ def train(
     out_dir: str | Path,
     *,
     resume: bool = False,
+    force: bool = False,
     progress: bool = False,
     ctx: DistContext | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train ``config`` and write its run folder; return the final result record.
+    """Train ``config`` into the run folder ``out_dir``; return the final result record.
 
     Args:
         config: the run.
-        out_dir: the run folder (created).
-        resume: continue from ``out_dir/checkpoint.pt`` if it exists (exactly where it stopped).
+        out_dir: the run folder (created). A folder that holds a run of other settings is
+            refused; one that holds this run finished is returned as it is.
+        resume: continue the folder's run of the same config from its checkpoint; more
+            ``epochs`` than it ran extend it.
+        force: discard the folder's run, whatever its settings, and train from scratch.
         progress: show progress bars.
         ctx: the distributed context (``setup_distributed()`` under torchrun); single process by default.
         log: called with one line per epoch (on the main process).
+
+    Raises:
+        ConfigError: an invalid config, data or folder, or a folder whose run this is not
+            (see :func:`.folder.plan_run`); raised before anything is written.
     """
     ctx = ctx or setup_distributed()
-    out = Path(out_dir)
+    out = check_out_dir(out_dir)
     teacher = _teacher(config, ctx.device)  # before the folder: a wrong teacher leaves nothing behind
-    if ctx.is_main:
-        _prepare_folder(out)
     _seed_everything(config.seed, config.deterministic)
     exp = build_experiment(config, ctx.device)
-    saved = None
-    if resume and (out / CHECKPOINT).exists():
-        saved = load_checkpoint(out / CHECKPOINT, expect={"model": config.model, "data": config.data})
-    config = _calibrated(config, exp, saved["config"] if saved else None)
-    state = TrainingState.create(config, exp.model, ctx.device)
+    plan = plan_run(config, out, resume=resume, force=force)
+    if plan.result is not None:
+        log(f"finished already ({out / RESULT})")
+        return plan.result
+    saved = plan.checkpoint
+    trained_config = _calibrated(config, exp, saved["config"] if saved else None)
+    state = TrainingState.create(trained_config, exp.model, ctx.device)
     if saved is not None:
-        _check_same_run(saved["config"], config)
         state.load_state_dict(saved)
+    # Every check has passed (on every process: none may read the folder after it changes).
+    ctx.barrier()
     if ctx.is_main:
+        _prepare_folder(out, fresh=saved is None)
         atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True))
+    config = trained_config
     train_model = ctx.wrap(exp.model)
 
     def penalty() -> torch.Tensor | None:
@@ -125,6 +150,18 @@ def train(
     if ctx.is_main:
         atomic_write_text(out / RESULT, json.dumps(result, indent=2, sort_keys=True))
     return result
+
+
+def check_run(config: TrainConfig, out_dir: str | Path, *, resume: bool = False, force: bool = False) -> RunPlan:
+    """Every check :func:`train` makes before it writes, without training: the folder, the
+    teacher, the model on the data (two samples of each split) and the folder's run.
+
+    A sweep checks all its runs so before it trains the first.
+    """
+    out = check_out_dir(out_dir)
+    _teacher(config, torch.device("cpu"))
+    build_experiment(config.with_(limit=2))
+    return plan_run(config, out, resume=resume, force=force)
 
 
 def _teacher(config: TrainConfig, device: torch.device) -> torch.nn.Module | None:
@@ -182,30 +219,17 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
     torch.use_deterministic_algorithms(deterministic)
 
 
-def _check_same_run(saved: dict[str, Any], config: TrainConfig) -> None:
-    """A checkpoint resumes a run only if everything but the epoch count matches."""
-    try:
-        theirs = TrainConfig.from_dict(saved).to_dict()
-    except ConfigError as err:
-        raise CheckpointError(f"the checkpoint's config cannot be read by this bandlimit: {err}") from None
-    ours = config.to_dict()
-    # A cosine schedule's length is part of its state: more epochs would be another schedule.
-    free = () if config.schedule == "cosine" else ("epochs",)
-    diffs = [k for k in ours if k not in free and theirs.get(k) != ours[k]]
-    if diffs:
-        k = diffs[0]
-        raise CheckpointError(f"checkpoint was written for {k}={theirs.get(k)!r}, not {k}={ours[k]!r}")
-
-
-def _prepare_folder(out: Path) -> None:
+def _prepare_folder(out: Path, fresh: bool) -> None:
+    """Create ``out``; the run is unfinished until it writes its result again, and a fresh run
+    discards the run files it replaces (a stale checkpoint must never be resumed)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / RESULT).unlink(missing_ok=True)  # the run is not finished until it writes this again
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as err:
         raise ConfigError(f"output folder {out} cannot be written: {err.strerror}") from None
+    if fresh:
+        discard_run(out)
+    else:
+        (out / RESULT).unlink(missing_ok=True)
 
 
 def _result(config: TrainConfig, metrics: list[dict[str, Any]], exp: Experiment) -> dict[str, Any]:
@@ -224,18 +248,10 @@ def _result(config: TrainConfig, metrics: list[dict[str, Any]], exp: Experiment)
         "median_epoch_time_s": float(np.median([m["epoch_time_s"] for m in metrics])),
         "saved_bytes": last["saved_bytes"],
         "peak_memory_bytes": last["peak_memory_bytes"],
-        "achieved_rate": exp.achieved_rate,
+        # As metrics.jsonl has it: the layers' mean rate (energy mode: over the last epoch's batches).
+        "achieved_rate": last["achieved_rate"],
         "conv_saved_bytes": exp.conv_saved_bytes_per_sample * config.batch_size,
     }
-
-
-def run_is_finished(out_dir: str | Path) -> bool:
-    """A run finished when its result file exists and parses (results, not a ledger, say so)."""
-    try:
-        json.loads((Path(out_dir) / RESULT).read_text())
-        return True
-    except (OSError, ValueError):
-        return False
 
 
 def load_trained(path: str | Path, device: str = "cpu") -> Experiment:
