@@ -277,3 +277,25 @@ def test_a_run_with_validation_selects_its_epoch_on_it(small_config, tmp_path):
     assert plain["selected_epoch"] is None and "val_acc" not in load_metrics(tmp_path / "plain")[0]
     with pytest.raises(ConfigError, match=r"validation must be in \[0, 1\)"):
         small_config.with_(validation=1.0)
+
+
+def test_eval_every_tests_only_where_asked_and_after_the_last_epoch(small_config, tmp_path):
+    config = small_config.with_(epochs=5, eval_every=2, validation=0.25)
+    result = train(config, tmp_path, log=quiet)
+    metrics = load_metrics(tmp_path)
+    assert [m["epoch"] for m in metrics if "test_acc" in m] == [2, 4, 5]
+    assert [m["epoch"] for m in metrics if "val_acc" in m] == [2, 4, 5]
+    assert all("loss" in m and "train_acc" in m for m in metrics)
+    tested = [m for m in metrics if "test_acc" in m]
+    assert result["best_test_acc"] == max(m["test_acc"] for m in tested)
+    assert result["selected_epoch"] in (2, 4, 5) and result["final_test_acc"] == metrics[-1]["test_acc"]
+
+
+def test_the_plateau_schedule_stops_at_its_minimum(small_config):
+    from bandlimit.train import TrainingState
+
+    config = small_config.with_(schedule="plateau", plateau_patience=0, plateau_factor=0.1, plateau_min_lr=5e-4)
+    state = TrainingState.create(config, torch.nn.Linear(2, 2), torch.device("cpu"))
+    for _ in range(4):  # a flat loss: patience 0 lowers the rate after every epoch but the first
+        state.end_epoch({"loss": 1.0})
+    assert [m["lr"] for m in state.metrics] == pytest.approx([1e-2, 1e-3, 5e-4, 5e-4])

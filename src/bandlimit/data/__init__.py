@@ -14,8 +14,8 @@ Sources, one module each: ``ucr:<Name>`` (:mod:`.ucr`), ``fashion-mnist``
 # Imported for their side effect: each source registers itself with `register_dataset`.
 from . import cifar, fashion_mnist, mnist1d, synthetic, ucr  # noqa: F401
 from .errors import DatasetNotFoundError
-from .load import load_dataset
+from .load import load_dataset, z_normalize
 from .registry import list_datasets, register_dataset
 from .types import DatasetInfo
 
-__all__ = ["DatasetInfo", "DatasetNotFoundError", "list_datasets", "load_dataset", "register_dataset"]
+__all__ = ["DatasetInfo", "DatasetNotFoundError", "list_datasets", "load_dataset", "register_dataset", "z_normalize"]

@@ -17,7 +17,7 @@ from ..checks import check_int
 from .registry import find_loader
 from .types import DatasetInfo, Splits
 
-__all__ = ["load_dataset"]
+__all__ = ["load_dataset", "z_normalize"]
 
 
 def _check_splits(splits: Splits) -> None:
@@ -84,3 +84,21 @@ def load_dataset(
     train = _to_dataset(splits.x_train, splits.y_train, limit, np.random.default_rng([seed, 1, 0]))
     test = _to_dataset(splits.x_test, splits.y_test, limit, np.random.default_rng([seed, 1, 1]))
     return train, test, splits.info
+
+
+def z_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Each sample's channels shifted and scaled to mean 0 and standard deviation 1 over their values.
+
+    Args:
+        x: ``(N, C, *spatial)``, e.g. ``(N, 1, L)`` series.
+
+    Returns:
+        A new tensor of the same shape and dtype. A constant channel becomes zeros: its
+        standard deviation (below 1e-8 of its largest magnitude, which rounding leaves) is
+        not scaled.
+    """
+    dims = tuple(range(2, x.dim()))
+    centred = x - x.mean(dim=dims, keepdim=True)
+    std = centred.square().mean(dim=dims, keepdim=True).sqrt()  # population std, as NumPy's default
+    scale = x.abs().amax(dim=dims, keepdim=True)
+    return centred / torch.where(std > 1e-8 * scale, std, torch.ones_like(std))

@@ -65,7 +65,7 @@ def _row(config: TrainConfig, folder: Path) -> dict[str, Any]:
         "saved_mib": result["saved_bytes"] / 2**20,
         "ckpt_saved_mib": None if baseline else _checkpointed_saved_bytes(config) / 2**20,
         "conv_saved_mib": result["conv_saved_bytes"] / 2**20,
-        "curve": [m["test_acc"] for m in load_metrics(folder)],
+        "curve": [m["test_acc"] for m in load_metrics(folder) if "test_acc" in m],
     }
 
 

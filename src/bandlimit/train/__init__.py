@@ -1,7 +1,8 @@
 """Training and evaluation: configs, the loop, checkpoints, DDP, runs."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import ConfigError, TrainConfig, apply_settings, load_config_file, setting_names
+from .config import ConfigError, TrainConfig, apply_settings, setting_names
+from .config_file import load_config_file
 from .experiment import Experiment, build_experiment
 from .folder import RunPlan, check_out_dir, check_out_file, plan_run, run_is_finished
 from .run import check_run, evaluate_checkpoint, load_metrics, train

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from ..checks import check_bool, check_float, check_int, check_unit, optional
@@ -20,7 +19,7 @@ from ..compress import BandLimitConfig, CompressionConfig, config_from_dict, con
 from ..errors import ConfigError
 from ..settings import setting, settings_from_mapping, validate_settings
 
-__all__ = ["TrainConfig", "ConfigError", "apply_settings", "get_setting", "load_config_file", "setting_names"]
+__all__ = ["TrainConfig", "ConfigError", "apply_settings", "get_setting", "setting_names"]
 
 VERSION = 3
 """Version 1 (before compression configs) had ``method``, ``rate`` and ``rate_overrides`` fields;
@@ -98,7 +97,23 @@ class TrainConfig:
         help="plateau schedule: epochs without improvement before it acts",
         check=functools.partial(check_int, minimum=0),
     )
+    plateau_min_lr: float = setting(
+        0.0,
+        help="plateau schedule: the learning rate is never lowered below this",
+        check=functools.partial(check_float, minimum=0.0),
+    )
     augment: bool = setting(False, help="random crop + horizontal flip (image data only)", check=check_bool)
+    normalize: str = setting(
+        "none",
+        help="per-sample input normalisation: zscore gives every series (or image channel) mean 0 and standard "
+        "deviation 1 over its values, the UCR archive's convention",
+        choices=("none", "zscore"),
+    )
+    eval_every: int = setting(
+        1,
+        help="evaluate on the test (and validation) set every this many epochs, and after the last one",
+        check=_positive_int,
+    )
     seed: int = setting(
         0, help="seeds model init, data order and augmentation", check=functools.partial(check_int, minimum=0)
     )
@@ -278,26 +293,3 @@ def _with_methods(config: TrainConfig, methods: object) -> TrainConfig:
         raise ConfigError(f"unknown method {unknown[0]!r}; known: {[NO_COMPRESSION, *sorted(types)]}")
     kept = {c.method: c for c in config.compression}
     return config.with_(compression=tuple(kept.get(m) or types[m]() for m in names))
-
-
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON mapping from ``path`` (by suffix; YAML is a superset of JSON)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not a text file (YAML or JSON)") from None
-    try:
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as err:  # noqa: BLE001 - any parse error becomes one message
-        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of field -> value, got {type(data).__name__}")
-    return data

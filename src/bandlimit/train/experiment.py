@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..compress import compress_, summary
-from ..data import load_dataset
+from ..data import load_dataset, z_normalize
 from ..errors import ConfigError
 from ..models import create_model, model_ndim
 from .config import TrainConfig
@@ -43,8 +43,11 @@ def build_experiment(config: TrainConfig, device: torch.device | str = "cpu") ->
     model.to(device)
     input_shape = (info.in_channels, *info.input_shape)
     rate, saved = layer_stats(model, input_shape)
-    train_data, val_data = split_validation(train_set.tensors, config.validation, config.seed)
-    test_data = (test_set.tensors[0], test_set.tensors[1])
+    train_x, test_x = train_set.tensors[0], test_set.tensors[0]
+    if config.normalize == "zscore":
+        train_x, test_x = z_normalize(train_x), z_normalize(test_x)
+    train_data, val_data = split_validation((train_x, train_set.tensors[1]), config.validation, config.seed)
+    test_data = (test_x, test_set.tensors[1])
     return Experiment(config, model, train_data, test_data, val_data, input_shape, rate, saved)
 
 

@@ -127,10 +127,13 @@ def train(
         if isinstance(band, BandLimitConfig) and band.energy is not None:  # the training batches' bands
             layer_rates = chosen_rates(exp.model)
             extra = {"achieved_rate": sum(layer_rates.values()) / max(1, len(layer_rates)), "layer_rates": layer_rates}
-        record.update(evaluate(exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device))
-        if exp.val_data is not None:
-            held_out = evaluate(exp.model, exp.val_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device)
-            record.update(val_loss=held_out["test_loss"], val_acc=held_out["test_acc"])
+        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+            record.update(evaluate(exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device))
+            if exp.val_data is not None:
+                held_out = evaluate(exp.model, exp.val_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device)
+                record.update(val_loss=held_out["test_loss"], val_acc=held_out["test_acc"])
+            if isinstance(band, BandLimitConfig) and band.energy is not None:
+                chosen_rates(exp.model)  # the next epoch's mean is over its training batches only
         state.end_epoch(
             record,
             rate=band.rate if isinstance(band, BandLimitConfig) else 0.0,
@@ -208,7 +211,8 @@ def _epoch_line(config: TrainConfig, r: dict[str, Any]) -> str:
     return (
         f"epoch {r['epoch']}/{config.epochs}  loss {r['loss']:.4f}  train {r['train_acc']:.3f}  "
         + (f"val {r['val_acc']:.3f}  " if "val_acc" in r else "")
-        + f"test {r['test_acc']:.3f}  {r['epoch_time_s']:.1f}s  saved {r['saved_bytes'] / 2**20:.1f} MiB"
+        + (f"test {r['test_acc']:.3f}  " if "test_acc" in r else "")
+        + f"{r['epoch_time_s']:.1f}s  saved {r['saved_bytes'] / 2**20:.1f} MiB"
     )
 
 
@@ -234,13 +238,14 @@ def _prepare_folder(out: Path, fresh: bool) -> None:
 
 def _result(config: TrainConfig, metrics: list[dict[str, Any]], exp: Experiment) -> dict[str, Any]:
     last = metrics[-1]
+    tested = [m for m in metrics if "test_acc" in m]  # every eval_every-th epoch and the last
     # Model selection on the validation split: the first epoch with the best validation accuracy.
-    selected = max(metrics, key=lambda m: m["val_acc"]) if "val_acc" in last else None
+    selected = max(tested, key=lambda m: m["val_acc"]) if "val_acc" in last else None
     return {
         "config": config.to_dict(),
         "epochs": len(metrics),
         "final_test_acc": last["test_acc"],
-        "best_test_acc": max(m["test_acc"] for m in metrics),
+        "best_test_acc": max(m["test_acc"] for m in tested),
         "selected_epoch": selected["epoch"] if selected else None,
         "selected_val_acc": selected["val_acc"] if selected else None,
         "selected_test_acc": selected["test_acc"] if selected else None,

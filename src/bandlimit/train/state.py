@@ -46,7 +46,7 @@ class TrainingState:
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
         elif config.schedule == "plateau":
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, factor=config.plateau_factor, patience=config.plateau_patience
+                optimizer, factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.plateau_min_lr
             )
         scaler = torch.amp.GradScaler(device.type) if needs_grad_scaler(config.compression) else None
         return cls(model, optimizer, scheduler, scaler)
