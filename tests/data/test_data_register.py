@@ -40,6 +40,7 @@ def test_public_api():
         "list_datasets",
         "load_dataset",
         "register_dataset",
+        "z_normalize",
     }
 
 

@@ -82,9 +82,12 @@ def test_rate_matrix_and_its_statistics(reproduced):
     assert sorted(results["sets"]) == ["ucr:BME", "ucr:Chinatown", "ucr:Coffee"]
     for matrix in results["sets"].values():
         assert set(matrix) == {"0", "0.5", "0.75"} and all(set(row) == {"0", "0.5", "0.75"} for row in matrix.values())
-    friedman = results["friedman"]
-    assert friedman["methods"] == ["rate 0", "rate 0.5", "rate 0.75"] and friedman["datasets"] == 3
-    assert sum(friedman["mean_ranks"]) == pytest.approx(6.0)  # ranks 1..3 per data set
+    # Figures 22-23: one test per training rate, over the test rates (the treatments), sets as blocks.
+    assert set(results["tests"]) == {"0", "0.5", "0.75"}
+    for test in results["tests"].values():
+        assert test["methods"] == ["0", "0.5", "0.75"] and test["datasets"] == 3
+        assert sum(test["mean_ranks"]) == pytest.approx(6.0)  # ranks 1..3 per data set
+        assert test["first"] in test["methods"]
 
 
 def test_resources_of_every_variant(reproduced):
@@ -188,9 +191,8 @@ def test_report_files_reference_only_what_exists_and_render_offline(reproduced):
     md, page = write_report(reproduced)
     text = md.read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    assert {"report/accuracy-FiftyWords_FCN.png", "report/rate-matrix.png", "report/critical-difference.png"} <= set(
-        images
-    )
+    expected = {"report/accuracy-FiftyWords_FCN.png", "report/rate-matrix.png", "report/critical-difference-0.5.png"}
+    assert expected <= set(images)
     assert "report/ucr-scatter.png" in images and "report/resources-fcn_batch_4.png" in images
     assert "report/noise-synthetic_LeNet.png" in images and "report/methods-FiftyWords_FCN.png" in images
     assert "6. Band-limiting beside pruning" in text and "Winners, highest selected accuracy" in text

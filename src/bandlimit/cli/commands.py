@@ -271,7 +271,7 @@ def _reproduce(args: argparse.Namespace) -> None:
     check_out_dir(args.out)
     runs = [r for r in plan(scale) if not args.only or r.experiment in args.only]
     if args.dry_run:
-        refuse_unused(args, ["force"], "with --dry-run (nothing is trained)")
+        refuse_unused(args, ["force", "workers"], "with --dry-run (nothing is trained)")
         gflops = args.gflops or scale.gflops
         total = 0.0
         for run in runs:
@@ -284,7 +284,8 @@ def _reproduce(args: argparse.Namespace) -> None:
             "(3x the convolutions' forward FLOPs per sample; --gflops to change)"
         )
         return
-    out = reproduce(scale, args.out, args.only, force=args.force, log=lambda line: print(line, file=sys.stderr))
+    log = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    out = reproduce(scale, args.out, args.only, force=args.force, workers=args.workers or 1, log=log)
     print(f"results in {out}; `bandlimit report {out}` writes the report")
 
 
@@ -422,7 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
         _reproduce,
         help="the paper's experiments at CPU scale (resumable), then `bandlimit report`",
     )
-    p.add_argument("--scale", choices=["quick", "full"], default="quick", help="quick: CPU, under an hour")
+    p.add_argument(
+        "--scale",
+        choices=["quick", "standard", "full"],
+        default="quick",
+        help="quick: CPU, under an hour; standard: the paper's FCN protocols, about 6 h on 2 cores "
+        "(--workers 2); full: the paper's models, for a GPU",
+    )
+    p.add_argument("--workers", type=positive_int, help="runs trained at a time, 1 thread each (default: 1)")
     p.add_argument("--out", default="runs/reproduce", help="folder of the runs and results")
     p.add_argument("--only", nargs="+", metavar="EXPERIMENT", help="run only these experiments")
     p.add_argument("--dry-run", action="store_true", help="print the runs and a time estimate, train nothing")

@@ -18,7 +18,6 @@ and the last epoch's stand beside it, named.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import statistics
@@ -29,17 +28,18 @@ from typing import Any
 import torch
 
 from ..bench.steps import run_steps
-from ..data import DatasetNotFoundError, load_dataset
-from ..errors import BandlimitError, ConfigError
+from ..data import load_dataset
+from ..errors import ConfigError
 from ..nn import BandLimitedConv1d
-from ..train import TrainConfig, check_out_dir, plan_run, run_is_finished, train
+from ..train import TrainConfig, check_out_dir, run_is_finished
 from ..train.checkpoint import atomic_write_text
-from ..train.folder import discard_run
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
+from . import series
 from .compare import measure_task
 from .plan import SCALES, PlannedRun, Scale, estimate_seconds, plan, resource_cases, variants
+from .series import SeriesScale
 from .spectra import kept_energy
-from .stats import friedman_nemenyi
+from .training import check_folders, train_all, train_parallel
 
 __all__ = [
     "EXPERIMENTS",
@@ -55,63 +55,6 @@ __all__ = [
 Log = Callable[[str], None]
 
 
-def _config(run: PlannedRun, out: Path) -> TrainConfig:
-    """The run's config with a relative teacher resolved against ``out``."""
-    config = run.config
-    if config.teacher is not None and not Path(config.teacher).is_absolute():
-        config = config.with_(teacher=str((out / config.teacher).resolve()))
-    return config
-
-
-def _check_folders(runs: Sequence[PlannedRun], out: Path, force: bool, log: Log) -> None:
-    """Before anything runs: refuse a run folder that cannot continue as the planned run (one of
-    other settings, more epochs or an unreadable checkpoint), or with ``force`` discard its run."""
-    for run in runs:
-        folder = out / run.folder
-        if _absent(run.config.data, run.config.data_root):
-            continue
-        try:
-            plan_run(_config(run, out), folder, resume=True, force=False)
-        except BandlimitError as err:
-            if not force:
-                raise
-            log(f"{run.folder}: discarded ({err})")
-            discard_run(folder)
-
-
-def _train_all(runs: Sequence[PlannedRun], out: Path, log: Log) -> dict[str, str]:
-    """Train the runs not finished yet (their folders checked by :func:`_check_folders`);
-    returns the runs whose data is not on this machine, with the reason."""
-    missing = {}
-    for run in runs:
-        folder = out / run.folder
-        absent = _absent(run.config.data, run.config.data_root)
-        if absent:
-            missing[run.folder] = absent
-            continue
-        if run_is_finished(folder):
-            continue
-        log(f"{run.folder}: training")
-        train(_config(run, out), folder, resume=True, log=_prefixed(log, run.folder))
-    for reason in sorted(set(missing.values())):
-        log(f"data not on this machine, runs skipped: {reason}")
-    return missing
-
-
-@functools.cache
-def _absent(data: str, root: str | None) -> str | None:
-    """Why ``data`` cannot be loaded here, or None if it can."""
-    try:
-        load_dataset(data, root=root, limit=1)
-    except DatasetNotFoundError as err:
-        return " ".join(str(err).split())
-    return None
-
-
-def _prefixed(log: Log, name: str) -> Log:
-    return lambda line: log(f"  {name}: {line}")
-
-
 def _spread(values: Sequence[float]) -> dict[str, float]:
     return {
         "mean": statistics.mean(values),
@@ -124,7 +67,7 @@ def _spread(values: Sequence[float]) -> dict[str, float]:
 def _accuracy(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Accuracy against the achieved rate, fixed rates and energy-based bands, over seeds."""
     runs = [r for r in plan(scale) if r.experiment == "accuracy"]
-    missing = _train_all(runs, out, log)
+    missing = train_all(runs, out, log)
     tasks: dict[str, Any] = {}
     for task in scale.tasks:
         rows = []
@@ -192,7 +135,7 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Models trained at each of ``matrix_rates`` and tested at each, on every UCR set; the Friedman
     test over the sets of the models tested at their training rate."""
     runs = [r for r in plan(scale) if r.experiment == "rate_matrix"]
-    missing = _train_all(runs, out, log)
+    missing = train_all(runs, out, log)
     sets: dict[str, Any] = {}
     for run in runs:
         folder = out / run.folder
@@ -210,8 +153,8 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     complete = {name: m for name, m in sets.items() if all(r in m for r in rates)}
     result: dict[str, Any] = {"rates": rates, "sets": complete, "missing": sorted(set(missing.values()))}
     if len(complete) >= 2 and len(rates) >= 3:
-        scores = {f"rate {r}": [complete[name][r][r] for name in sorted(complete)] for r in rates}
-        result["friedman"] = dataclasses.asdict(friedman_nemenyi(scores))
+        # Figures 22-23: per training rate, the test rates are the treatments and the sets the blocks.
+        result["tests"] = series.inference_tests(complete)
     return result
 
 
@@ -274,7 +217,7 @@ def _methods(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Band-limiting beside pruning, SSL and bf16 (:mod:`.compare`): the plain and rate-0.5
     models are the accuracy experiment's (same configs), the others trained here."""
     runs = [r for r in plan(scale) if r.experiment == "methods"]
-    missing = _train_all(runs, out, log)
+    missing = train_all(runs, out, log)
     shared = [
         r
         for r in plan(scale)
@@ -303,17 +246,41 @@ def _methods(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
 # Experiments that measure rather than train: a finished one is not measured again.
 _MEASURED_ONCE = ("resources", "robustness", "methods")
 
+
+def _series(
+    measure: Callable[[SeriesScale, Path, Log], dict[str, Any]],
+) -> Callable[[Scale, Path, Log], dict[str, Any]]:
+    """A time-series protocol of :mod:`.series` as an experiment: train its runs, then measure."""
+
+    def experiment(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
+        if scale.series is None:
+            return {"missing": f"scale {scale.name} has no time-series runs"}
+        train_all([r for r in plan(scale) if r.experiment == measure.__name__], out, log)
+        return measure(scale.series, out, log)
+
+    return experiment
+
+
 EXPERIMENTS: dict[str, Callable[[Scale, Path, Log], dict[str, Any]]] = {
     "accuracy": _accuracy,
     "rate_matrix": _rate_matrix,
     "resources": _resources,
     "robustness": _robustness,
     "methods": _methods,
+    "train_vs_inference": _series(series.train_vs_inference),
+    "energy_table": _series(series.energy_table),
+    "ucr_scatter": _series(series.ucr_scatter),
 }
 
 
 def reproduce(
-    scale: Scale, out: str | Path, only: Sequence[str] | None = None, *, force: bool = False, log: Log = print
+    scale: Scale,
+    out: str | Path,
+    only: Sequence[str] | None = None,
+    *,
+    force: bool = False,
+    workers: int = 1,
+    log: Log = print,
 ) -> Path:
     """Run the experiments (all, or ``only`` these) into ``out`` and write their results files.
 
@@ -321,6 +288,8 @@ def reproduce(
         force: train again the run folders that hold runs of other settings, and measure again
             when the scale's settings differ from those ``out`` was measured with; without it
             both are refused before anything runs.
+        workers: train this many runs at a time, each in its own process at 1 thread (runs
+            that distil from a teacher train afterwards, in order).
 
     Returns:
         ``out``.
@@ -329,7 +298,7 @@ def reproduce(
     unknown = sorted(set(only or ()) - set(EXPERIMENTS))
     if unknown:
         raise ConfigError(f"unknown experiments {unknown}; known: {sorted(EXPERIMENTS)}")
-    selected = [name for name in EXPERIMENTS if not only or name in only]
+    selected = [name for name in scale.chosen_experiments() if not only or name in only]
     settings = json.loads(json.dumps(dataclasses.asdict(scale), default=str))
     measured = [name for name in selected if name in _MEASURED_ONCE and (out / name / "results.json").exists()]
     changed = _changed_settings(out, settings) if measured else []
@@ -338,8 +307,11 @@ def reproduce(
             f"{out} was measured with other settings of the scale ({', '.join(changed)}): --force measures "
             f"{', '.join(measured)} again, or choose another --out"
         )
-    _check_folders([r for r in plan(scale) if r.experiment in selected], out, force, log)
+    runs = [r for r in plan(scale) if r.experiment in selected]
+    check_folders(runs, out, force, log)
     out.mkdir(parents=True, exist_ok=True)
+    if workers > 1:
+        train_parallel([r for r in runs if r.config.teacher is None], out, workers, log)
     record = {"name": scale.name, "notes": list(scale.notes), "settings": settings}
     atomic_write_text(out / "scale.json", json.dumps(record, indent=1))
     for name in selected:
@@ -361,3 +333,5 @@ def _changed_settings(out: Path, settings: dict[str, Any]) -> list[str]:
     except (OSError, ValueError, AttributeError):
         saved = {}
     return [key for key in settings if saved.get(key) != settings[key]]
+
+

@@ -100,20 +100,29 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value / 1e6:.2f} M"
 
 
+ACCURACY_NOISE = 0.04
+
+
 def _winners(rows: Sequence[dict[str, Any]]) -> str:
     """One sentence per measure: the best variant and its number, against the plain model's.
     Times count as a win only beyond their noise: epoch times come from separate processes
     (20-30% apart on these machines); inference times, interleaved in one process, still
-    differ by up to 15% between identical models."""
+    differ by up to 15% between identical models. Accuracy counts only beyond 4 points: one seed
+    per variant, and the seeds of one variant spread by 2-4 points at the quick scale."""
     plain = next((r for r in rows if r["variant"] == "plain"), rows[0])
+    accurate = max(rows, key=lambda r: r["selected"])
+    if accurate["selected"] - plain["selected"] > ACCURACY_NOISE:
+        accuracy = f"{accurate['variant']} ({100 * accurate['selected']:.1f}%; plain {100 * plain['selected']:.1f}%)"
+    else:
+        accuracy = f"none by more than {100 * ACCURACY_NOISE:.0f} points (the seeds' spread), plain "
+        accuracy += f"{100 * plain['selected']:.1f}%"
+    parts = [f"highest selected accuracy: {accuracy}"]
     measures = [  # (what, the value to minimise, its unit's scale, its format, the noise it must beat)
-        ("highest selected accuracy", lambda r: -r["selected"], -100, "{:.1f}%", 0.0),
         ("smallest stored weights", lambda r: r["weights"]["stored"], 1 / 1024, "{:.1f} KiB", 0.0),
         ("least memory kept for backward", lambda r: r["saved_bytes"], 2**-20, "{:.2f} MiB", 0.0),
         ("fastest epoch", lambda r: r["epoch_time_s"], 1, "{:.2f} s", 0.25),
         ("fastest inference", lambda r: min(r["inference_ms"].values()), 1, "{:.2f} ms", 0.2),
     ]
-    parts = []
     for label, key, unit, form, noise in measures:
         best = min(rows, key=key)
         shown, base = form.format(unit * key(best)), form.format(unit * key(plain))

