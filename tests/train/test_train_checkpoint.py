@@ -5,14 +5,8 @@ import os
 import pytest
 import torch
 
-from bandlimit.train.checkpoint import (
-    CheckpointError,
-    atomic_write_text,
-    load_checkpoint,
-    read_jsonl,
-    save_checkpoint,
-    write_jsonl,
-)
+from bandlimit.io import atomic_write_text, read_jsonl, write_jsonl
+from bandlimit.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def test_round_trip_and_expectations(tmp_path):

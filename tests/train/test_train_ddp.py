@@ -7,7 +7,8 @@ import sys
 import pytest
 import torch
 
-from bandlimit.train.checkpoint import load_checkpoint, read_jsonl
+from bandlimit.io import read_jsonl
+from bandlimit.train.checkpoint import load_checkpoint
 
 ARGS = [
     "train",

@@ -152,7 +152,7 @@ def _bench(args: argparse.Namespace) -> None:
     import torch
 
     from ..bench import default_cases, format_bench, run_benchmarks
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
 
     for flag, path in (("--out", args.out), ("--plot", args.plot)):
         if path is not None:
@@ -185,8 +185,8 @@ def _bench(args: argparse.Namespace) -> None:
 def _error(args: argparse.Namespace) -> None:
     from ..errors import as_config_error
     from ..experiments.spectra import conv_error, default_filter, load_image, plot_error
+    from ..io import atomic_write_text
     from ..report import format_table
-    from ..train.checkpoint import atomic_write_text
 
     with as_config_error("--rates: "):
         rates = [check_rate(r) for r in args.rates]
@@ -299,7 +299,7 @@ def _report(args: argparse.Namespace) -> None:
 def _sparsity_bench(args: argparse.Namespace) -> None:
     from ..bench import sparsity
     from ..bench.run import machine_info
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
 
     if args.checkpoint:
         from ..train.run import load_trained

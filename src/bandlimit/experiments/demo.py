@@ -11,10 +11,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..io import atomic_write_text
 from ..memory import count_saved_bytes
 from ..report import format_table, plot_rate_tradeoff
 from ..train import TrainConfig
-from ..train.checkpoint import atomic_write_text
 from ..train.config import NO_COMPRESSION, apply_settings, get_setting
 from ..train.experiment import build_experiment
 from ..train.run import RESULT, load_metrics

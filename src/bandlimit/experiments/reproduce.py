@@ -30,9 +30,9 @@ import torch
 from ..bench.steps import run_steps
 from ..data import load_dataset
 from ..errors import ConfigError
+from ..io import atomic_write_text
 from ..nn import BandLimitedConv1d
 from ..train import TrainConfig, check_out_dir, run_is_finished
-from ..train.checkpoint import atomic_write_text
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
 from . import series
 from .compare import measure_task

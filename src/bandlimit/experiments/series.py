@@ -26,8 +26,8 @@ import scipy.stats
 
 from ..compress import BandLimitConfig, CompressionConfig
 from ..data import load_dataset
+from ..io import atomic_write_text
 from ..train import TrainConfig, run_is_finished
-from ..train.checkpoint import atomic_write_text
 from ..train.run import CHECKPOINT, RESULT, evaluate_settings, load_metrics
 from .stats import friedman_nemenyi
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..train.checkpoint import atomic_write_bytes
+from ..io import atomic_write_bytes
 
 __all__ = ["plot_memory_time", "plot_rate_tradeoff"]
 

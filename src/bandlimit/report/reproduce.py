@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..train.checkpoint import atomic_write_text
+from ..io import atomic_write_text
 from .methods import methods_blocks
 
 __all__ = ["PAPER", "write_report"]

@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from ..compress import BandLimitConfig, calibrate_, chosen_rates, compress_
+from ..io import atomic_write_text, read_jsonl, write_jsonl
 from ..memory import peak_memory_bytes
-from .checkpoint import CheckpointError, atomic_write_text, load_checkpoint, read_jsonl, save_checkpoint, write_jsonl
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .distributed import DistContext, setup_distributed
 from .experiment import Experiment, build_experiment, layer_stats
