@@ -170,9 +170,11 @@ def train_vs_inference(series: SeriesScale, out: Path, log: Log) -> dict[str, An
     """Per training setting and set: accuracy at every inference setting; Friedman and Nemenyi
     per training setting over the inference settings, the sets as blocks."""
     matrix: dict[str, dict[str, dict[str, float]]] = {}
+    seconds: dict[str, float] = {}  # training time per set, all settings: where the scale's time goes
     for exp, folder, _, name, setting, _ in series_runs(series):
         if exp == "train_vs_inference" and run_is_finished(out / folder):
             matrix.setdefault(name, {})[setting] = _tested(out / folder)
+            seconds[name] = seconds.get(name, 0.0) + sum(m["epoch_time_s"] for m in load_metrics(out / folder))
     complete = {name: rows for name, rows in matrix.items() if set(rows) == set(SETTINGS)}
     return {
         "settings": list(SETTINGS),
@@ -180,6 +182,7 @@ def train_vs_inference(series: SeriesScale, out: Path, log: Log) -> dict[str, An
         "planned_sets": list(series.sets),
         "sets": complete,
         "tests": inference_tests(complete) if len(complete) >= 2 else {},
+        "training_seconds": seconds,
     }
 
 

@@ -155,6 +155,18 @@ def inference_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
             plot_critical_difference(FriedmanResult.from_dict(test), plots / name, f"trained at {trained}")
             blocks.append(("img", (name, f"inference settings of the model trained at {trained}")))
     blocks.append(("table", (["trained at", "verdict", "evidence"], rows)))
+    seconds = results.get("training_seconds", {})
+    if seconds:
+        total = sum(seconds.values())
+        top = sorted(seconds, key=lambda name: -seconds[name])[:5]
+        shares = ", ".join(f"{name} {seconds[name] / 3600:.2f} h ({100 * seconds[name] / total:.0f}%)" for name in top)
+        blocks.append(
+            (
+                "p",
+                f"Training time of these runs, summed over epochs at 1 thread each: {total / 3600:.1f} h; the "
+                f"largest shares: {shares}.",
+            )
+        )
     return blocks
 
 
