@@ -165,3 +165,15 @@ def test_spectral_checkpoints_from_the_command_line(tmp_path):
     assert main(["train", *SMALL, "--epochs", "1", "--rate", "0.5", "--spectral-checkpoints", "--out", str(out)]) == 0
     [band] = json.loads((out / "config.json").read_text())["compression"]
     assert band["checkpoint"] is True and band["rate"] == 0.5
+
+
+def test_contradictory_run_flags(capsys, tmp_path, trained):
+    line = _error(capsys, ["train", *SMALL, "--out", str(trained), "--resume", "--force"])
+    assert "--resume" in line and "--force" in line
+    grid = ["sweep", *SMALL, "--grid", "rate=[0.3]", "--grid", "bandlimit.rate=[0.7]", "--out", str(tmp_path)]
+    assert "the same setting twice (bandlimit.rate, rate)" in _error(capsys, grid)
+    energy = tmp_path / "energy.yaml"
+    energy.write_text("bandlimit.energy: 0.9\n")
+    line = _error(capsys, ["train", *SMALL, "--config", str(energy), "--rate", "0.3", "--out", str(tmp_path / "e")])
+    assert "bandlimit.rate and bandlimit.energy exclude each other" in line
+    assert not (tmp_path / "e").exists()

@@ -175,6 +175,8 @@ def test_changed_settings_are_refused_before_anything_runs_and_forced_again(repr
         rp.reproduce(other_lr, out, only=["rate_matrix"], log=lambda line: None)
     with pytest.raises(ConfigError, match=r"other settings of the scale \(sigmas\): --force measures robustness"):
         rp.reproduce(dataclasses.replace(TINY, sigmas=(0.0, 2.0)), out, only=["robustness"], log=lambda line: None)
+    with pytest.raises(ConfigError, match="holds a reproduction at scale 'tiny', not 'other'"):
+        rp.reproduce(dataclasses.replace(TINY, name="other"), out, only=["accuracy"], log=lambda line: None)
     assert _files(out) == before
     lines = []
     rp.reproduce(other_lr, out, only=["rate_matrix"], force=True, log=lines.append)

@@ -155,3 +155,23 @@ def test_every_series_experiment_end_to_end(tmp_path):
     text = md.read_text()
     assert "Training vs inference setting" in text and "Table 3" in text and "Figure 8" in text
     assert "Not run yet" not in text and "accuracy kept at 90% energy" in text
+
+
+def test_every_selecting_experiment_has_a_validation_split():
+    # The accuracy and methods experiments report the test accuracy at the epoch chosen on a
+    # validation split: a run without one would have nothing to select with.
+    for scale in SCALES.values():
+        for run in rp.plan(scale):
+            if run.experiment in ("accuracy", "methods"):
+                assert run.config.validation > 0, (scale.name, run.folder)
+
+
+def test_a_significant_loss_with_a_zero_median_is_not_preserved_accuracy():
+    # 13 ties and 12 losses of 2 points: the median difference is 0, but the losses are significant.
+    plain = [0.8] * 25
+    treated = [0.8] * 13 + [0.78] * 12
+    stats = paired_statistics(treated, plain)
+    assert stats["median_difference"] == 0 and stats["p_loss"] < 0.01
+    assert stats["p_loss"] == pytest.approx(scipy.stats.wilcoxon([0.0] * 13 + [-0.02] * 12, alternative="less").pvalue)
+    sets = {f"s{i}": {"energy 1": p, "rate 0.5": t} for i, (p, t) in enumerate(zip(plain, treated))}
+    assert scatter_verdict({"sets": sets, "wilcoxon": stats})[0] == "not reproduced"

@@ -299,3 +299,30 @@ def test_the_plateau_schedule_stops_at_its_minimum(small_config):
     for _ in range(4):  # a flat loss: patience 0 lowers the rate after every epoch but the first
         state.end_epoch({"loss": 1.0})
     assert [m["lr"] for m in state.metrics] == pytest.approx([1e-2, 1e-3, 5e-4, 5e-4])
+
+
+def test_a_folder_that_cannot_be_continued_or_identified_is_refused(small_config, tmp_path):
+    config = small_config.with_(epochs=1)
+    train(config, tmp_path / "run", log=quiet)
+    (tmp_path / "run" / "checkpoint.pt").unlink()
+    assert train(config, tmp_path / "run", log=quiet)["epochs"] == 1  # finished: nothing to continue
+    before = _files(tmp_path / "run")
+    with pytest.raises(ConfigError, match="has run 1 epochs but has no checkpoint.pt to continue from"):
+        train(config.with_(epochs=2), tmp_path / "run", resume=True, log=quiet)
+    (tmp_path / "run" / "config.json").unlink()
+    with pytest.raises(ConfigError, match="holds result.json, metrics.jsonl but no config.json"):
+        train(config.with_(lr=0.5), tmp_path / "run", log=quiet)
+    assert _files(tmp_path / "run") == {k: v for k, v in before.items() if str(k) != "config.json"}
+    assert train(config.with_(lr=0.5), tmp_path / "run", force=True, log=quiet)["config"]["lr"] == 0.5
+    (tmp_path / "run" / "config.json").write_text("[]")
+    with pytest.raises(ConfigError, match="not a run's config"):
+        train(config, tmp_path / "run", log=quiet)
+
+
+def test_a_calibrated_folder_written_before_config_json_kept_the_request_is_the_same_run(small_config, tmp_path):
+    calibrating = small_config.with_(epochs=1, compression=(BandLimitConfig(energy=0.9, calibrate=2),))
+    result = train(calibrating, tmp_path, log=quiet)
+    (tmp_path / "config.json").write_text(json.dumps(result["config"]))  # as ffeb3f1 wrote it: calibrated
+    lines = []
+    assert train(calibrating, tmp_path, log=lines.append)["epochs"] == 1 and "finished already" in lines[0]
+    assert train(calibrating.with_(epochs=2), tmp_path, resume=True, log=quiet)["epochs"] == 2

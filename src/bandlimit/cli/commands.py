@@ -12,7 +12,7 @@ from typing import Any
 from ..checks import check_rate
 from ..errors import ConfigError
 from ..experiments.demo import DEMO, DEMO_RATES
-from ..train import TrainConfig, check_out_dir, check_out_file
+from ..train import TrainConfig, check_out_dir, check_out_file, setting_names
 from .arguments import Parser, positive_float, positive_int, refuse_unused, shape
 from .flags import add_config_flags, config_from_args, key_value
 
@@ -47,6 +47,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> None:
     from ..train import train
 
+    if args.resume and args.force:
+        raise ConfigError("--resume continues the folder's run and --force discards it: give one of them")
     config = config_from_args(args, TrainConfig())
     result = train(config, args.out, resume=args.resume, force=args.force, progress=not args.no_progress)
     accuracy = f"final test accuracy {result['final_test_acc']:.4f} (best {result['best_test_acc']:.4f})"
@@ -68,11 +70,11 @@ def _eval(args: argparse.Namespace) -> None:
 def _sweep(args: argparse.Namespace) -> None:
     from ..experiments import run_sweep
 
-    keys = [key for key, _ in args.grid]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    names = setting_names()  # aliases name the same setting: rate is bandlimit.rate
+    keys = [str(names.get(key, key)) for key, _ in args.grid]
+    repeated = sorted({key for key, _ in args.grid if keys.count(str(names.get(key, key))) > 1})
     if repeated:
-        key = repeated[0]
-        raise ConfigError(f"--grid names {key} twice: give all its values in one list, e.g. {key}=[A,B]")
+        raise ConfigError(f"--grid names the same setting twice ({', '.join(repeated)}): give its values in one list")
     grid = {key: values if isinstance(values, list) else [values] for key, values in args.grid}
     config = config_from_args(args, TrainConfig())
     runs = run_sweep(config, grid, args.out, force=args.force, progress=not args.no_progress)
@@ -261,11 +263,12 @@ def _spectrum(args: argparse.Namespace) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from ..experiments.reproduce import EXPERIMENTS, SCALES, estimate_seconds, plan, reproduce
+    from ..experiments.reproduce import SCALES, estimate_seconds, plan, reproduce
 
     scale = SCALES[args.scale]
-    if args.only and set(args.only) - set(EXPERIMENTS):
-        raise ConfigError(f"--only must name experiments of {sorted(EXPERIMENTS)}, got {args.only}")
+    if args.only and set(args.only) - set(scale.chosen_experiments()):
+        known = list(scale.chosen_experiments())
+        raise ConfigError(f"--only must name experiments of the {args.scale} scale, {known}, got {args.only}")
     if not args.dry_run:
         refuse_unused(args, ["gflops"], "without --dry-run (it sets the throughput the time estimate assumes)")
     check_out_dir(args.out)

@@ -255,7 +255,7 @@ def _series(
     def experiment(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
         if scale.series is None:
             return {"missing": f"scale {scale.name} has no time-series runs"}
-        train_all([r for r in plan(scale) if r.experiment == measure.__name__], out, log)
+        train_all([PlannedRun(*run) for run in series.runs_read(measure.__name__, scale.series)], out, log)
         return measure(scale.series, out, log)
 
     return experiment
@@ -295,27 +295,36 @@ def reproduce(
         ``out``.
     """
     out = check_out_dir(out)
-    unknown = sorted(set(only or ()) - set(EXPERIMENTS))
+    unknown = sorted(set(only or ()) - set(scale.chosen_experiments()))
     if unknown:
-        raise ConfigError(f"unknown experiments {unknown}; known: {sorted(EXPERIMENTS)}")
+        known = list(scale.chosen_experiments())
+        raise ConfigError(f"scale {scale.name} has no experiments {unknown}; its experiments: {known}")
     selected = [name for name in scale.chosen_experiments() if not only or name in only]
     settings = json.loads(json.dumps(dataclasses.asdict(scale), default=str))
-    measured = [name for name in selected if name in _MEASURED_ONCE and (out / name / "results.json").exists()]
-    changed = _changed_settings(out, settings) if measured else []
-    if changed and not force:
+    saved = _read_json(out / "scale.json")
+    if saved.get("name", scale.name) != scale.name and not force:
         raise ConfigError(
-            f"{out} was measured with other settings of the scale ({', '.join(changed)}): --force measures "
-            f"{', '.join(measured)} again, or choose another --out"
+            f"{out} holds a reproduction at scale {saved.get('name')!r}, not {scale.name!r}: choose another --out"
+        )
+    # A measurement is reused only if it was made with these settings (written beside it).
+    measured = [name for name in selected if name in _MEASURED_ONCE and (out / name / "results.json").exists()]
+    stale = {name: _changed(_read_json(out / name / "settings.json"), settings) for name in measured}
+    stale = {name: keys for name, keys in stale.items() if keys}
+    if stale and not force:
+        name, keys = next(iter(stale.items()))
+        raise ConfigError(
+            f"{out / name} was measured with other settings of the scale ({', '.join(keys)}): --force measures "
+            f"{', '.join(stale)} again, or choose another --out"
         )
     runs = [r for r in plan(scale) if r.experiment in selected]
     check_folders(runs, out, force, log)
     out.mkdir(parents=True, exist_ok=True)
+    record = {"name": scale.name, "notes": list(scale.notes), "experiments": list(scale.chosen_experiments())}
+    atomic_write_text(out / "scale.json", json.dumps(record, indent=1))
     if workers > 1:
         train_parallel([r for r in runs if r.config.teacher is None], out, workers, log)
-    record = {"name": scale.name, "notes": list(scale.notes), "settings": settings}
-    atomic_write_text(out / "scale.json", json.dumps(record, indent=1))
     for name in selected:
-        if name in measured and not changed:
+        if name in measured and name not in stale:
             log(f"== {name}: measured already (delete {out / name / 'results.json'} to measure again)")
             continue
         log(f"== {name}")
@@ -323,15 +332,19 @@ def reproduce(
         results = EXPERIMENTS[name](scale, out, log)
         (out / name).mkdir(exist_ok=True)
         atomic_write_text(out / name / "results.json", json.dumps(results, indent=1, sort_keys=True))
+        atomic_write_text(out / name / "settings.json", json.dumps(settings, indent=1, sort_keys=True))
     return out
 
 
-def _changed_settings(out: Path, settings: dict[str, Any]) -> list[str]:
-    """The scale settings that differ from those in ``out/scale.json`` (all of them if it has none)."""
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; empty if the file is absent or not an object."""
     try:
-        saved = json.loads((out / "scale.json").read_text()).get("settings", {})
-    except (OSError, ValueError, AttributeError):
-        saved = {}
-    return [key for key in settings if saved.get(key) != settings[key]]
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
+def _changed(saved: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """The scale settings that differ from ``saved`` (none if nothing was saved: older folders)."""
+    return [key for key in settings if saved and saved.get(key) != settings[key]]

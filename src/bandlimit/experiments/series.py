@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -25,7 +26,7 @@ import numpy as np
 import scipy.stats
 
 from ..compress import BandLimitConfig, CompressionConfig
-from ..data import load_dataset
+from ..data import DatasetNotFoundError, load_dataset
 from ..io import atomic_write_text
 from ..train import TrainConfig, run_is_finished
 from ..train.run import CHECKPOINT, RESULT, evaluate_settings, load_metrics
@@ -39,6 +40,7 @@ __all__ = [
     "inference_tests",
     "paired_statistics",
     "energy_table",
+    "runs_read",
     "series_runs",
     "train_vs_inference",
     "ucr_scatter",
@@ -125,8 +127,13 @@ def series_config(series: SeriesScale, name: str, setting: str, seed: int) -> Tr
     )
 
 
+@functools.cache
 def _size(name: str, root: str | None) -> tuple[int, int]:
-    train, _, info = load_dataset(f"ucr:{name}", root=root)
+    """Training series and their length; (16, 1) if the set is not here (its runs report it missing)."""
+    try:
+        train, _, info = load_dataset(f"ucr:{name}", root=root)
+    except DatasetNotFoundError:
+        return 160, 1
     return len(train), info.input_shape[0]
 
 
@@ -155,11 +162,22 @@ def series_runs(series: SeriesScale) -> list[Run]:
     ]
 
 
+def runs_read(experiment: str, series: SeriesScale) -> list[Run]:
+    """The runs ``experiment`` reads (and so needs trained), some of them planned by another."""
+    table = {_energy_setting(e) for e in series.table_energies}
+    wanted = {
+        "train_vs_inference": lambda run: run[0] == "train_vs_inference",
+        "ucr_scatter": lambda run: run[0] == "train_vs_inference" and run[4] in ("energy 1", "rate 0.5"),
+        "energy_table": lambda run: run[3] == "FiftyWords" and run[4] in table,
+    }[experiment]
+    return [run for run in series_runs(series) if wanted(run)]
+
+
 def _tested(folder: Path) -> dict[str, float]:
     """The last epoch's model tested at every setting, cached with the result it tests."""
     cache, key = folder / "tested.json", hashlib.sha256((folder / RESULT).read_bytes()).hexdigest()
     cached = json.loads(cache.read_text()) if cache.exists() else {}
-    if not isinstance(cached, dict) or cached.get("result_sha256") != key:
+    if not isinstance(cached, dict) or cached.get("result_sha256") != key or set(cached["accuracy"]) != set(SETTINGS):
         rows = evaluate_settings(folder / CHECKPOINT, [_inference(setting) for setting in SETTINGS])
         cached = {"result_sha256": key, "accuracy": {s: r["test_acc"] for s, r in zip(SETTINGS, rows)}}
         atomic_write_text(cache, json.dumps(cached))
@@ -228,13 +246,16 @@ def ucr_scatter(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
 
 
 def paired_statistics(treated: Sequence[float], baseline: Sequence[float]) -> dict[str, float]:
-    """The Wilcoxon signed-rank test (SciPy, two-sided) of paired accuracies, their median
-    difference, and how many pairs lie within 5 and 10 points."""
+    """The Wilcoxon signed-rank test (SciPy) of paired accuracies, two-sided and one-sided (treated
+    below baseline: a loss), their median difference, and how many pairs lie within 5 and 10 points."""
     diff = np.asarray(treated, dtype=float) - np.asarray(baseline, dtype=float)
-    test = scipy.stats.wilcoxon(diff) if np.any(diff != 0) else None  # all ties: no evidence either way
+    some = bool(np.any(diff != 0))  # all ties: no evidence either way
+    test = scipy.stats.wilcoxon(diff) if some else None
+    loss = scipy.stats.wilcoxon(diff, alternative="less") if some else None
     return {
         "statistic": float(test.statistic) if test else 0.0,
         "p_value": float(test.pvalue) if test else 1.0,
+        "p_loss": float(loss.pvalue) if loss else 1.0,
         "median_difference": float(np.median(diff)),
         "within_5": int(np.sum(np.abs(diff) <= 0.05 + 1e-12)),
         "within_10": int(np.sum(np.abs(diff) <= 0.10 + 1e-12)),

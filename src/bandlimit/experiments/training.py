@@ -92,6 +92,10 @@ def train_parallel(runs: Sequence[PlannedRun], out: Path, workers: int, log: Log
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or state inherited
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = {pool.submit(_train_one, _config(r, out), out / r.folder): r for r in todo}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            future.result()  # a failed run stops the reproduction with its error
-            log(f"{futures[future].folder}: trained ({done}/{len(todo)})")
+        try:
+            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                future.result()  # a failed run stops the reproduction with its error
+                log(f"{futures[future].folder}: trained ({done}/{len(todo)})")
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # queued runs do not start; the running ones finish
+            raise

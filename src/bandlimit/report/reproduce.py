@@ -535,7 +535,8 @@ def write_report(folder: str | Path) -> tuple[Path, Path]:
         raise ConfigError(f"{out / 'scale.json'} is not a file `bandlimit reproduce` wrote (name and notes not text)")
     sections = _sections()
     settings = scale.get("settings")
-    chosen = settings.get("experiments") if isinstance(settings, dict) else None
+    chosen = scale.get("experiments") or (settings.get("experiments") if isinstance(settings, dict) else None)
+    chosen = chosen if isinstance(chosen, list) else None
     names = [name for name in sections if name in (chosen or _SECTIONS)]  # the scale's experiments
     results = {
         name: _read_mapping(out / name / "results.json", _REQUIRED[name])

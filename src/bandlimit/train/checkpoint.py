@@ -61,7 +61,8 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> d
             "file can run code)"
         ) from None
     except Exception as err:  # noqa: BLE001 - every unreadable file gets the same clear message
-        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({type(err).__name__})") from None
+        reason = " ".join(str(err).split()[:12]) or type(err).__name__  # whole words, one line
+        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({reason})") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a bandlimit checkpoint (format version {FORMAT_VERSION})")
     for key, value in (expect or {}).items():

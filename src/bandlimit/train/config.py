@@ -253,12 +253,6 @@ def apply_settings(config: TrainConfig, settings: Mapping[str, Any]) -> TrainCon
         config = config.with_(compression=run_changes.pop("compression"))
     compression = list(config.compression)
     for method, changes in method_changes.items():
-        for first, second in config_types()[method].EXCLUSIVE:
-            if first in changes and changes.get(second) is not None:
-                raise ConfigError(
-                    f"{method}.{first} and {method}.{second} exclude each other ({second} chooses what {first} "
-                    f"would set), got {first}={changes[first]!r} and {second}={changes[second]!r}"
-                )
         index = next((i for i, c in enumerate(compression) if c.method == method), None)
         if index is None:
             if chosen:
@@ -271,6 +265,12 @@ def apply_settings(config: TrainConfig, settings: Mapping[str, Any]) -> TrainCon
         fields = compression[index].to_fields()
         fields.update({field: _merged(fields[field], value) for field, value in changes.items()})
         compression[index] = settings_from_mapping(type(compression[index]), fields, method)
+        for first, second in compression[index].EXCLUSIVE:  # the second, set, leaves the first unused
+            if first in changes and getattr(compression[index], second) is not None:
+                raise ConfigError(
+                    f"{method}.{first} and {method}.{second} exclude each other ({second} chooses what {first} "
+                    f"would set), got {first}={changes[first]!r} with {second}={getattr(compression[index], second)!r}"
+                )
     return dataclasses.replace(config, **run_changes, compression=tuple(compression))
 
 

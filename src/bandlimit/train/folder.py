@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..compress import BandLimitConfig
 from ..errors import ConfigError
+from ..io import read_jsonl
 from .checkpoint import CheckpointError, load_checkpoint
 from .config import NO_COMPRESSION, TrainConfig
 
@@ -111,11 +113,9 @@ class RunPlan:
     Attributes:
         action: ``new`` (train from scratch; the folder's run files are replaced), ``resume``
             (continue from ``checkpoint``) or ``finished`` (the same run finished: ``result``).
-        epochs_done: epochs the folder's run has finished (0 for a new run).
     """
 
     action: Literal["new", "resume", "finished"]
-    epochs_done: int = 0
     checkpoint: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
 
@@ -132,10 +132,18 @@ def plan_run(config: TrainConfig, out: Path, *, resume: bool, force: bool, flag:
             unfinished run and neither ``resume`` nor ``force`` was given.
         CheckpointError: the checkpoint to resume from is unreadable or of another run.
     """
-    saved = _saved_config(out)
-    if force or saved is None:
+    if force:
         return RunPlan("new")
-    diffs = differences(saved, config, ignore=("epochs",))
+    saved = _saved_config(out)
+    if saved is None:
+        left = [name for name in (RESULT, CHECKPOINT, METRICS) if (out / name).exists()]
+        if left:
+            raise ConfigError(
+                f"run folder {out} holds {', '.join(left)} but no {CONFIG}: it cannot be told whose run they are; "
+                f"--force trains it again, or choose another {flag}"
+            )
+        return RunPlan("new")
+    diffs = differences(_as_requested(saved, config), config, ignore=("epochs",))
     if diffs:
         raise ConfigError(
             f"run folder {out} holds a run with other settings ({', '.join(diffs)}); "
@@ -143,7 +151,7 @@ def plan_run(config: TrainConfig, out: Path, *, resume: bool, force: bool, flag:
         )
     result = _finished_result(out)
     checkpoint = _checkpoint(out, config) if (out / CHECKPOINT).exists() else None
-    done = int(checkpoint["epoch"]) if checkpoint else 0
+    done = int(checkpoint["epoch"]) if checkpoint else len(read_jsonl(out / METRICS))
     if result is not None:
         done = int(result["epochs"])
     if config.epochs < done:
@@ -152,7 +160,7 @@ def plan_run(config: TrainConfig, out: Path, *, resume: bool, force: bool, flag:
             f"(got {config.epochs}); --force trains it again, or choose another {flag}"
         )
     if result is not None and config.epochs == done:
-        return RunPlan("finished", done, result=result)
+        return RunPlan("finished", result=result)
     if config.schedule == "cosine" and saved.epochs != config.epochs:
         raise ConfigError(
             f"run folder {out} was trained with a cosine schedule over epochs={saved.epochs}: its length is part "
@@ -164,7 +172,23 @@ def plan_run(config: TrainConfig, out: Path, *, resume: bool, force: bool, flag:
             f"run folder {out} holds {what} of this config: --resume continues it to {config.epochs} epochs, "
             f"--force trains it again, or choose another {flag}"
         )
-    return RunPlan("resume", done, checkpoint=checkpoint) if checkpoint else RunPlan("new")
+    if checkpoint is None and done > 0:
+        raise ConfigError(
+            f"run folder {out} has run {done} epochs but has no {CHECKPOINT} to continue from; "
+            f"--force trains it again, or choose another {flag}"
+        )
+    return RunPlan("resume", checkpoint=checkpoint) if checkpoint else RunPlan("new")
+
+
+def _as_requested(saved: TrainConfig, requested: TrainConfig) -> TrainConfig:
+    """``saved`` with a calibrated band-limiting config written before ``config.json`` kept the
+    request (its per-layer rates in ``overrides``) taken as the request that calibrates to it."""
+    theirs, ours = saved.compression_config("bandlimit"), requested.compression_config("bandlimit")
+    if not (isinstance(theirs, BandLimitConfig) and isinstance(ours, BandLimitConfig)):
+        return saved
+    if theirs.calibrated_energy is None or not ours.needs_calibration or ours.energy != theirs.calibrated_energy:
+        return saved
+    return saved.with_(compression=tuple(ours if c is theirs else c for c in saved.compression))
 
 
 def _saved_config(out: Path) -> TrainConfig | None:
@@ -172,9 +196,15 @@ def _saved_config(out: Path) -> TrainConfig | None:
     if not path.exists():
         return None
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError) as err:  # ConfigError is a ValueError
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConfigError(f"run folder {out} has an unreadable {CONFIG} ({err}); --force trains it again") from None
+    if not isinstance(data, dict) or "version" not in data:
+        raise ConfigError(f"run folder {out} has a {CONFIG} that is not a run's config; --force trains it again")
+    try:
+        return TrainConfig.from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"run folder {out} has a {CONFIG} this bandlimit cannot read ({err})") from None
 
 
 def _finished_result(out: Path) -> dict[str, Any] | None:

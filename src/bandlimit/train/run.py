@@ -105,6 +105,7 @@ def train(
         terms = [t for t in (c.penalty(exp.model) for c in config.compression) if t is not None]
         return sum(terms[1:], terms[0]) if terms else None
 
+    chosen_rates(exp.model)  # energy mode: each epoch's mean rate is over its training batches only
     for epoch in range(state.epoch, config.epochs):
         for c in config.compression:
             c.begin_epoch(exp.model, epoch, config.epochs)
@@ -165,7 +166,7 @@ def check_run(config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
     """
     out = check_out_dir(out_dir)
     _teacher(config, torch.device("cpu"))
-    build_experiment(config.with_(limit=2))
+    build_experiment(config.with_(limit=min(config.limit or 2, 2)))
     return plan_run(config, out, resume=resume, force=force)
 
 
