@@ -6,14 +6,15 @@ the old one, so a crash never leaves a half-written file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "read_jsonl", "write_jsonl"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "cached_json", "read_jsonl", "write_jsonl"]
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -46,3 +47,17 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def cached_json(path: Path, source: Path, what: object, compute: Callable[[], Any]) -> Any:
+    """``compute()``, cached as JSON in ``path`` and computed again when the bytes of ``source``
+    (e.g. a run's result file) or ``what`` was computed (JSON-serialisable) have changed."""
+    key = hashlib.sha256(source.read_bytes() + json.dumps(what, sort_keys=True).encode()).hexdigest()
+    try:
+        cached = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cached = None
+    if not isinstance(cached, dict) or cached.get("key") != key:
+        cached = {"key": key, "value": compute()}
+        atomic_write_text(path, json.dumps(cached))
+    return cached["value"]

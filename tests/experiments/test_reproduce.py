@@ -186,7 +186,8 @@ def test_changed_settings_are_refused_before_anything_runs_and_forced_again(repr
     for folder in folders:
         assert json.loads((folder / "config.json").read_text())["lr"] == 0.01
         cache = json.loads((folder / "test_rates.json").read_text())  # tested again: keyed on the new result
-        assert cache["result_sha256"] == hashlib.sha256((folder / "result.json").read_bytes()).hexdigest()
+        key = (folder / "result.json").read_bytes() + json.dumps([0.0, 0.5, 0.75]).encode()
+        assert cache["key"] == hashlib.sha256(key).hexdigest()
 
 
 def test_report_files_reference_only_what_exists_and_render_offline(reproduced):

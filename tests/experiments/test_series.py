@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 
 from bandlimit.experiments import reproduce as rp
-from bandlimit.experiments.plan import SCALES
+from bandlimit.experiments.scales import SCALES
 from bandlimit.experiments.series import (
     SETTINGS,
     UCR_2015,

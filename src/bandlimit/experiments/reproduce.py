@@ -18,7 +18,7 @@ and the last epoch's stand beside it, named.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import functools
 import json
 import statistics
 from collections.abc import Callable, Sequence
@@ -30,13 +30,14 @@ import torch
 from ..bench.steps import run_steps
 from ..data import load_dataset
 from ..errors import ConfigError
-from ..io import atomic_write_text
+from ..io import atomic_write_text, cached_json
 from ..nn import BandLimitedConv1d
 from ..train import TrainConfig, check_out_dir, run_is_finished
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
 from . import series
 from .compare import measure_task
-from .plan import SCALES, PlannedRun, Scale, estimate_seconds, plan, resource_cases, variants
+from .plan import PlannedRun, Scale, estimate_seconds, plan, resource_cases, variants
+from .scales import SCALES
 from .series import SeriesScale
 from .spectra import kept_energy
 from .training import check_folders, train_all, train_parallel
@@ -142,12 +143,9 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
         if not run_is_finished(folder):
             continue
         # Last-epoch weights tested at every rate of the matrix; cached with the result they test.
-        cache, key = folder / "test_rates.json", hashlib.sha256((folder / RESULT).read_bytes()).hexdigest()
-        cached = json.loads(cache.read_text()) if cache.exists() else {}
-        if not isinstance(cached, dict) or cached.get("result_sha256") != key:
-            cached = {"result_sha256": key, "rows": evaluate_checkpoint(folder / CHECKPOINT, list(scale.matrix_rates))}
-            atomic_write_text(cache, json.dumps(cached))
-        tested = {f"{row['rate']:g}": row["test_acc"] for row in cached["rows"]}
+        test = functools.partial(evaluate_checkpoint, folder / CHECKPOINT, list(scale.matrix_rates))
+        rows = cached_json(folder / "test_rates.json", folder / RESULT, list(scale.matrix_rates), test)
+        tested = {f"{row['rate']:g}": row["test_acc"] for row in rows}
         sets.setdefault(run.task, {})[run.variant.split()[1]] = tested
     rates = [f"{r:g}" for r in scale.matrix_rates]
     complete = {name: m for name, m in sets.items() if all(r in m for r in rates)}

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -27,7 +26,7 @@ import scipy.stats
 
 from ..compress import BandLimitConfig, CompressionConfig
 from ..data import DatasetNotFoundError, load_dataset
-from ..io import atomic_write_text
+from ..io import cached_json
 from ..train import TrainConfig, run_is_finished
 from ..train.run import CHECKPOINT, RESULT, evaluate_settings, load_metrics
 from .stats import friedman_nemenyi
@@ -175,13 +174,12 @@ def runs_read(experiment: str, series: SeriesScale) -> list[Run]:
 
 def _tested(folder: Path) -> dict[str, float]:
     """The last epoch's model tested at every setting, cached with the result it tests."""
-    cache, key = folder / "tested.json", hashlib.sha256((folder / RESULT).read_bytes()).hexdigest()
-    cached = json.loads(cache.read_text()) if cache.exists() else {}
-    if not isinstance(cached, dict) or cached.get("result_sha256") != key or set(cached["accuracy"]) != set(SETTINGS):
+
+    def test() -> dict[str, float]:
         rows = evaluate_settings(folder / CHECKPOINT, [_inference(setting) for setting in SETTINGS])
-        cached = {"result_sha256": key, "accuracy": {s: r["test_acc"] for s, r in zip(SETTINGS, rows)}}
-        atomic_write_text(cache, json.dumps(cached))
-    return dict(cached["accuracy"])
+        return {setting: row["test_acc"] for setting, row in zip(SETTINGS, rows)}
+
+    return dict(cached_json(folder / "tested.json", folder / RESULT, list(SETTINGS), test))
 
 
 def train_vs_inference(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:

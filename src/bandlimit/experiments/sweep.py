@@ -11,6 +11,7 @@ from ..errors import BandlimitError, ConfigError
 from ..train import RunPlan, TrainConfig, check_out_dir, check_run, train
 from ..train.config import apply_settings, get_setting
 from ..train.run import RESULT
+from .training import prefixed
 
 __all__ = ["expand_grid", "run_name", "run_sweep"]
 
@@ -36,10 +37,6 @@ def run_name(config: TrainConfig, keys: Iterable[str]) -> str:
         value = get_setting(config, key)
         parts.append(f"{key}={'+'.join(value) if isinstance(value, list) else value}")
     return ",".join(parts).replace("/", "_").replace(":", "_") or "run"
-
-
-def _prefixed(log: Callable[[str], None], name: str) -> Callable[[str], None]:
-    return lambda line: log(f"  {name}: {line}")
 
 
 def run_sweep(
@@ -70,7 +67,7 @@ def run_sweep(
             continue
         log(f"{folder.name}: training")
         forced = force and plan.action == "new"
-        train(config, folder, resume=True, force=forced, progress=progress, log=_prefixed(log, folder.name))
+        train(config, folder, resume=True, force=forced, progress=progress, log=prefixed(log, folder.name))
     return runs
 
 

@@ -15,7 +15,7 @@ from ..train import TrainConfig, plan_run, run_is_finished, train
 from ..train.folder import discard_run
 from .plan import PlannedRun
 
-__all__ = ["check_folders", "train_all", "train_parallel", "absent"]
+__all__ = ["absent", "check_folders", "prefixed", "train_all", "train_parallel"]
 
 Log = Callable[[str], None]
 
@@ -57,7 +57,7 @@ def train_all(runs: Sequence[PlannedRun], out: Path, log: Log) -> dict[str, str]
         if run_is_finished(folder):
             continue
         log(f"{run.folder}: training")
-        train(_config(run, out), folder, resume=True, log=_prefixed(log, run.folder))
+        train(_config(run, out), folder, resume=True, log=prefixed(log, run.folder))
     for why in sorted(set(missing.values())):
         log(f"data not on this machine, runs skipped: {why}")
     return missing
@@ -73,7 +73,7 @@ def absent(data: str, root: str | None) -> str | None:
     return None
 
 
-def _prefixed(log: Log, name: str) -> Log:
+def prefixed(log: Log, name: str) -> Log:
     return lambda line: log(f"  {name}: {line}")
 
 

@@ -34,18 +34,8 @@ from .folder import CHECKPOINT, CONFIG, METRICS, RESULT, RunPlan, check_out_dir,
 from .loop import epoch_generator, evaluate, train_epoch
 from .state import TrainingState
 
-__all__ = [
-    "CHECKPOINT",
-    "CONFIG",
-    "METRICS",
-    "RESULT",
-    "check_run",
-    "evaluate_checkpoint",
-    "evaluate_settings",
-    "load_metrics",
-    "load_trained",
-    "train",
-]
+__all__ = ["CHECKPOINT", "CONFIG", "METRICS", "RESULT", "check_run", "evaluate_checkpoint", "evaluate_settings"]
+__all__ += ["load_metrics", "load_trained", "train"]
 
 # Evaluation keeps no autograd graph, so a batch larger than training's costs little memory
 # and amortises the per-call overhead of small layers.
