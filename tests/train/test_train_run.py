@@ -169,6 +169,16 @@ def test_demo_writes_table_plot_and_results(tmp_path):
     assert "with spectral ckpt" in table
 
 
+def test_demo_checks_its_baseline_folder_before_training_anything(tmp_path):
+    base = DEMO.with_(data="synthetic1d", epochs=1, limit=64, model_kwargs={"widths": [4, 8, 4]})
+    train(base.with_(compression=(), lr=0.1), tmp_path / "method=none", log=quiet)
+    with pytest.raises(ConfigError, match=r"method=none holds a run with other settings \(lr 0.1 -> 0.003\)"):
+        run_demo(tmp_path, base, (0.5,), log=quiet)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["method=none"]  # rate=0.5 never started
+    rows, _ = run_demo(tmp_path, base, (0.5,), force=True, log=quiet)
+    assert [r["label"] for r in rows] == ["band-limited", "nn.Conv (direct)"]
+
+
 def test_every_process_takes_the_same_number_of_steps():
     from bandlimit.train.distributed import DistContext
     from bandlimit.train.loop import shard_batches

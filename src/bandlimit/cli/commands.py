@@ -145,7 +145,8 @@ def _demo(args: argparse.Namespace) -> None:
     from ..experiments import run_demo
 
     config = config_from_args(args, DEMO)
-    _, table = run_demo(args.out, config, args.rates, baseline=not args.no_baseline, progress=not args.no_progress)
+    options = {"baseline": not args.no_baseline, "force": args.force, "progress": not args.no_progress}
+    _, table = run_demo(args.out, config, args.rates, **options)
     out = args.out
     print(f"\n{table}\n\nplot: {os.path.join(out, 'tradeoff.png')}   results: {os.path.join(out, 'results.json')}")
 
@@ -403,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--rates", type=float, nargs="+", default=list(DEMO_RATES), help="band-limiting rates to train at")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-convolution baseline")
+    p.add_argument("--force", action="store_true", help="train again the runs whose folders hold other settings")
 
     p = _subcommand(sub, "error", _error, help="error of the band-limited convolution against the exact one by rate")
     p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")

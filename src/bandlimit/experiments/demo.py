@@ -75,6 +75,7 @@ def run_demo(
     rates: Sequence[float] = DEMO_RATES,
     *,
     baseline: bool = True,
+    force: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[list[dict[str, Any]], str]:
@@ -89,9 +90,8 @@ def run_demo(
     methods = [c.method for c in base.compression]
     others = [m for m in methods if m != "bandlimit"]
     band_base = base if "bandlimit" in methods else apply_settings(base, {"method": [*methods, "bandlimit"]})
-    runs = run_sweep(band_base, {"rate": list(rates)}, out, progress=progress, log=log)
-    if baseline:
-        runs += run_sweep(band_base, {"method": [others or NO_COMPRESSION]}, out, progress=progress, log=log)
+    plain = [{"method": [others or NO_COMPRESSION]}] if baseline else []  # checked before anything trains
+    runs = run_sweep(band_base, {"rate": list(rates)}, out, more=plain, force=force, progress=progress, log=log)
     rows = [_row(config, folder) for config, folder in runs]
     reference = next((r for r in rows if r["baseline"]), rows[0])
     table = format_table(

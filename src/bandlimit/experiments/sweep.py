@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,12 @@ def run_sweep(
     grid: Mapping[str, Iterable[Any]],
     out_dir: str | Path,
     *,
+    more: Sequence[Mapping[str, Iterable[Any]]] = (),
     force: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[tuple[TrainConfig, Path]]:
-    """Train every configuration of the grid into ``out_dir/<run_name>``.
+    """Train every configuration of the grid (and of the ``more`` grids) into ``out_dir/<run_name>``.
 
     Every run is checked before the first trains (:func:`bandlimit.train.check_run`), so a bad
     value or a folder holding another run stops the sweep with nothing written. A finished run
@@ -59,7 +60,7 @@ def run_sweep(
         ``(config, run folder)`` for every run of the grid.
     """
     out = check_out_dir(out_dir)
-    runs = [(config, out / run_name(config, grid)) for config in expand_grid(base, grid)]
+    runs = [(config, out / run_name(config, g)) for g in (grid, *more) for config in expand_grid(base, g)]
     plans = [_plan(config, folder, force) for config, folder in runs]
     for (config, folder), plan in zip(runs, plans):
         if plan.action == "finished":
