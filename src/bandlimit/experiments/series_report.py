@@ -13,7 +13,7 @@ import numpy as np
 
 from .stats import FriedmanResult, plot_critical_difference
 
-__all__ = ["PAPER_TABLE3", "energy_verdicts", "inference_verdict", "scatter_verdict", "series_blocks"]
+__all__ = ["PAPER_TABLE3", "energy_verdicts", "heatmap", "inference_verdict", "scatter_verdict", "series_blocks"]
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable at this scale"
 Block = tuple[str, Any]
@@ -100,7 +100,8 @@ def energy_verdicts(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return out
 
 
-def _heatmap(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+def heatmap(matrix: np.ndarray, labels: list[str], path: Path, title: str, axis: str = "setting") -> None:
+    """Accuracy (fractions, shown in %) of models trained at each row's ``axis`` and tested at each column's."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,8 +114,8 @@ def _heatmap(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> N
             ax.text(j, i, f"{100 * matrix[i, j]:.1f}", ha="center", va="center", color="w", fontsize=9)
     ax.set_xticks(range(len(labels)), labels, rotation=20)
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("inference setting")
-    ax.set_ylabel("training setting")
+    ax.set_xlabel(f"inference {axis}")
+    ax.set_ylabel(f"training {axis}")
     ax.set_title(title, fontsize=10)
     fig.colorbar(image)
     fig.tight_layout()
@@ -139,11 +140,11 @@ def inference_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     if not sets:
         return [*blocks, ("p", "No finished runs.")]
     matrix = np.array([[[sets[s][tr][te] for te in settings] for tr in settings] for s in sorted(sets)]).mean(0)
-    _heatmap(matrix, settings, plots / "series-train-vs-inference.png", f"mean test accuracy % over {len(sets)} sets")
+    heatmap(matrix, settings, plots / "series-train-vs-inference.png", f"mean test accuracy % over {len(sets)} sets")
     blocks.append(("img", ("series-train-vs-inference.png", "mean over the sets")))
     if "FiftyWords" in sets:
         fifty = np.array([[sets["FiftyWords"][tr][te] for te in settings] for tr in settings])
-        _heatmap(fifty, settings, plots / "series-fiftywords-matrix.png", "FiftyWords test accuracy %")
+        heatmap(fifty, settings, plots / "series-fiftywords-matrix.png", "FiftyWords test accuracy %")
         blocks.append(("img", ("series-fiftywords-matrix.png", "FiftyWords")))
     rows = []
     for trained in settings:

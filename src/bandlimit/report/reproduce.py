@@ -201,7 +201,7 @@ def _plot_accuracy(task: str, rows: Sequence[dict[str, Any]], path: Path) -> Non
 
 
 def _matrix_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
-    from ..experiments.series_report import inference_verdict
+    from ..experiments.series_report import heatmap, inference_verdict
     from ..experiments.stats import FriedmanResult, plot_critical_difference
 
     rates, sets = results["rates"], results["sets"]
@@ -211,22 +211,7 @@ def _matrix_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     if not sets:
         return [*blocks, ("p", "No finished runs.")]
     matrix = np.array([[[sets[s][train][test] for test in rates] for train in rates] for s in sorted(sets)])
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.8, 4))
-    mean = matrix.mean(0)
-    image = ax.imshow(mean, cmap="viridis")
-    for i in range(len(rates)):
-        for j in range(len(rates)):
-            ax.text(j, i, f"{100 * mean[i, j]:.1f}", ha="center", va="center", color="w", fontsize=9)
-    ax.set_xticks(range(len(rates)), rates)
-    ax.set_yticks(range(len(rates)), rates)
-    ax.set_xlabel("test rate")
-    ax.set_ylabel("train rate")
-    ax.set_title(f"mean test accuracy % over {len(sets)} UCR sets")
-    fig.colorbar(image)
-    fig.tight_layout()
-    fig.savefig(plots / "rate-matrix.png", dpi=110)
-    plt.close(fig)
+    heatmap(matrix.mean(0), rates, plots / "rate-matrix.png", f"mean test accuracy % over {len(sets)} UCR sets", "rate")
     blocks.append(("img", ("rate-matrix.png", "test accuracy, trained at one rate and tested at another")))
     blocks.append(
         (
