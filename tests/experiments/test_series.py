@@ -155,6 +155,8 @@ def test_every_series_experiment_end_to_end(tmp_path):
     text = md.read_text()
     assert "Training vs inference setting" in text and "Table 3" in text and "Figure 8" in text
     assert "Not run yet" not in text and "accuracy kept at 90% energy" in text
+    assert "Findings of the paper" in text and "Figure 22: a model trained at energy 0.9" in text
+    assert text.count("not testable at this scale") >= 4  # the image and GPU findings
 
 
 def test_every_selecting_experiment_has_a_validation_split():

@@ -541,6 +541,11 @@ def write_report(folder: str | Path) -> tuple[Path, Path]:
             "folders.",
         ),
     ]
+    if "train_vs_inference" in names:  # the time-series protocols: a verdict per finding first
+        from ..experiments.series_report import findings
+
+        blocks.append(("h2", "Findings of the paper (PAPER.md), one verdict each"))
+        blocks.append(("table", (["finding", "verdict", "evidence"], findings(results))))
     for name in names:
         if name in results:
             blocks += sections[name](results[name], plots)
