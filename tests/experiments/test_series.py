@@ -177,3 +177,17 @@ def test_a_significant_loss_with_a_zero_median_is_not_preserved_accuracy():
     assert stats["p_loss"] == pytest.approx(scipy.stats.wilcoxon([0.0] * 13 + [-0.02] * 12, alternative="less").pvalue)
     sets = {f"s{i}": {"energy 1": p, "rate 0.5": t} for i, (p, t) in enumerate(zip(plain, treated))}
     assert scatter_verdict({"sets": sets, "wilcoxon": stats})[0] == "not reproduced"
+
+
+@pytest.mark.slow
+def test_parallel_training_tests_each_matrix_run_as_it_finishes(tmp_path):
+    import dataclasses
+
+    small = dataclasses.replace(TINY.series, sets=("Coffee",), table_energies=(1.0,), table_seeds=1)
+    lines = []
+    rp.reproduce(dataclasses.replace(TINY, series=small), tmp_path, workers=2, log=lines.append)
+    # 4 matrix runs and Table 3's FiftyWords run (FiftyWords is not among the sets here)
+    assert sum("trained (" in line for line in lines) == 5 and any("trained (5/5)" in line for line in lines)
+    for setting in SETTINGS:
+        cache = json.loads((tmp_path / f"series/Coffee/{setting.replace(' ', '_')}-s0/tested.json").read_text())
+        assert set(cache["value"]) == set(SETTINGS)

@@ -320,7 +320,7 @@ def reproduce(
     record = {"name": scale.name, "notes": list(scale.notes), "experiments": list(scale.chosen_experiments())}
     atomic_write_text(out / "scale.json", json.dumps(record, indent=1))
     if workers > 1:
-        train_parallel([r for r in runs if r.config.teacher is None], out, workers, log)
+        train_parallel([r for r in runs if r.config.teacher is None], out, workers, log, after=_test_series)
     for name in selected:
         if name in measured and name not in stale:
             log(f"== {name}: measured already (delete {out / name / 'results.json'} to measure again)")
@@ -332,6 +332,12 @@ def reproduce(
         atomic_write_text(out / name / "results.json", json.dumps(results, indent=1, sort_keys=True))
         atomic_write_text(out / name / "settings.json", json.dumps(settings, indent=1, sort_keys=True))
     return out
+
+
+def _test_series(run: PlannedRun, folder: Path) -> None:
+    """A matrix run tested at every setting as soon as it is trained (its cache is committed)."""
+    if run.experiment == "train_vs_inference":
+        series.tested(folder)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -41,6 +41,7 @@ __all__ = [
     "energy_table",
     "runs_read",
     "series_runs",
+    "tested",
     "train_vs_inference",
     "ucr_scatter",
 ]
@@ -172,7 +173,7 @@ def runs_read(experiment: str, series: SeriesScale) -> list[Run]:
     return [run for run in series_runs(series) if wanted(run)]
 
 
-def _tested(folder: Path) -> dict[str, float]:
+def tested(folder: Path) -> dict[str, float]:
     """The last epoch's model tested at every setting, cached with the result it tests."""
 
     def test() -> dict[str, float]:
@@ -189,7 +190,7 @@ def train_vs_inference(series: SeriesScale, out: Path, log: Log) -> dict[str, An
     seconds: dict[str, float] = {}  # training time per set, all settings: where the scale's time goes
     for exp, folder, _, name, setting, _ in series_runs(series):
         if exp == "train_vs_inference" and run_is_finished(out / folder):
-            matrix.setdefault(name, {})[setting] = _tested(out / folder)
+            matrix.setdefault(name, {})[setting] = tested(out / folder)
             seconds[name] = seconds.get(name, 0.0) + sum(m["epoch_time_s"] for m in load_metrics(out / folder))
     complete = {name: rows for name, rows in matrix.items() if set(rows) == set(SETTINGS)}
     return {

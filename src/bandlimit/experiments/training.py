@@ -83,8 +83,16 @@ def _train_one(config: TrainConfig, folder: Path) -> str:
     return folder.name
 
 
-def train_parallel(runs: Sequence[PlannedRun], out: Path, workers: int, log: Log) -> None:
-    """Train the unfinished runs whose data is here, ``workers`` processes at a time."""
+def train_parallel(
+    runs: Sequence[PlannedRun],
+    out: Path,
+    workers: int,
+    log: Log,
+    after: Callable[[PlannedRun, Path], object] | None = None,
+) -> None:
+    """Train the unfinished runs whose data is here, ``workers`` processes at a time; call
+    ``after(run, folder)`` in this process as each finishes (e.g. to test it while its checkpoint
+    is on disk: a session may end before the last run does)."""
     import concurrent.futures
     import multiprocessing
 
@@ -95,7 +103,10 @@ def train_parallel(runs: Sequence[PlannedRun], out: Path, workers: int, log: Log
         try:
             for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
                 future.result()  # a failed run stops the reproduction with its error
-                log(f"{futures[future].folder}: trained ({done}/{len(todo)})")
+                run = futures[future]
+                log(f"{run.folder}: trained ({done}/{len(todo)})")
+                if after is not None:
+                    after(run, out / run.folder)
         except BaseException:
             pool.shutdown(cancel_futures=True)  # queued runs do not start; the running ones finish
             raise
