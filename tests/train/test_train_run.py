@@ -85,7 +85,7 @@ def _files(folder):
 def test_resume_refuses_another_configuration_and_changes_nothing(small_config, tmp_path):
     train(small_config.with_(epochs=1), tmp_path, log=quiet)
     before = _files(tmp_path)
-    with pytest.raises(ConfigError, match=r"other settings \(bandlimit.rate 0.5 -> 0.3\)"):
+    with pytest.raises(ConfigError, match=r"other settings \(epochs 1 -> 3, bandlimit.rate 0.5 -> 0.3\)"):
         train(small_config.with_(compression=(BandLimitConfig(rate=0.3),)), tmp_path, resume=True, log=quiet)
     with pytest.raises(ConfigError, match="model 'fcn' -> 'lenet'"):
         train(small_config.with_(model="lenet", data="synthetic2d", model_kwargs={}), tmp_path, resume=True, log=quiet)

@@ -143,10 +143,10 @@ def plan_run(config: TrainConfig, out: Path, *, resume: bool, force: bool, flag:
                 f"--force trains it again, or choose another {flag}"
             )
         return RunPlan("new")
-    diffs = differences(_as_requested(saved, config), config, ignore=("epochs",))
-    if diffs:
+    saved = _as_requested(saved, config)
+    if differences(saved, config, ignore=("epochs",)):  # more epochs alone extend a run
         raise ConfigError(
-            f"run folder {out} holds a run with other settings ({', '.join(diffs)}); "
+            f"run folder {out} holds a run with other settings ({', '.join(differences(saved, config))}); "
             f"--force trains it again with the new settings, or choose another {flag}"
         )
     result = _finished_result(out)
