@@ -188,6 +188,13 @@ def test_changed_settings_are_refused_before_anything_runs_and_forced_again(repr
         cache = json.loads((folder / "test_rates.json").read_text())  # tested again: keyed on the new result
         key = (folder / "result.json").read_bytes() + json.dumps([0.0, 0.5, 0.75]).encode()
         assert cache["key"] == hashlib.sha256(key).hexdigest()
+    # More epochs in the scale extend its finished runs (not skip them, not retrain them).
+    longer = dataclasses.replace(other_lr, ucr=other_lr.ucr.with_(epochs=2))
+    lines = []
+    rp.reproduce(longer, out, only=["rate_matrix"], log=lines.append)
+    assert sum(line.endswith(": training") for line in lines) == 9
+    assert all(json.loads((f / "result.json").read_text())["epochs"] == 2 for f in folders)
+    assert all(len((f / "metrics.jsonl").read_text().splitlines()) == 2 for f in folders)
 
 
 def test_report_files_reference_only_what_exists_and_render_offline(reproduced):

@@ -11,7 +11,7 @@ import torch
 
 from ..data import DatasetNotFoundError, load_dataset
 from ..errors import BandlimitError
-from ..train import TrainConfig, plan_run, run_is_finished, train
+from ..train import TrainConfig, plan_run, train
 from ..train.folder import discard_run
 from .plan import PlannedRun
 
@@ -54,13 +54,18 @@ def train_all(runs: Sequence[PlannedRun], out: Path, log: Log) -> dict[str, str]
         if reason:
             missing[run.folder] = reason
             continue
-        if run_is_finished(folder):
+        if not _needs_training(run, out):
             continue
         log(f"{run.folder}: training")
         train(_config(run, out), folder, resume=True, log=prefixed(log, run.folder))
     for why in sorted(set(missing.values())):
         log(f"data not on this machine, runs skipped: {why}")
     return missing
+
+
+def _needs_training(run: PlannedRun, out: Path) -> bool:
+    """The run is not finished with its config (a finished run asked for more epochs is extended)."""
+    return plan_run(_config(run, out), out / run.folder, resume=True, force=False).action != "finished"
 
 
 @functools.cache
@@ -96,7 +101,7 @@ def train_parallel(
     import concurrent.futures
     import multiprocessing
 
-    todo = [r for r in runs if not absent(r.config.data, r.config.data_root) and not run_is_finished(out / r.folder)]
+    todo = [r for r in runs if not absent(r.config.data, r.config.data_root) and _needs_training(r, out)]
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or state inherited
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = {pool.submit(_train_one, _config(r, out), out / r.folder): r for r in todo}
