@@ -28,7 +28,7 @@ from ..io import atomic_write_text, read_jsonl, write_jsonl
 from ..memory import peak_memory_bytes
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .distributed import DistContext, setup_distributed
+from .distributed import DistContext, all_reduce_sum, setup_distributed
 from .experiment import Experiment, build_experiment, layer_stats
 from .folder import CHECKPOINT, CONFIG, METRICS, RESULT, RunPlan, check_out_dir, discard_run, plan_run
 from .loop import epoch_generator, evaluate, train_epoch
@@ -85,9 +85,15 @@ def train(
         state.load_state_dict(saved)
     # Every check has passed (on every process: none may read the folder after it changes).
     ctx.barrier()
+    failed: Exception | None = None
     if ctx.is_main:
-        _prepare_folder(out, fresh=saved is None)
-        atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True))
+        try:
+            _prepare_folder(out, fresh=saved is None)
+            atomic_write_text(out / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True))
+        except Exception as err:  # noqa: BLE001 - re-raised below, after the other processes know
+            failed = err
+    if all_reduce_sum([float(failed is not None)], ctx)[0]:  # no process trains into a folder not prepared
+        raise failed or ConfigError(f"output folder {out} could not be prepared by the main process")
     config = trained_config
     train_model = ctx.wrap(exp.model)
 
