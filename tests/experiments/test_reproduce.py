@@ -12,7 +12,7 @@ import pytest
 from bandlimit.cli import main
 from bandlimit.errors import ConfigError
 from bandlimit.experiments import reproduce as rp
-from bandlimit.report.reproduce import write_report
+from bandlimit.experiments.report import write_report
 from bandlimit.train import TrainConfig
 
 pytestmark = pytest.mark.slow  # about a minute: every experiment trains, and peaks are measured in fresh processes

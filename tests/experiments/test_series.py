@@ -136,7 +136,7 @@ TINY = rp.Scale(
 
 @pytest.mark.slow
 def test_every_series_experiment_end_to_end(tmp_path):
-    from bandlimit.report.reproduce import write_report
+    from bandlimit.experiments.report import write_report
 
     rp.reproduce(TINY, tmp_path, log=lambda line: None)
     matrix = json.loads((tmp_path / "train_vs_inference" / "results.json").read_text())

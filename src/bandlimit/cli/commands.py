@@ -294,7 +294,7 @@ def _reproduce(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from ..report.reproduce import write_report
+    from ..experiments.report import write_report
 
     md, page = write_report(args.folder)
     print(f"{md}\n{page}")

@@ -1,7 +1,7 @@
 """The paper's findings at CPU scale in one command: ``bandlimit reproduce --scale quick|full``.
 
 Each experiment is a list of training runs (:func:`.plan.plan`, with the scales) and a function that turns the
-finished runs into ``<out>/<experiment>/results.json`` (:data:`EXPERIMENTS`). Runs live in
+finished runs into ``<out>/<experiment>/results.json`` (each registered, :mod:`.registry`). Runs live in
 their own folders and resume where they stopped; finished runs are skipped, so a killed
 ``reproduce`` continues when started again; the measuring experiments (resources, robustness,
 methods) run once, until their ``results.json`` is deleted. A folder is reused only by the same
@@ -32,18 +32,21 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..io import atomic_write_text, cached_json
 from ..nn import BandLimitedConv1d
+from ..report import reproduce as renderers
+from ..report.methods import methods_blocks
 from ..train import TrainConfig, check_out_dir, run_is_finished
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
 from . import series
 from .compare import measure_task
 from .plan import PlannedRun, Scale, estimate_seconds, plan, resource_cases, variants
+from .registry import experiments, register_experiment
 from .scales import SCALES
 from .series import SeriesScale
+from .series_report import series_blocks
 from .spectra import kept_energy
 from .training import check_folders, train_all, train_parallel
 
 __all__ = [
-    "EXPERIMENTS",
     "SCALES",
     "PlannedRun",
     "Scale",
@@ -65,6 +68,7 @@ def _spread(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+@register_experiment("accuracy", render=renderers.accuracy_blocks, required=("tasks",))
 def _accuracy(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Accuracy against the achieved rate, fixed rates and energy-based bands, over seeds."""
     runs = [r for r in plan(scale) if r.experiment == "accuracy"]
@@ -132,6 +136,7 @@ def _energy_table(config: TrainConfig, rows: Sequence[dict[str, Any]]) -> list[d
     return table
 
 
+@register_experiment("rate_matrix", render=renderers.matrix_blocks, required=("rates", "sets"))
 def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Models trained at each of ``matrix_rates`` and tested at each, on every UCR set; the Friedman
     test over the sets of the models tested at their training rate."""
@@ -156,6 +161,9 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return result
 
 
+@register_experiment(
+    "resources", render=renderers.resource_blocks, required=("steps", "machine"), measured_once=True
+)
 def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Time, bytes saved for backward and peak memory of one whole training step per variant, at
     1 thread, interleaved per model (ratios to the plain model)."""
@@ -170,6 +178,9 @@ def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return {"steps": steps, "machine": machine_info(), "threads": 1}
 
 
+@register_experiment(
+    "robustness", render=renderers.robustness_blocks, required=("tasks", "sigmas", "epsilons"), measured_once=True
+)
 def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Noise, attacks and recovery for each robust task's seed-0 models of the accuracy experiment."""
     from . import robustness
@@ -211,6 +222,7 @@ def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return {"tasks": tasks, "sigmas": list(scale.sigmas), "epsilons": list(scale.epsilons)}
 
 
+@register_experiment("methods", render=methods_blocks, required=("tasks", "seeds"), measured_once=True)
 def _methods(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Band-limiting beside pruning, SSL and bf16 (:mod:`.compare`): the plain and rate-0.5
     models are the accuracy experiment's (same configs), the others trained here."""
@@ -241,10 +253,6 @@ def _methods(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     }
 
 
-# Experiments that measure rather than train: a finished one is not measured again.
-_MEASURED_ONCE = ("resources", "robustness", "methods")
-
-
 def _series(
     measure: Callable[[SeriesScale, Path, Log], dict[str, Any]],
 ) -> Callable[[Scale, Path, Log], dict[str, Any]]:
@@ -259,16 +267,13 @@ def _series(
     return experiment
 
 
-EXPERIMENTS: dict[str, Callable[[Scale, Path, Log], dict[str, Any]]] = {
-    "accuracy": _accuracy,
-    "rate_matrix": _rate_matrix,
-    "resources": _resources,
-    "robustness": _robustness,
-    "methods": _methods,
-    "train_vs_inference": _series(series.train_vs_inference),
-    "energy_table": _series(series.energy_table),
-    "ucr_scatter": _series(series.ucr_scatter),
+_SERIES_REQUIRED = {
+    "train_vs_inference": ("settings", "sets", "tests", "sets_seed", "planned_sets"),
+    "energy_table": ("rows",),
+    "ucr_scatter": ("sets",),
 }
+for _name, _render in series_blocks().items():
+    register_experiment(_name, render=_render, required=_SERIES_REQUIRED[_name])(_series(getattr(series, _name)))
 
 
 def reproduce(
@@ -305,7 +310,8 @@ def reproduce(
             f"{out} holds a reproduction at scale {saved.get('name')!r}, not {scale.name!r}: choose another --out"
         )
     # A measurement is reused only if it was made with these settings (written beside it).
-    measured = [name for name in selected if name in _MEASURED_ONCE and (out / name / "results.json").exists()]
+    specs = experiments()
+    measured = [name for name in selected if specs[name].measured_once and (out / name / "results.json").exists()]
     stale = {name: _changed(_read_json(out / name / "settings.json"), settings) for name in measured}
     stale = {name: keys for name, keys in stale.items() if keys}
     if stale and not force:
@@ -327,7 +333,7 @@ def reproduce(
             continue
         log(f"== {name}")
         torch.manual_seed(0)
-        results = EXPERIMENTS[name](scale, out, log)
+        results = specs[name].run(scale, out, log)
         (out / name).mkdir(exist_ok=True)
         atomic_write_text(out / name / "results.json", json.dumps(results, indent=1, sort_keys=True))
         atomic_write_text(out / name / "settings.json", json.dumps(settings, indent=1, sort_keys=True))

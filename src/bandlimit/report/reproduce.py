@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..io import atomic_write_text
-from .methods import methods_blocks
-
-__all__ = ["PAPER", "write_report"]
+__all__ = ["PAPER", "accuracy_blocks", "html_page", "markdown", "matrix_blocks", "resource_blocks", "robustness_blocks"]
 
 # PAPER.md, Table 1 (test accuracy % by compression rate, the same rate in every layer).
 _TABLE1 = {
@@ -60,7 +55,7 @@ def _pct(spread: dict[str, float]) -> str:
     return f"{100 * spread['mean']:.1f} ± {100 * spread['std']:.1f}"
 
 
-def _accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+def accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     blocks: list[Block] = [
         ("h2", "1. Accuracy against compression (paper: Table 1, Figure 3)"),
         (
@@ -200,7 +195,7 @@ def _plot_accuracy(task: str, rows: Sequence[dict[str, Any]], path: Path) -> Non
     plt.close(fig)
 
 
-def _matrix_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+def matrix_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     from ..experiments.series_report import heatmap, inference_verdict
     from ..experiments.stats import FriedmanResult, plot_critical_difference
 
@@ -273,7 +268,7 @@ def _scatter_blocks(sets: dict[str, Any], plots: Path) -> list[Block]:
     ]
 
 
-def _resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+def resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     machine = results["machine"]
     blocks: list[Block] = [
         ("h2", "4. Resources against the rate (paper: Figure 7, Table 2)"),
@@ -345,7 +340,7 @@ def _plot_resources(title: str, section: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+def robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     sigmas, epsilons = results["sigmas"], results["epsilons"]
     blocks: list[Block] = [
         ("h2", "5. Robustness (paper: Figures 6 and 28)"),
@@ -419,49 +414,7 @@ def _size(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-_SECTIONS = {
-    "accuracy": _accuracy_blocks,
-    "rate_matrix": _matrix_blocks,
-    "resources": _resource_blocks,
-    "robustness": _robustness_blocks,
-    "methods": methods_blocks,
-}
-# The top-level entries each section reads: a results file without them is not one `reproduce` wrote.
-_REQUIRED = {
-    "accuracy": ("tasks",),
-    "rate_matrix": ("rates", "sets"),  # "tests" since the statistic compares test rates
-    "resources": ("steps", "machine"),
-    "robustness": ("tasks", "sigmas", "epsilons"),
-    "methods": ("tasks", "seeds"),
-    "train_vs_inference": ("settings", "sets", "tests", "sets_seed", "planned_sets"),
-    "ucr_scatter": ("sets",),
-    "energy_table": ("rows",),
-}
-
-
-def _sections() -> dict[str, Any]:
-    from ..experiments.series_report import series_blocks
-
-    return {**_SECTIONS, **series_blocks()}
-
-
-def _read_mapping(path: Path, keys: Sequence[str]) -> dict[str, Any]:
-    """The JSON object in ``path``, which must hold ``keys``; a user error if it does not."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        reason = type(err).__name__
-        raise ConfigError(f"{path} is not valid JSON ({reason}): delete it and reproduce again") from None
-    absent = [k for k in keys if k not in data] if isinstance(data, dict) else list(keys)
-    if absent:
-        raise ConfigError(
-            f"{path} is not a file `bandlimit reproduce` wrote (an object with {list(keys)}; {absent} missing): "
-            "delete it and run `bandlimit reproduce` again"
-        )
-    return data
-
-
-def _markdown(blocks: Sequence[Block]) -> str:
+def markdown(blocks: Sequence[Block]) -> str:
     lines = []
     for kind, value in blocks:
         if kind in ("h1", "h2", "h3"):
@@ -479,7 +432,7 @@ def _markdown(blocks: Sequence[Block]) -> str:
     return "\n".join(lines)
 
 
-def _html(blocks: Sequence[Block], plots: Path) -> str:
+def html_page(blocks: Sequence[Block], plots: Path) -> str:
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>bandlimit reproduction</title><style>"
         "body{font-family:sans-serif;max-width:980px;margin:2em auto;line-height:1.4}"
@@ -502,57 +455,3 @@ def _html(blocks: Sequence[Block], plots: Path) -> str:
             parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def write_report(folder: str | Path) -> tuple[Path, Path]:
-    """Write ``report.md`` (plots in ``report/``) and ``report.html`` into a reproduce folder.
-
-    Returns:
-        The two files' paths.
-    """
-    from ..bench.run import machine_info
-
-    out = Path(folder)
-    if not (out / "scale.json").is_file():
-        raise ConfigError(f"{out} is not a `bandlimit reproduce` folder (no scale.json)")
-    scale = _read_mapping(out / "scale.json", ("name", "notes"))
-    if not isinstance(scale["name"], str) or not all(isinstance(n, str) for n in scale["notes"]):
-        raise ConfigError(f"{out / 'scale.json'} is not a file `bandlimit reproduce` wrote (name and notes not text)")
-    sections = _sections()
-    settings = scale.get("settings")
-    chosen = scale.get("experiments") or (settings.get("experiments") if isinstance(settings, dict) else None)
-    chosen = chosen if isinstance(chosen, list) else None
-    names = [name for name in sections if name in (chosen or _SECTIONS)]  # the scale's experiments
-    results = {
-        name: _read_mapping(out / name / "results.json", _REQUIRED[name])
-        for name in names
-        if (out / name / "results.json").exists()
-    }
-    plots = out / "report"
-    plots.mkdir(exist_ok=True)
-    machine = machine_info()
-    blocks: list[Block] = [
-        ("h1", f"bandlimit: the paper's findings at {scale['name']} scale"),
-        ("p", " ".join(scale["notes"])),
-        (
-            "p",
-            f"Report written on: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, torch "
-            f"{machine['torch']} (CPU capability {machine['cpu_capability']}). The runs' own timings are in their "
-            "folders.",
-        ),
-    ]
-    if "train_vs_inference" in names:  # the time-series protocols: a verdict per finding first
-        from ..experiments.series_report import findings
-
-        blocks.append(("h2", "Findings of the paper (PAPER.md), one verdict each"))
-        blocks.append(("table", (["finding", "verdict", "evidence"], findings(results))))
-    for name in names:
-        if name in results:
-            blocks += sections[name](results[name], plots)
-        else:
-            blocks.append(("h2", name))
-            blocks.append(("p", f"Not run yet (`bandlimit reproduce --only {name}`)."))
-    md, page = out / "report.md", out / "report.html"
-    atomic_write_text(md, _markdown(blocks))
-    atomic_write_text(page, _html(blocks, plots))
-    return md, page
