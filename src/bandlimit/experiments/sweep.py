@@ -57,7 +57,7 @@ def run_sweep(
     of other settings is refused, or with ``force`` trained again.
 
     Returns:
-        ``(config, run folder)`` for every run of the grid.
+        ``(config, run folder)`` for every run of the grids.
     """
     out = check_out_dir(out_dir)
     runs = [(config, out / run_name(config, g)) for g in (grid, *more) for config in expand_grid(base, g)]
