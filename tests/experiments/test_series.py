@@ -74,13 +74,13 @@ def test_the_standard_plan_is_pinned():
     assert (base.optimizer, base.lr, base.schedule, base.plateau_factor, base.plateau_patience) == (
         "adam", 1e-3, "plateau", 0.5, 50)  # fmt: skip
     assert base.plateau_min_lr == 1e-4 and base.normalize == "zscore" and base.validation == 0
-    runs = {run[1]: run for run in series_runs(series)}
+    runs = {run.folder: run.config for run in series_runs(series)}
     assert len(runs) == 25 * 4 + 4 * 3 - 2  # Table 3's energy 100 and 90 seed-0 runs are the matrix's
-    fifty = runs["series/FiftyWords/energy_1-s0"][2]
+    fifty = runs["series/FiftyWords/energy_1-s0"]
     assert (fifty.epochs, fifty.batch_size, fifty.eval_every) == (400, 16, 8)
-    assert runs["series/FordB/rate_0.5-s0"][2].epochs == 30  # the budget's floor for the largest set
-    assert runs["series/BirdChicken/energy_1-s0"][2].batch_size == 2  # min(N / 10, 16) of 20 series
-    assert all(run[2].epochs >= 30 for run in runs.values())
+    assert runs["series/FordB/rate_0.5-s0"].epochs == 30  # the budget's floor for the largest set
+    assert runs["series/BirdChicken/energy_1-s0"].batch_size == 2  # min(N / 10, 16) of 20 series
+    assert all(config.epochs >= 30 for config in runs.values())
 
 
 def test_verdicts_on_constructed_results():

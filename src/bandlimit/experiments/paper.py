@@ -28,8 +28,9 @@ from ..train import TrainConfig, run_is_finished
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
 from . import series
 from .compare import measure_task
-from .plan import PlannedRun, Scale, plan, variants
+from .plan import Scale, plan, variants
 from .registry import register_experiment
+from .runs import PlannedRun
 from .spectra import kept_energy
 from .training import train_all
 

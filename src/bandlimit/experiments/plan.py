@@ -17,6 +17,7 @@ from ..models import create_model
 from ..train import TrainConfig
 from ..train.run import CHECKPOINT
 from .compare import method_variants
+from .runs import PlannedRun
 from .series import SeriesScale, series_runs
 
 __all__ = [
@@ -108,18 +109,6 @@ def resource_cases(
     return (*cases, case("bandlimit", 0.5, "bf16"))
 
 
-@dataclass(frozen=True)
-class PlannedRun:
-    """One training run of an experiment: its folder under the output folder, and its config."""
-
-    experiment: str
-    folder: str
-    config: TrainConfig
-    task: str
-    variant: str
-    seed: int
-
-
 def variants(scale: Scale) -> list[tuple[str, tuple[CompressionConfig, ...]]]:
     out: list[tuple[str, tuple[CompressionConfig, ...]]] = [("plain", ())]
     out += [(f"rate {r:g}", (BandLimitConfig(rate=r),)) for r in scale.rates]
@@ -162,7 +151,7 @@ def plan(scale: Scale) -> list[PlannedRun]:
             config = scale.ucr.with_(data=data, compression=(BandLimitConfig(rate=rate),))
             runs.append(PlannedRun("rate_matrix", folder, config, data, f"rate {rate:g}", scale.ucr.seed))
     if scale.series is not None:
-        runs += [PlannedRun(*run) for run in series_runs(scale.series)]
+        runs += series_runs(scale.series)
     return [r for r in runs if r.experiment in scale.chosen_experiments()]
 
 

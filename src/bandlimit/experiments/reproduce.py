@@ -27,8 +27,9 @@ from . import (
     paper,  # noqa: F401 - registers the quick and full scales' experiments
     series,
 )
-from .plan import PlannedRun, Scale, estimate_seconds, plan, resource_cases
+from .plan import Scale, estimate_seconds, plan, resource_cases
 from .registry import experiments, register_experiment
+from .runs import PlannedRun
 from .scales import SCALES
 from .series import SeriesScale
 from .series_report import series_blocks
@@ -55,7 +56,7 @@ def _series(
     def experiment(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
         if scale.series is None:
             return {"missing": f"scale {scale.name} has no time-series runs"}
-        train_all([PlannedRun(*run) for run in series.runs_read(measure.__name__, scale.series)], out, log)
+        train_all(series.runs_read(measure.__name__, scale.series), out, log)
         return measure(scale.series, out, log)
 
     return experiment

@@ -29,6 +29,7 @@ from ..data import DatasetNotFoundError, load_dataset
 from ..io import cached_json
 from ..train import TrainConfig, run_is_finished
 from ..train.run import CHECKPOINT, RESULT, evaluate_settings, load_metrics
+from .runs import PlannedRun
 from .stats import friedman_nemenyi
 
 __all__ = [
@@ -137,11 +138,7 @@ def _size(name: str, root: str | None) -> tuple[int, int]:
     return len(train), info.input_shape[0]
 
 
-Run = tuple[str, str, TrainConfig, str, str, int]
-"""``(experiment, folder, config, set, setting, seed)``, the fields of :class:`.plan.PlannedRun`."""
-
-
-def series_runs(series: SeriesScale) -> list[Run]:
+def series_runs(series: SeriesScale) -> list[PlannedRun]:
     """Every run, in training order: each set at each setting, then Table 3's other FiftyWords runs."""
     wanted = [("train_vs_inference", name, setting, 0) for name in series.sets for setting in SETTINGS]
     for energy in series.table_energies:
@@ -150,25 +147,22 @@ def series_runs(series: SeriesScale) -> list[Run]:
             if not shared:  # the matrix's FiftyWords runs serve the table too
                 wanted.append(("energy_table", "FiftyWords", _energy_setting(energy), seed))
     return [
-        (
-            exp,
-            f"series/{name}/{setting.replace(' ', '_')}-s{seed}",
-            series_config(series, name, setting, seed),
-            name,
-            setting,
-            seed,
-        )
+        PlannedRun(exp, _folder(name, setting, seed), series_config(series, name, setting, seed), name, setting, seed)
         for exp, name, setting, seed in wanted
     ]
 
 
-def runs_read(experiment: str, series: SeriesScale) -> list[Run]:
+def _folder(name: str, setting: str, seed: int) -> str:
+    return f"series/{name}/{setting.replace(' ', '_')}-s{seed}"
+
+
+def runs_read(experiment: str, series: SeriesScale) -> list[PlannedRun]:
     """The runs ``experiment`` reads (and so needs trained), some of them planned by another."""
     table = {_energy_setting(e) for e in series.table_energies}
     wanted = {
-        "train_vs_inference": lambda run: run[0] == "train_vs_inference",
-        "ucr_scatter": lambda run: run[0] == "train_vs_inference" and run[4] in ("energy 1", "rate 0.5"),
-        "energy_table": lambda run: run[3] == "FiftyWords" and run[4] in table,
+        "train_vs_inference": lambda run: run.experiment == "train_vs_inference",
+        "ucr_scatter": lambda run: run.experiment == "train_vs_inference" and run.variant in ("energy 1", "rate 0.5"),
+        "energy_table": lambda run: run.task == "FiftyWords" and run.variant in table,
     }[experiment]
     return [run for run in series_runs(series) if wanted(run)]
 
@@ -188,10 +182,11 @@ def train_vs_inference(series: SeriesScale, out: Path, log: Log) -> dict[str, An
     per training setting over the inference settings, the sets as blocks."""
     matrix: dict[str, dict[str, dict[str, float]]] = {}
     seconds: dict[str, float] = {}  # training time per set, all settings: where the scale's time goes
-    for exp, folder, _, name, setting, _ in series_runs(series):
-        if exp == "train_vs_inference" and run_is_finished(out / folder):
-            matrix.setdefault(name, {})[setting] = tested(out / folder)
-            seconds[name] = seconds.get(name, 0.0) + sum(m["epoch_time_s"] for m in load_metrics(out / folder))
+    for run in runs_read("train_vs_inference", series):
+        folder = out / run.folder
+        if run_is_finished(folder):
+            matrix.setdefault(run.task, {})[run.variant] = tested(folder)
+            seconds[run.task] = seconds.get(run.task, 0.0) + sum(m["epoch_time_s"] for m in load_metrics(folder))
     complete = {name: rows for name, rows in matrix.items() if set(rows) == set(SETTINGS)}
     return {
         "settings": list(SETTINGS),
@@ -232,10 +227,10 @@ def inference_tests(matrix: dict[str, dict[str, dict[str, float]]], alpha: float
 def ucr_scatter(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
     """Figure 8: per set, the best test accuracy of the plain and the rate-0.5 model; Wilcoxon."""
     pairs: dict[str, dict[str, float]] = {}
-    for exp, folder, _, name, setting, _ in series_runs(series):
-        if exp == "train_vs_inference" and setting in ("energy 1", "rate 0.5") and run_is_finished(out / folder):
-            result = json.loads((out / folder / RESULT).read_text())
-            pairs.setdefault(name, {})[setting] = result["best_test_acc"]
+    for run in runs_read("ucr_scatter", series):
+        if run_is_finished(out / run.folder):
+            result = json.loads((out / run.folder / RESULT).read_text())
+            pairs.setdefault(run.task, {})[run.variant] = result["best_test_acc"]
     complete = {name: p for name, p in pairs.items() if len(p) == 2}
     out_dict: dict[str, Any] = {"sets": complete, "metric": "best test accuracy over the evaluated epochs"}
     if len(complete) >= 2:
@@ -267,11 +262,8 @@ def energy_table(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
     rows = []
     for energy in series.table_energies:
         setting = _energy_setting(energy)
-        folders = [
-            out / folder
-            for _, folder, _, name, s, _ in series_runs(series)
-            if name == "FiftyWords" and s == setting and run_is_finished(out / folder)
-        ]
+        runs = runs_read("energy_table", series)
+        folders = [out / r.folder for r in runs if r.variant == setting and run_is_finished(out / r.folder)]
         if not folders:
             continue
         results = [json.loads((f / RESULT).read_text()) for f in folders]

@@ -13,7 +13,7 @@ from ..data import DatasetNotFoundError, load_dataset
 from ..errors import BandlimitError
 from ..train import TrainConfig, plan_run, train
 from ..train.folder import discard_run
-from .plan import PlannedRun
+from .runs import PlannedRun
 
 __all__ = ["absent", "check_folders", "prefixed", "train_all", "train_parallel"]
 
