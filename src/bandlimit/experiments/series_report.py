@@ -202,7 +202,8 @@ def scatter_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
         fig.savefig(plots / "series-scatter.png", dpi=110)
         plt.close(fig)
         blocks.append(("img", ("series-scatter.png", "each point a data set, the same metric on both axes")))
-    blocks.append(("p", f"**{verdict}**: {evidence}. Rule: {(scatter_verdict.__doc__ or '').split(':', 1)[1].strip()}"))
+    rule = " ".join((scatter_verdict.__doc__ or "").split(":", 1)[1].split())
+    blocks.append(("p", f"**{verdict}**: {evidence}. Rule: {rule}"))
     return blocks
 
 
@@ -221,7 +222,10 @@ def energy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
         for r in results["rows"]
     ]
     header = ["energy", "seeds", "best test acc %", "paper", "achieved rate", "saved MiB mean / max", "paper MB"]
-    blocks: list[Block] = [("h2", "Energy preserved on FiftyWords (paper: Table 3)"), ("table", (header, rows))]
+    blocks: list[Block] = [("h2", "Energy preserved on FiftyWords (paper: Table 3)")]
+    if not rows:
+        return [*blocks, ("p", "No finished FiftyWords runs yet.")]
+    blocks.append(("table", (header, rows)))
     verdicts = energy_verdicts(results["rows"])
     blocks.append(("table", (["claim", "verdict", "evidence"], [list(v) for v in verdicts])))
     return blocks
