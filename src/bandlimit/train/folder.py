@@ -151,7 +151,7 @@ def plan_run(config: TrainConfig, out: Path, *, resume: bool, force: bool, flag:
         )
     result = _finished_result(out)
     checkpoint = _checkpoint(out, config) if (out / CHECKPOINT).exists() else None
-    done = int(checkpoint["epoch"]) if checkpoint else len(read_jsonl(out / METRICS))
+    done = int(checkpoint["epoch"]) if checkpoint else _epochs_recorded(out)
     if result is not None:
         done = int(result["epochs"])
     if config.epochs < done:
@@ -205,6 +205,13 @@ def _saved_config(out: Path) -> TrainConfig | None:
         return TrainConfig.from_dict(data)
     except ConfigError as err:
         raise ConfigError(f"run folder {out} has a {CONFIG} this bandlimit cannot read ({err})") from None
+
+
+def _epochs_recorded(out: Path) -> int:
+    try:
+        return len(read_jsonl(out / METRICS))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise ConfigError(f"run folder {out} has an unreadable {METRICS}; --force trains it again") from None
 
 
 def _finished_result(out: Path) -> dict[str, Any] | None:
