@@ -336,3 +336,12 @@ def test_a_calibrated_folder_written_before_config_json_kept_the_request_is_the_
     lines = []
     assert train(calibrating, tmp_path, log=lines.append)["epochs"] == 1 and "finished already" in lines[0]
     assert train(calibrating.with_(epochs=2), tmp_path, resume=True, log=quiet)["epochs"] == 2
+
+
+def test_demo_names_the_methods_its_baseline_keeps(tmp_path):
+    base = apply_settings(
+        DEMO.with_(data="synthetic1d", epochs=1, limit=64, model_kwargs={"widths": [4, 8, 4]}), {"method": ["prune"]}
+    )
+    rows, table = run_demo(tmp_path, base, (0.5,), log=quiet)
+    assert [r["label"] for r in rows] == ["prune + band-limited", "nn.Conv + prune"]
+    assert "nn.Conv (direct)" not in table
