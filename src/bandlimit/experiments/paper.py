@@ -23,6 +23,7 @@ from ..data import load_dataset
 from ..io import cached_json
 from ..nn import BandLimitedConv1d
 from ..report import reproduce as renderers
+from ..report.measured import resource_blocks, robustness_blocks
 from ..report.methods import methods_blocks
 from ..train import TrainConfig, run_is_finished
 from ..train.run import CHECKPOINT, RESULT, evaluate_checkpoint, load_metrics, load_trained
@@ -142,7 +143,7 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
 
 
 @register_experiment(
-    "resources", render=renderers.resource_blocks, required=("steps", "machine"), measured_once=True
+    "resources", render=resource_blocks, required=("steps", "machine"), measured_once=True
 )
 def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Time, bytes saved for backward and peak memory of one whole training step per variant, at
@@ -159,7 +160,7 @@ def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
 
 
 @register_experiment(
-    "robustness", render=renderers.robustness_blocks, required=("tasks", "sigmas", "epsilons"), measured_once=True
+    "robustness", render=robustness_blocks, required=("tasks", "sigmas", "epsilons"), measured_once=True
 )
 def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Noise, attacks and recovery for each robust task's seed-0 models of the accuracy experiment."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..report.reproduce import html_page, markdown
+from ..report.render import html_page, markdown
 from .plan import LEGACY_EXPERIMENTS
 from .registry import experiments
 from .series_report import findings
