@@ -152,7 +152,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from ..experiments.reproduce import SCALES, estimate_seconds, plan, reproduce
+    from ..experiments.reproduce import SCALES, estimate_seconds, plan, reproduce, unique_runs
 
     scale = SCALES[args.scale]
     if args.only and set(args.only) - set(scale.chosen_experiments()):
@@ -161,7 +161,7 @@ def _reproduce(args: argparse.Namespace) -> None:
     if not args.dry_run:
         refuse_unused(args, ["gflops"], "without --dry-run (it sets the throughput the time estimate assumes)")
     check_out_dir(args.out)
-    runs = [r for r in plan(scale) if not args.only or r.experiment in args.only]
+    runs = unique_runs([r for r in plan(scale) if not args.only or r.experiment in args.only])
     if args.dry_run:
         refuse_unused(args, ["force", "workers"], "with --dry-run (nothing is trained)")
         gflops = args.gflops or scale.gflops

@@ -72,7 +72,10 @@ def _accuracy(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
                 "baseline": variant == "plain",
                 "seeds": len(results),
                 "achieved_rate": _spread(rates),
-                "selected": _spread([r["selected_test_acc"] for r in results]),
+                # None without a validation split (the paper's protocol: the best test accuracy)
+                "selected": _spread(selected)
+                if None not in (selected := [r["selected_test_acc"] for r in results])
+                else None,
                 "best_on_test": _spread([r["best_test_acc"] for r in results]),
                 "last_epoch": _spread([r["final_test_acc"] for r in results]),
                 "epoch_time_s": _spread([r["median_epoch_time_s"] for r in results]),
@@ -110,7 +113,7 @@ def _energy_table(config: TrainConfig, rows: Sequence[dict[str, Any]]) -> list[d
                 "achieved_rate": row["achieved_rate"]["mean"],
                 "energy_kept": kept["energy"],
                 "saved_mib": row["saved_mib"],
-                "selected": row["selected"]["mean"],
+                "selected": row["selected"]["mean"] if row["selected"] else None,
                 "best_on_test": row["best_on_test"]["mean"],
             }
         )
@@ -142,9 +145,7 @@ def _rate_matrix(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     return result
 
 
-@register_experiment(
-    "resources", render=resource_blocks, required=("steps", "machine"), measured_once=True
-)
+@register_experiment("resources", render=resource_blocks, required=("steps", "machine"), measured_once=True)
 def _resources(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
     """Time, bytes saved for backward and peak memory of one whole training step per variant, at
     1 thread, interleaved per model (ratios to the plain model)."""
@@ -200,7 +201,13 @@ def _robustness(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
                     )
             models[run.variant] = entry
         tasks[task] = {"models": models, "recovery": recovered}
-    return {"tasks": tasks, "sigmas": list(scale.sigmas), "epsilons": list(scale.epsilons)}
+    return {
+        "tasks": tasks,
+        "sigmas": list(scale.sigmas),
+        "epsilons": list(scale.epsilons),
+        "attack_samples": scale.attack_samples,
+        "attack_steps": scale.attack_steps,
+    }
 
 
 @register_experiment("methods", render=methods_blocks, required=("tasks", "seeds"), measured_once=True)

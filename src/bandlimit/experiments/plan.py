@@ -4,6 +4,7 @@ runs as a plan with a time estimate (``--dry-run``). The experiments themselves 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from ..models import create_model
 from ..train import TrainConfig
 from ..train.run import CHECKPOINT
 from .compare import method_variants
-from .runs import PlannedRun
+from .runs import PlannedRun, unique_runs
 from .series import SeriesScale, series_runs
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "plan",
     "resource_cases",
     "slug",
+    "unique_runs",
     "variants",
 ]
 
@@ -38,10 +40,13 @@ class Scale:
     Attributes:
         name: ``quick``, ``full`` or a custom name (tests use a tiny one).
         seeds: seeds per configuration of the accuracy experiment (mean and spread over them).
+        seeds_for: variants (e.g. ``rate 0.5``) that get this many seeds instead of ``seeds``.
         rates: fixed compression rates of the accuracy experiment (besides the plain model).
         energies: energies of the energy-based rows, each run per batch (dynamic) and calibrated.
         calibrate: batches a calibrated run measures its bands on.
         tasks: the accuracy experiment's base runs by name (their ``compression`` is replaced).
+        task_variants: tasks that run only these variants (by name, e.g. ``plain``); the others
+            run every variant.
         ucr: the base run of the train-rate x test-rate experiment (its ``data`` is replaced).
         ucr_sets: the UCR data sets of that experiment; empty: every one found.
         matrix_rates: train and test rates of that experiment.
@@ -70,6 +75,8 @@ class Scale:
     ucr: TrainConfig
     ucr_sets: tuple[str, ...]
     matrix_rates: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
+    seeds_for: dict[str, int] = field(default_factory=dict)
+    task_variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
     steps: tuple[StepCase, ...] = ()
     robust_tasks: tuple[str, ...] = ()
     robust_rates: tuple[float, ...] = ()
@@ -112,9 +119,9 @@ def resource_cases(
 def variants(scale: Scale) -> list[tuple[str, tuple[CompressionConfig, ...]]]:
     out: list[tuple[str, tuple[CompressionConfig, ...]]] = [("plain", ())]
     out += [(f"rate {r:g}", (BandLimitConfig(rate=r),)) for r in scale.rates]
-    for e in scale.energies:
-        out.append((f"energy {e:g} dynamic", (BandLimitConfig(energy=e),)))
-        out.append((f"energy {e:g} calibrated", (BandLimitConfig(energy=e, calibrate=scale.calibrate),)))
+    for e in scale.energies:  # rate 0: the energy alone chooses the bands
+        out.append((f"energy {e:g} dynamic", (BandLimitConfig(rate=0.0, energy=e),)))
+        out.append((f"energy {e:g} calibrated", (BandLimitConfig(rate=0.0, energy=e, calibrate=scale.calibrate),)))
     return out
 
 
@@ -129,11 +136,16 @@ def _ucr_sets(scale: Scale) -> list[str]:
 
 
 def plan(scale: Scale) -> list[PlannedRun]:
-    """Every training run of every experiment, in the order :func:`reproduce` trains them."""
-    runs = []
+    """Every training run of every experiment, in the order :func:`reproduce` trains them.
+
+    A run whose config equals one planned before it shares that run's folder (the accuracy
+    experiment's FiftyWords runs at the standard scale are the time-series protocols' runs)."""
+    runs = series_runs(scale.series) if scale.series is not None else []
     for task, base in scale.tasks.items():
         for variant, compression in variants(scale):
-            for seed in range(scale.seeds):
+            if variant not in scale.task_variants.get(task, (variant,)):
+                continue
+            for seed in range(scale.seeds_for.get(variant, scale.seeds)):
                 folder = f"accuracy/{slug(task)}/{slug(variant)}-s{seed}"
                 config = base.with_(compression=compression, seed=seed)
                 runs.append(PlannedRun("accuracy", folder, config, task, variant, seed))
@@ -150,9 +162,18 @@ def plan(scale: Scale) -> list[PlannedRun]:
             folder = f"rate_matrix/{slug(data)}/rate{rate:g}"
             config = scale.ucr.with_(data=data, compression=(BandLimitConfig(rate=rate),))
             runs.append(PlannedRun("rate_matrix", folder, config, data, f"rate {rate:g}", scale.ucr.seed))
-    if scale.series is not None:
-        runs += series_runs(scale.series)
-    return [r for r in runs if r.experiment in scale.chosen_experiments()]
+    chosen = [r for r in runs if r.experiment in scale.chosen_experiments()]
+    return _shared(chosen)
+
+
+def _shared(runs: Sequence[PlannedRun]) -> list[PlannedRun]:
+    """``runs`` with each run whose config equals an earlier one's moved to that run's folder."""
+    first: dict[str, str] = {}
+    out = []
+    for run in runs:
+        key = json.dumps(run.config.to_dict(), sort_keys=True, default=str)
+        out.append(dataclasses.replace(run, folder=first.setdefault(key, run.folder)))
+    return out
 
 
 # Shapes and training-set sizes for the estimate, where the data may be absent (CIFAR).

@@ -12,9 +12,9 @@ from typing import Any
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..report.render import html_page, markdown
+from .findings import findings
 from .plan import LEGACY_EXPERIMENTS
 from .registry import experiments
-from .series_report import findings
 
 __all__ = ["write_report"]
 

@@ -27,7 +27,7 @@ from . import (
     paper,  # noqa: F401 - registers the quick and full scales' experiments
     series,
 )
-from .plan import Scale, estimate_seconds, plan, resource_cases
+from .plan import Scale, estimate_seconds, plan, resource_cases, unique_runs
 from .registry import experiments, register_experiment
 from .runs import PlannedRun
 from .scales import SCALES
@@ -43,6 +43,7 @@ __all__ = [
     "plan",
     "reproduce",
     "resource_cases",
+    "unique_runs",
 ]
 
 Log = Callable[[str], None]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..train import TrainConfig
 
-__all__ = ["PlannedRun"]
+__all__ = ["PlannedRun", "unique_runs"]
 
 
 @dataclass(frozen=True)
@@ -19,3 +20,11 @@ class PlannedRun:
     task: str
     variant: str
     seed: int
+
+
+def unique_runs(runs: Sequence[PlannedRun]) -> list[PlannedRun]:
+    """``runs`` with one run per folder, the first planned there (shared runs train once)."""
+    first: dict[str, PlannedRun] = {}
+    for run in runs:
+        first.setdefault(run.folder, run)
+    return list(first.values())

@@ -16,7 +16,6 @@ from .stats import FriedmanResult, plot_critical_difference
 __all__ = [
     "PAPER_TABLE3",
     "energy_verdicts",
-    "findings",
     "heatmap",
     "inference_verdict",
     "scatter_verdict",
@@ -229,33 +228,6 @@ def energy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     verdicts = energy_verdicts(results["rows"])
     blocks.append(("table", (["claim", "verdict", "evidence"], [list(v) for v in verdicts])))
     return blocks
-
-
-_IMAGES = "images are not in this scale (CIFAR is not on this machine; the GPU scale is `full`)"
-_NOT_HERE = {
-    "Table 1 / Figure 3: accuracy falls slowly with the fixed rate (CIFAR)": _IMAGES,
-    "Figure 3-4: fixed rates beat energy-based compression (ResNet-18)": _IMAGES,
-    "Table 2 / Figure 7: memory and time fall with the rate (P100)": "GPU resources; see `bandlimit bench`",
-    "Figure 6: band-limited models keep more accuracy under noise": _IMAGES,
-}
-
-
-def findings(results: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """``[finding, verdict, evidence]`` for every finding of PAPER.md this report can speak to."""
-    rows = []
-    tests = results.get("train_vs_inference", {}).get("tests", {})
-    for trained, figure in (("energy 0.9", "Figure 22"), ("energy 1", "Figure 23")):
-        verdict, evidence = inference_verdict(tests.get(trained), trained)
-        rows.append([f"{figure}: a model trained at {trained} is best tested at {trained}", verdict, evidence])
-    for trained in ("rate 0.5", "rate 0.85"):
-        verdict, evidence = inference_verdict(tests.get(trained), trained)
-        rows.append([f"Figure 5: a model trained at {trained} is best tested at {trained}", verdict, evidence])
-    if "ucr_scatter" in results:
-        rows.append(["Figure 8: accuracy is preserved at 50% compression", *scatter_verdict(results["ucr_scatter"])])
-    for claim, verdict, evidence in energy_verdicts(results.get("energy_table", {}).get("rows", [])):
-        rows.append([f"Table 3: {claim}", verdict, evidence])
-    rows += [[finding, NOT_TESTABLE, why] for finding, why in _NOT_HERE.items()]
-    return rows
 
 
 def series_blocks() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from ..data import DatasetNotFoundError, load_dataset
 from ..errors import BandlimitError
 from ..train import TrainConfig, plan_run, train
 from ..train.folder import discard_run
-from .runs import PlannedRun
+from .runs import PlannedRun, unique_runs
 
 __all__ = ["absent", "check_folders", "prefixed", "train_all", "train_parallel"]
 
@@ -101,7 +101,7 @@ def train_parallel(
     import concurrent.futures
     import multiprocessing
 
-    todo = [r for r in runs if not absent(r.config.data, r.config.data_root) and _needs_training(r, out)]
+    todo = [r for r in unique_runs(runs) if not absent(r.config.data, r.config.data_root) and _needs_training(r, out)]
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or state inherited
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = {pool.submit(_train_one, _config(r, out), out / r.folder): r for r in todo}

@@ -26,7 +26,10 @@ def resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
             "are in section 1's tables.",
         ),
     ]
-    header = ["variant", "step s", "time vs plain", "saved MiB", "saved vs plain", "peak MiB", "peak vs plain"]
+    header = [
+        "variant", "step s", "time vs plain", "time vs FFT 0", "saved MiB", "saved vs plain", "saved vs FFT 0",
+        "peak MiB", "peak vs plain",
+    ]  # fmt: skip
     for title, section in results["steps"].items():
         name = "resources-" + "".join(c if c.isalnum() else "_" for c in title) + ".png"
         _plot_resources(title, section, plots / name)
@@ -37,6 +40,8 @@ def resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
             section.items(),
             key=lambda kv: (kv[1]["case"]["variant"], kv[1]["case"]["precision"] != "fp32", kv[1]["case"]["rate"]),
         )
+        fft = _fft_at_zero(section)
+        fft_saved = None if fft is None else fft.get("saved_bytes")
         for variant, e in sorted(order, key=lambda kv: not kv[0].startswith("nn.Conv")):  # the plain model first
             saved = e.get("saved_bytes")
             rows.append(
@@ -44,8 +49,10 @@ def resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
                     variant,
                     f"{e['median_s']:.3f}",
                     f"{e.get('time_vs_plain', 1.0):.2f}x",
+                    "-" if fft is None else f"{e['median_s'] / fft['median_s']:.2f}x",
                     "-" if saved is None else f"{saved / 2**20:.1f}",
                     "-" if saved is None else f"{e.get('saved_vs_plain', 1.0):.2f}x",
+                    "-" if saved is None or not fft_saved else f"{saved / fft_saved:.2f}x",
                     f"{e['peak_bytes'] / 2**20:.1f}" if "peak_bytes" in e else "-",
                     f"{e['peak_vs_plain']:.2f}x" if "peak_vs_plain" in e else "-",
                 ]
@@ -54,30 +61,49 @@ def resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     return blocks
 
 
+def _fft_at_zero(section: dict[str, Any]) -> dict[str, Any] | None:
+    """The full-spectrum FFT model (band-limited layers at rate 0, float32): Figure 7's reference."""
+    return next(
+        (
+            e
+            for e in section.values()
+            if e["case"]["variant"] == "bandlimit" and e["case"]["rate"] == 0 and e["case"]["precision"] == "fp32"
+        ),
+        None,
+    )
+
+
 def _plot_resources(title: str, section: dict[str, Any], path: Path) -> None:
+    """Time, bytes saved and peak memory against the rate: to the plain model (top row) and, as the
+    paper's Figure 7, to the full-spectrum FFT model at rate 0 (bottom row)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fft = _fft_at_zero(section)
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6.4), squeeze=False)
+    keys = (("median_s", "time_vs_plain"), ("saved_bytes", "saved_vs_plain"), ("peak_bytes", "peak_vs_plain"))
     for variant, marker in (("bandlimit", "o-"), ("bandlimit+checkpoint", "s--")):
         mine = sorted(
             (e for e in section.values() if e["case"]["variant"] == variant and e["case"]["precision"] == "fp32"),
             key=lambda e: e["case"]["rate"],
         )
         rates = [e["case"]["rate"] for e in mine]
-        for ax, key in zip(axes, ("time_vs_plain", "saved_vs_plain", "peak_vs_plain")):
-            values = [e.get(key) for e in mine]
+        for column, (raw, to_plain) in enumerate(keys):
+            values = [e.get(to_plain) for e in mine]
             if rates and all(v is not None for v in values):
-                ax.plot(rates, values, marker, label=variant)
+                axes[0][column].plot(rates, values, marker, label=variant)
+            if fft is not None and fft.get(raw) and all(e.get(raw) is not None for e in mine):
+                axes[1][column].plot(rates, [e[raw] / fft[raw] for e in mine], marker, label=variant)
     for name, e in section.items():
         if e["case"]["precision"] == "bf16":
-            for ax, key in zip(axes, ("time_vs_plain", "saved_vs_plain", "peak_vs_plain")):
-                if e.get(key) is not None:
-                    ax.plot([e["case"]["rate"]], [e[key]], "*", markersize=10, label=name)
-    for ax, label in zip(axes, ("step time", "bytes saved for backward", "peak memory")):
-        ax.axhline(1.0, color="k", lw=1)
-        ax.set_xlabel("rate")
-        ax.set_ylabel(f"{label} / plain model's")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+            for column, (_, to_plain) in enumerate(keys):
+                if e.get(to_plain) is not None:
+                    axes[0][column].plot([e["case"]["rate"]], [e[to_plain]], "*", markersize=10, label=name)
+    for row, reference in enumerate(("the plain model's", "the FFT model's at rate 0")):
+        for ax, label in zip(axes[row], ("step time", "bytes saved for backward", "peak memory")):
+            ax.axhline(1.0, color="k", lw=1)
+            ax.set_xlabel("rate")
+            ax.set_ylabel(f"{label} /\n{reference}", fontsize=8)
+            ax.grid(alpha=0.3)
+        axes[row][0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -98,6 +124,16 @@ def robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
             "fixed-budget ones; inf when the attack fooled fewer than half).",
         ),
     ]
+    if "attack_steps" in results:
+        steps = results["attack_steps"]
+        blocks.append(
+            (
+                "p",
+                f"Attacks on {results['attack_samples']} test samples: PGD and Carlini-Wagner {steps} steps (Carlini-"
+                f"Wagner with 5 binary-search steps of its constant), boundary {10 * steps} steps from the nearest "
+                f"sample of another class, additive uniform noise {steps} repeats.",
+            )
+        )
     for task, entry in results["tasks"].items():
         blocks.append(("h3", f"{task}: robustness"))
         if "missing" in entry:
@@ -119,6 +155,12 @@ def robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
         fig.savefig(plots / name, dpi=110)
         plt.close(fig)
         blocks.append(("img", (name, f"{task}: test accuracy under Gaussian (solid) and uniform (dashed) noise")))
+        header = ["model", "achieved rate", *[f"Gaussian σ={s:g}" for s in sigmas]]
+        rows = [
+            [v, f"{m['achieved_rate']:.3f}", *[f"{100 * a:.1f}" for a in m["noise"]["gaussian"]]]
+            for v, m in models.items()
+        ]
+        blocks.append(("table", (header, rows)))
         attacked = {v: m["attacks"] for v, m in models.items() if "attacks" in m}
         if attacked:
             attacks = list(next(iter(attacked.values())))

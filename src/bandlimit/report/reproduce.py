@@ -41,11 +41,9 @@ results/compare-50-words-preserved-energy-accuracy-mem-usage-1-All.xlsx, sheets 
 "memory-results"), the data behind the paper's Table 3 as far as can be told here."""
 
 
-
-
-
-def _pct(spread: dict[str, float]) -> str:
-    return f"{100 * spread['mean']:.1f} ± {100 * spread['std']:.1f}"
+def _pct(spread: dict[str, float] | None) -> str:
+    """Mean ± standard deviation in %; ``-`` where there is none (``selected`` without a validation split)."""
+    return "-" if spread is None else f"{100 * spread['mean']:.1f} ± {100 * spread['std']:.1f}"
 
 
 def accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
@@ -115,7 +113,7 @@ def accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
                     f"{r['achieved_rate']:.3f}",
                     f"{100 * r['energy_kept']:.2f}",
                     f"{r['saved_mib']:.1f}",
-                    f"{100 * r['selected']:.1f}",
+                    "-" if r["selected"] is None else f"{100 * r['selected']:.1f}",
                     f"{100 * r['best_on_test']:.1f}",
                 ]
                 for r in entry["energy_table"]
@@ -149,8 +147,11 @@ def _plot_accuracy(task: str, rows: Sequence[dict[str, Any]], path: Path) -> Non
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     fixed = sorted((r for r in rows if r["variant"].startswith("rate")), key=lambda r: r["achieved_rate"]["mean"])
+    # Without a validation split (the paper's protocol) only the best test accuracy exists.
+    selecting = all(r["selected"] is not None for r in rows)
+    energy_key = "selected" if selecting else "best_on_test"
     curves = (("selected", "o-", "fixed rate, selected epoch"), ("best_on_test", "s--", "fixed rate, best on test"))
-    for key, style, label in curves:
+    for key, style, label in curves[0 if selecting else 1 :]:
         if fixed:
             ax.errorbar(
                 [r["achieved_rate"]["mean"] for r in fixed],
@@ -165,16 +166,17 @@ def _plot_accuracy(task: str, rows: Sequence[dict[str, Any]], path: Path) -> Non
         if mine:
             ax.errorbar(
                 [r["achieved_rate"]["mean"] for r in mine],
-                [r["selected"]["mean"] for r in mine],
+                [r[energy_key]["mean"] for r in mine],
                 xerr=[r["achieved_rate"]["std"] for r in mine],
-                yerr=[r["selected"]["std"] for r in mine],
+                yerr=[r[energy_key]["std"] for r in mine],
                 fmt=marker,
                 capsize=3,
-                label=f"energy, {kind}, selected epoch",
+                label=f"energy, {kind}, {'selected epoch' if selecting else 'best on test'}",
             )
     plain = next((r for r in rows if r["baseline"]), None)
     if plain:  # each fixed-rate curve has its plain line, measured the same way
-        for key, style, label in (("selected", "-", "selected epoch"), ("best_on_test", "--", "best on test")):
+        lines = (("selected", "-", "selected epoch"), ("best_on_test", "--", "best on test"))
+        for key, style, label in lines[0 if selecting else 1 :]:
             mean, std = plain[key]["mean"], plain[key]["std"]
             ax.axhline(mean, color="k", lw=1, ls=style, label=f"nn.Conv, {label}")
             ax.axhspan(mean - std, mean + std, color="k", alpha=0.06)
