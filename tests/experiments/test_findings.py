@@ -2,6 +2,9 @@
 do not reproduce a finding, and the standard plan's shared and budgeted runs."""
 
 import dataclasses
+import json
+
+import pytest
 
 from bandlimit.experiments.findings import accuracy_verdicts, attack_verdicts, noise_verdict, resource_verdicts
 from bandlimit.experiments.plan import plan
@@ -152,3 +155,31 @@ def test_unique_runs_keeps_the_first_run_of_each_folder():
     a, b = PlannedRun("x", "f", config, "t", "v", 0), PlannedRun("y", "f", config, "t", "v", 0)
     c = dataclasses.replace(a, folder="g")
     assert unique_runs([a, c, b]) == [a, c]
+
+
+def test_results_are_versioned_and_checked_when_read_back():
+    from bandlimit.errors import ConfigError
+    from bandlimit.experiments.ucr_scatter import UcrScatter
+
+    result = UcrScatter(sets={"a": {"energy 1": 0.8, "rate 0.5": 0.7}})
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["version"] == UcrScatter.VERSION and UcrScatter.from_dict(data) == result
+    del data["version"]  # written before results were versioned: version 1
+    assert UcrScatter.from_dict(data) == result
+    with pytest.raises(ConfigError, match="version 2 of UcrScatter"):
+        UcrScatter.from_dict({**data, "version": 2})
+    with pytest.raises(ConfigError, match=r"not a UcrScatter .*\(no sets\)"):
+        UcrScatter.from_dict({"metric": "x"}, "x.json")
+
+
+def test_report_modules_import_nothing_above_them():
+    # report/ renders only: it imports neither the experiments nor the benchmarks, not even lazily.
+    import pathlib
+    import re
+
+    import bandlimit.report
+
+    for path in pathlib.Path(bandlimit.report.__file__).parent.glob("*.py"):
+        assert not re.search(
+            r"from \.\.(experiments|bench|cli)\b|import bandlimit\.(experiments|bench|cli)", path.read_text()
+        ), path

@@ -109,7 +109,7 @@ def test_resources_of_every_variant(reproduced):
 
 
 def test_robustness_of_the_seed_zero_models(reproduced):
-    from bandlimit.experiments.robustness import ATTACKS
+    from bandlimit.experiments.attacks import ATTACKS
 
     results = json.loads((reproduced / "robustness" / "results.json").read_text())
     series, images = results["tasks"]["FiftyWords FCN"], results["tasks"]["synthetic LeNet"]

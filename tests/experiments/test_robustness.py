@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from bandlimit.experiments.robustness import attack, band_limit_input, noise_accuracy, recovery
+from bandlimit.experiments.attacks import attack, band_limit_input, noise_accuracy, recovery
 from bandlimit.functional.band import band_for_size
 
 

@@ -7,6 +7,7 @@ import pytest
 import scipy.stats
 
 from bandlimit.experiments import reproduce as rp
+from bandlimit.experiments.energy_table import energy_verdicts
 from bandlimit.experiments.scales import SCALES
 from bandlimit.experiments.series import (
     SETTINGS,
@@ -17,7 +18,8 @@ from bandlimit.experiments.series import (
     paired_statistics,
     series_runs,
 )
-from bandlimit.experiments.series_report import energy_verdicts, inference_verdict, scatter_verdict
+from bandlimit.experiments.train_vs_inference import inference_verdict
+from bandlimit.experiments.ucr_scatter import UcrScatter, scatter_verdict
 from bandlimit.models import create_model
 from bandlimit.train import TrainConfig
 
@@ -90,10 +92,10 @@ def test_verdicts_on_constructed_results():
     assert inference_verdict(tests["energy 1"], "energy 1")[0] == "not reproduced"
     assert inference_verdict(None, "energy 1")[0] == "not testable at this scale"
     sets = {f"s{i}": {"energy 1": 0.8, "rate 0.5": 0.8 + d} for i, d in enumerate([0.01, -0.02, 0.0, 0.03, -0.01])}
-    kept = {"sets": sets, "wilcoxon": paired_statistics([p["rate 0.5"] for p in sets.values()], [0.8] * 5)}
+    kept = UcrScatter(sets=sets, wilcoxon=paired_statistics([p["rate 0.5"] for p in sets.values()], [0.8] * 5))
     assert scatter_verdict(kept)[0] == "reproduced"
     lost = {f"s{i}": {"energy 1": 0.8, "rate 0.5": 0.6} for i in range(10)}
-    assert scatter_verdict({"sets": lost, "wilcoxon": paired_statistics([0.6] * 10, [0.8] * 10)})[0] == "not reproduced"
+    assert scatter_verdict(UcrScatter(lost, wilcoxon=paired_statistics([0.6] * 10, [0.8] * 10)))[0] == "not reproduced"
 
     def row(energy, accs, saved):
         return {"energy": energy, "seeds": len(accs), "best_test_acc": accs, "saved_bytes_mean": saved}
@@ -178,7 +180,7 @@ def test_a_significant_loss_with_a_zero_median_is_not_preserved_accuracy():
     assert stats["median_difference"] == 0 and stats["p_loss"] < 0.01
     assert stats["p_loss"] == pytest.approx(scipy.stats.wilcoxon([0.0] * 13 + [-0.02] * 12, alternative="less").pvalue)
     sets = {f"s{i}": {"energy 1": p, "rate 0.5": t} for i, (p, t) in enumerate(zip(plain, treated))}
-    assert scatter_verdict({"sets": sets, "wilcoxon": stats})[0] == "not reproduced"
+    assert scatter_verdict(UcrScatter(sets, wilcoxon=stats))[0] == "not reproduced"
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Friedman / Nemenyi against hand computation and Demšar's (2006) published critical difference."""
 
+import dataclasses
 import math
 
 import matplotlib.image
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bandlimit.experiments.stats import friedman_nemenyi, plot_critical_difference
+from bandlimit.experiments.stats import friedman_nemenyi
+from bandlimit.experiments.train_vs_inference import plot_inference_test
 
 
 def test_friedman_statistic_and_ranks_computed_by_hand():
@@ -43,6 +45,6 @@ def test_bad_scores_are_refused():
 
 def test_critical_difference_diagram_is_drawn(tmp_path):
     scores = {"rate 0": [0.9, 0.8, 0.7, 0.6, 0.85], "rate 0.5": [0.88, 0.79, 0.72, 0.55, 0.8], "rate 0.9": [0.5] * 5}
-    plot_critical_difference(friedman_nemenyi(scores), tmp_path / "cd.png")
+    plot_inference_test(dataclasses.asdict(friedman_nemenyi(scores)), tmp_path / "cd.png", "average rank")
     image = matplotlib.image.imread(tmp_path / "cd.png")
     assert image.shape[0] > 50 and image.shape[1] > 500

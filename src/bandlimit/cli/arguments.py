@@ -61,4 +61,3 @@ def refuse_unused(args: argparse.Namespace, names: Iterable[str], why: str) -> N
     unused = given(args, names)
     if unused:
         raise ConfigError(f"{', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect {why}")
-

@@ -1,19 +1,27 @@
 """The report's table of findings: one verdict per finding of the paper (PAPER.md), with the
 statistic it rests on and the paper's number beside ours.
 
-The time-series verdicts are in :mod:`.series_report`; this module adds those of the accuracy
-sweep (Table 1, Figure 3), robustness (Figure 6) and resources (Figure 7), and collects all of
-them. Every rule is stated in the docstring of the function applying it; the report repeats it.
+The time-series verdicts live with their experiments (:mod:`.train_vs_inference`,
+:mod:`.ucr_scatter`, :mod:`.energy_table`); this module adds those of the accuracy sweep
+(Table 1, Figure 3), robustness (Figure 6) and resources (Figure 7), and collects all of them.
+Every rule is stated in the docstring of the function applying it; the report repeats it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .series_report import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, energy_verdicts, inference_verdict, scatter_verdict
+from .accuracy import Accuracy
+from .energy_table import EnergyTable, energy_verdicts
+from .paper_numbers import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from .registry import ExperimentResult
+from .resources import Resources
+from .robustness import Robustness
+from .train_vs_inference import TrainVsInference, inference_verdict
+from .ucr_scatter import UcrScatter, scatter_verdict
 
 __all__ = ["accuracy_verdicts", "findings", "noise_verdict", "attack_verdicts", "resource_verdicts"]
 
@@ -189,36 +197,45 @@ def resource_verdicts(steps: dict[str, Any]) -> list[Verdict]:
 _ABSENT = "not among this scale's experiments"
 
 
-def findings(results: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """``[finding, verdict, evidence]`` for every finding of PAPER.md this report can speak to."""
+def findings(results: Mapping[str, ExperimentResult], planned: Sequence[str] = ()) -> list[list[str]]:
+    """``[finding, verdict, evidence]`` for every finding of PAPER.md this report can speak to;
+    ``planned``: the scale's experiments (those without results are not run yet)."""
     rows = []
-    tests = results.get("train_vs_inference", {}).get("tests", {})
+    matrix = results.get("train_vs_inference")
+    tests = matrix.tests if isinstance(matrix, TrainVsInference) else {}
     for trained, figure in (("energy 0.9", "Figure 22"), ("energy 1", "Figure 23")):
         verdict, evidence = inference_verdict(tests.get(trained), trained)
         rows.append([f"{figure}: a model trained at {trained} is best tested at {trained}", verdict, evidence])
     for trained in ("rate 0.5", "rate 0.85"):
         verdict, evidence = inference_verdict(tests.get(trained), trained)
         rows.append([f"Figure 5: a model trained at {trained} is best tested at {trained}", verdict, evidence])
-    if "ucr_scatter" in results:
-        rows.append(["Figure 8: accuracy is preserved at 50% compression", *scatter_verdict(results["ucr_scatter"])])
-    for claim, verdict, evidence in energy_verdicts(results.get("energy_table", {}).get("rows", [])):
+    scatter = results.get("ucr_scatter")
+    if isinstance(scatter, UcrScatter):
+        rows.append(["Figure 8: accuracy is preserved at 50% compression", *scatter_verdict(scatter)])
+    table = results.get("energy_table")
+    for claim, verdict, evidence in energy_verdicts(table.rows if isinstance(table, EnergyTable) else []):
         rows.append([f"Table 3: {claim}", verdict, evidence])
     verdicts: list[Verdict] = []
-    for task, entry in results.get("accuracy", {}).get("tasks", {}).items():
-        verdicts += accuracy_verdicts(task, entry.get("rows", []))
-    robustness = results.get("robustness", {})
-    for task, entry in robustness.get("tasks", {}).items():
-        if "models" in entry:
-            verdicts.append(noise_verdict(task, entry["models"], robustness["sigmas"]))
-            verdicts += attack_verdicts(task, entry["models"])
-    verdicts += resource_verdicts(results.get("resources", {}).get("steps", {}))
+    accuracy = results.get("accuracy")
+    if isinstance(accuracy, Accuracy):
+        for task, entry in accuracy.tasks.items():
+            verdicts += accuracy_verdicts(task, entry.get("rows", []))
+    robustness = results.get("robustness")
+    if isinstance(robustness, Robustness):
+        for task, entry in robustness.tasks.items():
+            if "models" in entry:
+                verdicts.append(noise_verdict(task, entry["models"], robustness.sigmas))
+                verdicts += attack_verdicts(task, entry["models"])
+    resources = results.get("resources")
+    if isinstance(resources, Resources):
+        verdicts += resource_verdicts(resources.steps)
     rows += [list(v) for v in verdicts]
-    if "accuracy" not in results:
-        rows.append(
-            ["Table 1 / Figure 3: accuracy against the fixed rate, fixed against energy", NOT_TESTABLE, _ABSENT]
-        )
-    if "robustness" not in results:
-        rows.append(["Figure 6: band-limited models keep more accuracy under noise", NOT_TESTABLE, _ABSENT])
-    if "resources" not in results:
-        rows.append(["Table 2 / Figure 7: memory and time fall with the rate", NOT_TESTABLE, _ABSENT])
+    absent = {
+        "accuracy": "Table 1 / Figure 3: accuracy against the fixed rate, fixed against energy",
+        "robustness": "Figure 6: band-limited models keep more accuracy under noise",
+        "resources": "Table 2 / Figure 7: memory and time fall with the rate",
+    }
+    for name, finding in absent.items():
+        if name not in results:
+            rows.append([finding, NOT_TESTABLE, "not run yet" if name in planned else _ABSENT])
     return rows

@@ -27,7 +27,7 @@ def _read_mapping(path: Path, keys: Sequence[str]) -> dict[str, Any]:
         reason = type(err).__name__
         raise ConfigError(f"{path} is not valid JSON ({reason}): delete it and reproduce again") from None
     absent = [k for k in keys if k not in data] if isinstance(data, dict) else list(keys)
-    if absent:
+    if absent or not isinstance(data, dict):
         raise ConfigError(
             f"{path} is not a file `bandlimit reproduce` wrote (an object with {list(keys)}; {absent} missing): "
             "delete it and run `bandlimit reproduce` again"
@@ -62,9 +62,9 @@ def write_report(folder: str | Path) -> tuple[Path, Path]:
     specs = experiments()
     names = [name for name in _chosen(scale) if name in specs]
     results = {
-        name: _read_mapping(out / name / "results.json", specs[name].required)
+        name: specs[name].result.from_dict(_read_mapping(path, ()), str(path))
         for name in names
-        if (out / name / "results.json").exists()
+        if (path := out / name / "results.json").exists()
     }
     plots = out / "report"
     plots.mkdir(exist_ok=True)
@@ -81,10 +81,10 @@ def write_report(folder: str | Path) -> tuple[Path, Path]:
     ]
     if "train_vs_inference" in names:  # the time-series protocols: a verdict per finding first
         blocks.append(("h2", "Findings of the paper (PAPER.md), one verdict each"))
-        blocks.append(("table", (["finding", "verdict", "evidence"], findings(results))))
+        blocks.append(("table", (["finding", "verdict", "evidence"], findings(results, names))))
     for name in names:
         if name in results:
-            blocks += specs[name].render(results[name], plots)
+            blocks += results[name].blocks(plots)
         else:
             blocks.append(("h2", name))
             blocks.append(("p", f"Not run yet (`bandlimit reproduce --only {name}`)."))

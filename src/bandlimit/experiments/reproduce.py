@@ -7,14 +7,17 @@ their own folders and resume where they stopped; finished runs are skipped, so a
 methods) run once, until their ``results.json`` is deleted. A folder is reused only by the same
 settings: every run's saved config, and the scale's settings in ``scale.json``, are compared
 before anything runs (``force`` trains and measures again what differs). ``bandlimit report``
-draws the results. The experiments: :mod:`.paper` (quick, full) and :mod:`.series` (standard).
+draws the results. One module per experiment: :mod:`.accuracy`, :mod:`.rate_matrix`,
+:mod:`.resources`, :mod:`.robustness`, :mod:`.methods` (quick, full; standard adds the first three
+of them) and the time-series protocols :mod:`.train_vs_inference`, :mod:`.ucr_scatter`,
+:mod:`.energy_table` (standard).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +26,22 @@ import torch
 from ..errors import ConfigError
 from ..io import atomic_write_text
 from ..train import check_out_dir
-from . import (
-    paper,  # noqa: F401 - registers the quick and full scales' experiments
+from . import (  # noqa: F401 - each registers its experiment
+    accuracy,
+    energy_table,
+    methods,
+    rate_matrix,
+    resources,
+    robustness,
     series,
+    train_vs_inference,
+    ucr_scatter,
 )
 from .plan import Scale, estimate_seconds, plan, resource_cases, unique_runs
-from .registry import experiments, register_experiment
+from .registry import experiments
 from .runs import PlannedRun
 from .scales import SCALES
-from .series import SeriesScale
-from .series_report import series_blocks
-from .training import check_folders, train_all, train_parallel
+from .training import Log, check_folders, train_parallel
 
 __all__ = [
     "SCALES",
@@ -45,31 +53,6 @@ __all__ = [
     "resource_cases",
     "unique_runs",
 ]
-
-Log = Callable[[str], None]
-
-
-def _series(
-    measure: Callable[[SeriesScale, Path, Log], dict[str, Any]],
-) -> Callable[[Scale, Path, Log], dict[str, Any]]:
-    """A time-series protocol of :mod:`.series` as an experiment: train its runs, then measure."""
-
-    def experiment(scale: Scale, out: Path, log: Log) -> dict[str, Any]:
-        if scale.series is None:
-            return {"missing": f"scale {scale.name} has no time-series runs"}
-        train_all(series.runs_read(measure.__name__, scale.series), out, log)
-        return measure(scale.series, out, log)
-
-    return experiment
-
-
-_SERIES_REQUIRED = {
-    "train_vs_inference": ("settings", "sets", "tests", "sets_seed", "planned_sets"),
-    "energy_table": ("rows",),
-    "ucr_scatter": ("sets",),
-}
-for _name, _render in series_blocks().items():
-    register_experiment(_name, render=_render, required=_SERIES_REQUIRED[_name])(_series(getattr(series, _name)))
 
 
 def reproduce(
@@ -129,9 +112,9 @@ def reproduce(
             continue
         log(f"== {name}")
         torch.manual_seed(0)
-        results = specs[name].run(scale, out, log)
+        result = specs[name].run(scale, out, log)
         (out / name).mkdir(exist_ok=True)
-        atomic_write_text(out / name / "results.json", json.dumps(results, indent=1, sort_keys=True))
+        atomic_write_text(out / name / "results.json", json.dumps(result.to_dict(), indent=1, sort_keys=True))
         atomic_write_text(out / name / "settings.json", json.dumps(settings, indent=1, sort_keys=True))
     return out
 

@@ -1,155 +1,173 @@
-"""Robustness of trained models: accuracy under random noise, adversarial attacks with foolbox,
-and recovery of adversarial examples by band-limiting the input (paper: Figures 6 and 28).
-
-The data sets are standardized (zero mean, unit variance per data set), so noise levels are in
-units of the data's standard deviation, and attacks are bounded by the test set's range.
-"""
+"""Robustness (PAPER.md: Figure 6, Section 4.4): accuracy under Gaussian and uniform noise, and
+adversarial attacks by kind (gradient-, score- and decision-based), on the seed-0 models of the
+accuracy experiment; the measurements are in :mod:`.attacks`."""
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-from ..functional.band import band_for_size
-from ..functional.spectral import band_low_pass
+from ..report.render import plt as _plt
+from ..train import run_is_finished
+from ..train.run import CHECKPOINT, load_trained
+from . import attacks
+from .plan import Scale, plan
+from .registry import Block, ExperimentResult, register_experiment
+from .training import Log
 
-__all__ = ["ATTACKS", "attack", "band_limit_input", "noise_accuracy", "recovery"]
-
-# name -> (foolbox attack class name, its arguments by steps, fixed-epsilon attack?)
-ATTACKS: dict[str, tuple[str, Any, bool]] = {
-    "FGSM (Linf)": ("FGSM", lambda steps: {}, True),
-    # Step 2.5 epsilon / steps (Madry et al.): the iterations can cross the whole budget.
-    "PGD (Linf)": ("LinfPGD", lambda steps: {"steps": steps, "rel_stepsize": 2.5 / steps}, True),
-    "additive uniform noise (L2)": ("L2RepeatedAdditiveUniformNoiseAttack", lambda steps: {"repeats": steps}, True),
-    "Carlini-Wagner (L2)": (
-        "L2CarliniWagnerAttack",
-        lambda steps: {"steps": steps, "binary_search_steps": 5, "initial_const": 1.0},
-        False,
-    ),
-    "boundary (L2, decision-based)": ("BoundaryAttack", lambda steps: {"steps": 10 * steps}, False),
-    "Gaussian blur": ("GaussianBlurAttack", lambda steps: {"steps": steps}, False),
-}
+__all__ = ["Robustness"]
 
 
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 256) -> float:
-    correct = sum(int((model(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum()) for i in range(0, len(x), batch))
-    return correct / max(1, len(x))
+@dataclass
+class Robustness(ExperimentResult):
+    """``tasks`` (task -> ``models`` (variant -> ``achieved_rate``, ``noise``, ``attacks``) and
+    ``recovery``, or ``missing``), the noise levels ``sigmas``, the fixed-budget attacks'
+    ``epsilons``, and the attacks' samples and steps (None in results of before 2026-12-02)."""
+
+    tasks: dict[str, dict[str, Any]]
+    sigmas: list[float]
+    epsilons: list[float]
+    attack_samples: int | None = None
+    attack_steps: int | None = None
+
+    def blocks(self, plots: Path) -> list[Block]:
+        return _robustness_blocks(asdict(self), plots)
 
 
-def noise_accuracy(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float], seed: int = 0
-) -> dict[str, list[float]]:
-    """Test accuracy with Gaussian noise of standard deviation ``sigma``, and uniform noise of the
-    same standard deviation (on ``[-sigma sqrt 3, sigma sqrt 3]``), added to every input.
-
-    Returns:
-        ``{"gaussian": [...], "uniform": [...]}``, one accuracy per sigma.
-    """
-    model.eval()
-    generator = torch.Generator().manual_seed(seed)
-    out: dict[str, list[float]] = {"gaussian": [], "uniform": []}
-    for sigma in sigmas:
-        gaussian = torch.randn(x.shape, generator=generator) * sigma
-        uniform = (torch.rand(x.shape, generator=generator) * 2 - 1) * sigma * math.sqrt(3)
-        out["gaussian"].append(_accuracy(model, x + gaussian, y))
-        out["uniform"].append(_accuracy(model, x + uniform, y))
-    return out
-
-
-def attack(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    name: str,
-    epsilons: Sequence[float],
-    bounds: tuple[float, float],
-    steps: int,
-) -> dict[str, Any]:
-    """One foolbox attack on the samples ``model`` classifies correctly.
-
-    Fixed-epsilon attacks give the accuracy at each epsilon (an Linf budget; for the L2 noise
-    attack, ``epsilon * sqrt(values per sample)``, the L2 norm of an even Linf change), over
-    all samples with the misclassified ones counting as wrong, and, per attacked sample, the
-    smallest epsilon that fooled it; the
-    minimizing attacks give the size of the perturbation they found (L2 norm of the adversarial
-    minus the input; for the blur, of the blurred image's difference). ``median_size`` is the
-    median over the attacked samples, counting a sample the attack did not fool as infinite.
-    """
-    import foolbox
-
-    model.eval()
-    with torch.no_grad():
-        correct = model(x).argmax(1) == y
-    xs, ys = x[correct], y[correct]
-    result: dict[str, Any] = {"samples": len(x), "attacked": len(xs), "clean_accuracy": float(correct.float().mean())}
-    if len(xs) == 0:
-        return {**result, "median_size": None, "accuracy": None}
-    fmodel = foolbox.PyTorchModel(model, bounds=bounds)
-    cls, arguments, fixed = ATTACKS[name]
-    attack_ = getattr(foolbox.attacks, cls)(**arguments(steps))
-    if fixed:
-        scale = math.sqrt(xs[0].numel()) if name.endswith("(L2)") else 1.0
-        _, _, success = attack_(fmodel, xs, ys, epsilons=[e * scale for e in epsilons])
-        fooled = success.cpu()  # (epsilons, samples)
-        result["accuracy"] = [float(correct.sum() - f.sum()) / len(x) for f in fooled]
-        first = torch.where(fooled.any(0), fooled.float().argmax(0), len(epsilons))
-        sizes = [epsilons[i] if i < len(epsilons) else math.inf for i in first.tolist()]
-    else:
-        sizes = [math.inf] * len(xs)
-        kwargs: dict[str, Any] = {}
-        chosen = torch.arange(len(xs))
-        if cls == "BoundaryAttack":
-            # A decision-based attack starts from an input of another class: the first such
-            # attacked sample (foolbox's own start, blended noise, fails on confident models).
-            with torch.no_grad():
-                predicted = model(xs).argmax(1)
-            other = (predicted[None, :] != ys[:, None]).float()
-            chosen = torch.nonzero(other.any(1)).flatten()
-            kwargs["starting_points"] = xs[other[chosen].argmax(1)]
-        if len(chosen):
-            _, clipped, success = attack_(fmodel, xs[chosen], ys[chosen], epsilons=None, **kwargs)
-            norms = (clipped - xs[chosen]).flatten(1).norm(dim=1).cpu()
-            for i, n, s in zip(chosen.tolist(), norms, success.cpu()):
-                sizes[i] = float(n) if s else math.inf
-    result["median_size"] = statistics.median(sizes)
-    result["fooled"] = sum(math.isfinite(s) for s in sizes) / len(sizes)
-    return result
+@register_experiment("robustness", Robustness, measured_once=True)
+def robustness(scale: Scale, out: Path, log: Log) -> Robustness:
+    """Noise, attacks and recovery for each robust task's seed-0 models of the accuracy experiment."""
+    runs = [r for r in plan(scale) if r.experiment == "accuracy" and r.seed == 0 and r.task in scale.robust_tasks]
+    tasks: dict[str, Any] = {}
+    for task in scale.robust_tasks:
+        wanted = {"plain", *(f"rate {r:g}" for r in scale.robust_rates or scale.rates)}
+        mine = [r for r in runs if r.task == task and r.variant in wanted]
+        finished = [r for r in mine if run_is_finished(out / r.folder)]
+        if not finished:
+            tasks[task] = {"missing": "no finished models: run the accuracy experiment first (or its data is absent)"}
+            continue
+        models: dict[str, Any] = {}
+        recovered = None
+        for run in finished:
+            exp = load_trained(out / run.folder / CHECKPOINT)  # the last epoch's weights
+            x, y = exp.test_data
+            log(f"{run.folder}: noise and attacks")
+            entry: dict[str, Any] = {
+                "achieved_rate": exp.achieved_rate,
+                "noise": attacks.noise_accuracy(exp.model, x, y, scale.sigmas),
+            }
+            if x.dim() == 4:  # images: attacks on a seeded subset of the test set
+                pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[: scale.attack_samples]
+                xs, ys = x[pick], y[pick]
+                bounds = (float(x.min()), float(x.max()))
+                entry["attacks"] = {
+                    name: attacks.attack(exp.model, xs, ys, name, scale.epsilons, bounds, scale.attack_steps)
+                    for name in attacks.ATTACKS
+                }
+                if run.variant == "plain":
+                    epsilon = scale.epsilons[len(scale.epsilons) // 2]
+                    recovered = attacks.recovery(
+                        exp.model, xs, ys, epsilon, bounds, scale.attack_steps, (0.0, *scale.rates)
+                    )
+            models[run.variant] = entry
+        tasks[task] = {"models": models, "recovery": recovered}
+    return Robustness(
+        tasks=tasks,
+        sigmas=list(scale.sigmas),
+        epsilons=list(scale.epsilons),
+        attack_samples=scale.attack_samples,
+        attack_steps=scale.attack_steps,
+    )
 
 
-def band_limit_input(x: torch.Tensor, rate: float) -> torch.Tensor:
-    """``x`` ``(B, C, H, W)`` low-passed onto the band a layer would keep of it at ``rate``
-    (zero-padded FFT grid of the input's own size): the paper's defence by compression."""
-    band = band_for_size(tuple(x.shape[-2:]), rate)
-    low: torch.Tensor = band_low_pass(x, band, x.shape[-2], x.shape[-1])
-    return low
+def _robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+    sigmas, epsilons = results["sigmas"], results["epsilons"]
+    blocks: list[Block] = [
+        ("h2", "5. Robustness (paper: Figures 6 and 28)"),
+        (
+            "p",
+            "Models of the accuracy experiment (seed 0, last epoch). Noise levels and attack budgets are in units of "
+            "the standardized data's standard deviation (the L2 noise attack's budget is epsilon times the square root "
+            "of the values per sample); attacks (foolbox) run on a seeded subset of the test set, "
+            "bounded by the test set's range. Median size: the median perturbation needed over the correctly "
+            "classified samples (L2 norm for the minimizing attacks, the smallest successful epsilon for the "
+            "fixed-budget ones; inf when the attack fooled fewer than half).",
+        ),
+    ]
+    if "attack_steps" in results:
+        steps = results["attack_steps"]
+        blocks.append(
+            (
+                "p",
+                f"Attacks on {results['attack_samples']} test samples: PGD and Carlini-Wagner {steps} steps (Carlini-"
+                f"Wagner with 5 binary-search steps of its constant), boundary {10 * steps} steps from the nearest "
+                f"sample of another class, additive uniform noise {steps} repeats.",
+            )
+        )
+    for task, entry in results["tasks"].items():
+        blocks.append(("h3", f"{task}: robustness"))
+        if "missing" in entry:
+            blocks.append(("p", f"Not run: {entry['missing']}."))
+            continue
+        models = entry["models"]
+        name = "noise-" + "".join(c if c.isalnum() else "_" for c in task) + ".png"
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        for variant, model in models.items():
+            line = ax.plot(sigmas, model["noise"]["gaussian"], "o-", label=f"{variant}, Gaussian")[0]
+            ax.plot(sigmas, model["noise"]["uniform"], "s--", color=line.get_color(), label=f"{variant}, uniform")
+        ax.set_xlabel("noise standard deviation (data standard deviations)")
+        ax.set_ylabel("test accuracy")
+        ax.set_title(f"{task}: accuracy under noise")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        fig.savefig(plots / name, dpi=110)
+        plt.close(fig)
+        blocks.append(("img", (name, f"{task}: test accuracy under Gaussian (solid) and uniform (dashed) noise")))
+        header = ["model", "achieved rate", *[f"Gaussian σ={s:g}" for s in sigmas]]
+        rows = [
+            [v, f"{m['achieved_rate']:.3f}", *[f"{100 * a:.1f}" for a in m["noise"]["gaussian"]]]
+            for v, m in models.items()
+        ]
+        blocks.append(("table", (header, rows)))
+        attacked = {v: m["attacks"] for v, m in models.items() if "attacks" in m}
+        if attacked:
+            attacks = list(next(iter(attacked.values())))
+            header = ["model", "achieved rate", *[f"{a} median size" for a in attacks]]
+            rows = [
+                [v, f"{models[v]['achieved_rate']:.3f}", *[_size(attacked[v][a]["median_size"]) for a in attacks]]
+                for v in attacked
+            ]
+            blocks.append(("table", (header, rows)))
+            fixed = [a for a in attacks if attacked[next(iter(attacked))][a].get("accuracy") is not None]
+            fixed = [a for a in fixed if isinstance(attacked[next(iter(attacked))][a]["accuracy"], list)]
+            header = ["model", "attack", *[f"acc @ {e:g}" for e in epsilons]]
+            rows = [
+                [v, a, *[f"{100 * acc:.1f}" for acc in attacked[v][a]["accuracy"]]] for v in attacked for a in fixed
+            ]
+            blocks.append(("table", (header, rows)))
+        recovery = entry.get("recovery")
+        if recovery:
+            blocks.append(
+                (
+                    "p",
+                    f"Recovery: PGD adversarial examples at epsilon {recovery['epsilon']:g} against the plain model, "
+                    "then the plain model's accuracy after band-limiting its input at each rate (the adversarial "
+                    "perturbation is mostly high-frequency), beside its accuracy on band-limited clean inputs.",
+                )
+            )
+            header = ["input rate", "adversarial acc %", "clean acc %"]
+            rows = [
+                [f"{r:g}", f"{100 * a:.1f}", f"{100 * c:.1f}"]
+                for r, a, c in zip(recovery["rates"], recovery["adversarial"], recovery["clean"])
+            ]
+            blocks.append(("table", (header, rows)))
+    return blocks
 
 
-def recovery(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    epsilon: float,
-    bounds: tuple[float, float],
-    steps: int,
-    rates: Sequence[float],
-) -> dict[str, Any]:
-    """PGD (Linf) adversarial examples at ``epsilon`` against ``model``, then the model's accuracy
-    on them and on the clean inputs after band-limiting the inputs at each of ``rates``."""
-    import foolbox
-
-    model.eval()
-    fmodel = foolbox.PyTorchModel(model, bounds=bounds)
-    pgd = foolbox.attacks.LinfPGD(steps=steps, rel_stepsize=2.5 / steps)
-    _, adversarial, _ = pgd(fmodel, x, y, epsilons=epsilon)
-    return {
-        "epsilon": epsilon,
-        "rates": list(rates),
-        "adversarial": [_accuracy(model, band_limit_input(adversarial, r) if r else adversarial, y) for r in rates],
-        "clean": [_accuracy(model, band_limit_input(x, r) if r else x, y) for r in rates],
-    }
+def _size(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

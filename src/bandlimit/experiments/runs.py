@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..train import TrainConfig
 
-__all__ = ["PlannedRun", "unique_runs"]
+__all__ = ["PlannedRun", "missing_for", "unique_runs"]
 
 
 @dataclass(frozen=True)
@@ -28,3 +28,8 @@ def unique_runs(runs: Sequence[PlannedRun]) -> list[PlannedRun]:
     for run in runs:
         first.setdefault(run.folder, run)
     return list(first.values())
+
+
+def missing_for(task: str, runs: Sequence[PlannedRun], missing: dict[str, str]) -> str | None:
+    """Why ``task``'s runs are absent (their data is not on this machine), or None."""
+    return next((missing[r.folder] for r in runs if r.task == task and r.folder in missing), None)

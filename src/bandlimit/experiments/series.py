@@ -1,5 +1,5 @@
-"""The paper's time-series protocols with its FCN (PAPER.md, "Figure 5 and supplement Figures
-22-23", "Figure 8 and Table 3"), as three experiments over one set of runs:
+"""The runs of the paper's time-series protocols with its FCN (PAPER.md, "Figure 5 and supplement
+Figures 22-23", "Figure 8 and Table 3"), shared by three experiments, each in its own module:
 
 - ``train_vs_inference``: the FCN trained at each training setting (energy 100% = plain, energy
   90%, rates 0.5 and 0.85) on UCR sets drawn at random with a fixed seed, each model tested at
@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,9 +25,10 @@ import scipy.stats
 
 from ..compress import BandLimitConfig, CompressionConfig
 from ..data import DatasetNotFoundError, load_dataset
+from ..errors import ConfigError
 from ..io import cached_json
-from ..train import TrainConfig, run_is_finished
-from ..train.run import CHECKPOINT, RESULT, evaluate_settings, load_metrics
+from ..train import TrainConfig
+from ..train.run import CHECKPOINT, RESULT, evaluate_settings
 from .runs import PlannedRun
 from .stats import friedman_nemenyi
 
@@ -37,14 +37,14 @@ __all__ = [
     "UCR_2015",
     "SeriesScale",
     "choose_sets",
+    "energy_setting",
     "inference_tests",
     "paired_statistics",
-    "energy_table",
     "runs_read",
+    "scale_series",
+    "series_config",
     "series_runs",
     "tested",
-    "train_vs_inference",
-    "ucr_scatter",
 ]
 
 Log = Callable[[str], None]
@@ -96,6 +96,14 @@ class SeriesScale:
     table_seeds: int = 3
 
 
+def scale_series(scale: Any) -> SeriesScale:
+    """The time-series runs of a :class:`~.plan.Scale`; a scale without them cannot run these experiments."""
+    if scale.series is None:
+        raise ConfigError(f"scale {scale.name} has no time-series runs (SeriesScale) for the time-series protocols")
+    series: SeriesScale = scale.series
+    return series
+
+
 def _inference(setting: str) -> BandLimitConfig:
     """The band-limiting a model is tested with at ``setting`` (energy 1: the full band, exact)."""
     kind, value = setting.split()
@@ -104,7 +112,7 @@ def _inference(setting: str) -> BandLimitConfig:
     return BandLimitConfig(rate=0.0, energy=None if float(value) == 1 else float(value))
 
 
-def _energy_setting(energy: float) -> str:
+def energy_setting(energy: float) -> str:
     return f"energy {energy:g}"
 
 
@@ -143,9 +151,9 @@ def series_runs(series: SeriesScale) -> list[PlannedRun]:
     wanted = [("train_vs_inference", name, setting, 0) for name in series.sets for setting in SETTINGS]
     for energy in series.table_energies:
         for seed in range(series.table_seeds):
-            shared = _energy_setting(energy) in SETTINGS and seed == 0 and "FiftyWords" in series.sets
+            shared = energy_setting(energy) in SETTINGS and seed == 0 and "FiftyWords" in series.sets
             if not shared:  # the matrix's FiftyWords runs serve the table too
-                wanted.append(("energy_table", "FiftyWords", _energy_setting(energy), seed))
+                wanted.append(("energy_table", "FiftyWords", energy_setting(energy), seed))
     return [
         PlannedRun(exp, _folder(name, setting, seed), series_config(series, name, setting, seed), name, setting, seed)
         for exp, name, setting, seed in wanted
@@ -158,7 +166,7 @@ def _folder(name: str, setting: str, seed: int) -> str:
 
 def runs_read(experiment: str, series: SeriesScale) -> list[PlannedRun]:
     """The runs ``experiment`` reads (and so needs trained), some of them planned by another."""
-    table = {_energy_setting(e) for e in series.table_energies}
+    table = {energy_setting(e) for e in series.table_energies}
     wanted = {
         "train_vs_inference": lambda run: run.experiment == "train_vs_inference",
         "ucr_scatter": lambda run: run.experiment == "train_vs_inference" and run.variant in ("energy 1", "rate 0.5"),
@@ -175,27 +183,6 @@ def tested(folder: Path) -> dict[str, float]:
         return {setting: row["test_acc"] for setting, row in zip(SETTINGS, rows)}
 
     return dict(cached_json(folder / "tested.json", folder / RESULT, list(SETTINGS), test))
-
-
-def train_vs_inference(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
-    """Per training setting and set: accuracy at every inference setting; Friedman and Nemenyi
-    per training setting over the inference settings, the sets as blocks."""
-    matrix: dict[str, dict[str, dict[str, float]]] = {}
-    seconds: dict[str, float] = {}  # training time per set, all settings: where the scale's time goes
-    for run in runs_read("train_vs_inference", series):
-        folder = out / run.folder
-        if run_is_finished(folder):
-            matrix.setdefault(run.task, {})[run.variant] = tested(folder)
-            seconds[run.task] = seconds.get(run.task, 0.0) + sum(m["epoch_time_s"] for m in load_metrics(folder))
-    complete = {name: rows for name, rows in matrix.items() if set(rows) == set(SETTINGS)}
-    return {
-        "settings": list(SETTINGS),
-        "sets_seed": series.sets_seed,
-        "planned_sets": list(series.sets),
-        "sets": complete,
-        "tests": inference_tests(complete) if len(complete) >= 2 else {},
-        "training_seconds": seconds,
-    }
 
 
 def inference_tests(matrix: dict[str, dict[str, dict[str, float]]], alpha: float = 0.05) -> dict[str, Any]:
@@ -224,21 +211,6 @@ def inference_tests(matrix: dict[str, dict[str, dict[str, float]]], alpha: float
     return tests
 
 
-def ucr_scatter(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
-    """Figure 8: per set, the best test accuracy of the plain and the rate-0.5 model; Wilcoxon."""
-    pairs: dict[str, dict[str, float]] = {}
-    for run in runs_read("ucr_scatter", series):
-        if run_is_finished(out / run.folder):
-            result = json.loads((out / run.folder / RESULT).read_text())
-            pairs.setdefault(run.task, {})[run.variant] = result["best_test_acc"]
-    complete = {name: p for name, p in pairs.items() if len(p) == 2}
-    out_dict: dict[str, Any] = {"sets": complete, "metric": "best test accuracy over the evaluated epochs"}
-    if len(complete) >= 2:
-        plain = [p["energy 1"] for p in complete.values()]
-        out_dict["wilcoxon"] = paired_statistics([p["rate 0.5"] for p in complete.values()], plain)
-    return out_dict
-
-
 def paired_statistics(treated: Sequence[float], baseline: Sequence[float]) -> dict[str, float]:
     """The Wilcoxon signed-rank test (SciPy) of paired accuracies, two-sided and one-sided (treated
     below baseline: a loss), their median difference, and how many pairs lie within 5 and 10 points."""
@@ -254,30 +226,3 @@ def paired_statistics(treated: Sequence[float], baseline: Sequence[float]) -> di
         "within_5": int(np.sum(np.abs(diff) <= 0.05 + 1e-12)),
         "within_10": int(np.sum(np.abs(diff) <= 0.10 + 1e-12)),
     }
-
-
-def energy_table(series: SeriesScale, out: Path, log: Log) -> dict[str, Any]:
-    """Table 3: per energy on FiftyWords, bytes saved for backward per step (mean and maximum over
-    epochs, first step of each) and best test accuracy, over seeds."""
-    rows = []
-    for energy in series.table_energies:
-        setting = _energy_setting(energy)
-        runs = runs_read("energy_table", series)
-        folders = [out / r.folder for r in runs if r.variant == setting and run_is_finished(out / r.folder)]
-        if not folders:
-            continue
-        results = [json.loads((f / RESULT).read_text()) for f in folders]
-        saved = [m["saved_bytes"] for f in folders for m in load_metrics(f)]
-        rows.append(
-            {
-                "energy": energy,
-                "seeds": len(results),
-                "best_test_acc": [r["best_test_acc"] for r in results],
-                "final_test_acc": [r["final_test_acc"] for r in results],
-                "achieved_rate": float(np.mean([r["achieved_rate"] for r in results])),
-                "saved_bytes_mean": float(np.mean(saved)),
-                "saved_bytes_max": int(max(saved)),
-                "epochs": results[0]["epochs"],
-            }
-        )
-    return {"rows": rows}

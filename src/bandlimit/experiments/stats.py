@@ -7,13 +7,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.stats
 
-__all__ = ["FriedmanResult", "friedman_nemenyi", "plot_critical_difference"]
+__all__ = ["FriedmanResult", "friedman_nemenyi"]
 
 
 @dataclass(frozen=True)
@@ -86,26 +85,3 @@ def friedman_nemenyi(scores: Mapping[str, Sequence[float]], alpha: float = 0.05)
         critical_difference=float(q_alpha * math.sqrt(k * (k + 1) / (6 * n))),
         alpha=alpha,
     )
-
-
-def plot_critical_difference(result: FriedmanResult, path: str | Path, title: str = "") -> None:
-    """The critical-difference diagram: methods on the average-rank axis, joined by bars where
-    the Nemenyi test finds no significant difference at ``result.alpha``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    import scikit_posthocs
-
-    ranks = pd.Series(result.mean_ranks, index=list(result.methods))
-    p_values = pd.DataFrame(np.array(result.nemenyi), index=list(result.methods), columns=list(result.methods))
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * len(result.methods)))
-    scikit_posthocs.critical_difference_diagram(
-        ranks, p_values, ax=ax, alpha=result.alpha, cd=result.critical_difference
-    )
-    # Below the diagram: above it sit the rank axis and the CD bar.
-    ax.set_xlabel(title or f"average rank over {result.datasets} data sets (Nemenyi, alpha {result.alpha})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

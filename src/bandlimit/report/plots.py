@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_bytes
+from .render import plt as _plt
 
-__all__ = ["plot_memory_time", "plot_rate_tradeoff"]
+__all__ = ["critical_difference", "heatmap", "plot_memory_time", "plot_rate_tradeoff"]
 
 
 def plot_rate_tradeoff(rows: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path:
@@ -98,6 +99,44 @@ def plot_memory_time(section: dict[str, Any], path: str | Path, title: str = "")
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def heatmap(matrix: Any, labels: Sequence[str], path: str | Path, title: str, axis: str = "setting") -> Path:
+    """Accuracy ``(n, n)`` (fractions, shown in %) of models trained at each row's ``axis`` and
+    tested at each column's."""
+    fig, ax = _plt().subplots(figsize=(5.2, 4.2))
+    image = ax.imshow(matrix, cmap="viridis")
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{100 * matrix[i][j]:.1f}", ha="center", va="center", color="w", fontsize=9)
+    ax.set_xticks(range(len(labels)), labels, rotation=20)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel(f"inference {axis}")
+    ax.set_ylabel(f"training {axis}")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image)
+    return _save(fig, path)
+
+
+def critical_difference(
+    ranks: Mapping[str, float],
+    p_values: Sequence[Sequence[float]],
+    cd: float,
+    alpha: float,
+    path: str | Path,
+    title: str,
+) -> Path:
+    """The critical-difference diagram: methods on the average-rank axis (``ranks``), joined by
+    bars where the pairwise Nemenyi ``p_values`` (in the order of ``ranks``) are at least ``alpha``."""
+    import pandas as pd
+    import scikit_posthocs
+
+    names = list(ranks)
+    fig, ax = _plt().subplots(figsize=(7, 1.2 + 0.35 * len(names)))
+    frame = pd.DataFrame([list(row) for row in p_values], index=names, columns=names)
+    scikit_posthocs.critical_difference_diagram(pd.Series(ranks), frame, ax=ax, alpha=alpha, cd=cd)
+    ax.set_xlabel(title)  # below the diagram: above it sit the rank axis and the CD bar
     return _save(fig, path)
 
 

@@ -280,9 +280,7 @@ def evaluate_checkpoint(path: str | Path, rates: list[float], device: str = "cpu
     return evaluate_settings(path, configs, device)
 
 
-def evaluate_settings(
-    path: str | Path, configs: list[BandLimitConfig], device: str = "cpu"
-) -> list[dict[str, float]]:
+def evaluate_settings(path: str | Path, configs: list[BandLimitConfig], device: str = "cpu") -> list[dict[str, float]]:
     """Test accuracy of a trained checkpoint with each band-limiting config applied (a rate, or an
     energy chosen per test batch); rows as :func:`evaluate_checkpoint`'s."""
     exp = load_trained(path, device)

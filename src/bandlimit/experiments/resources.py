@@ -1,18 +1,52 @@
-"""Report sections of the measuring experiments: resources (whole-step time and memory) and
-robustness (noise and attacks)."""
+"""Resources against the rate (PAPER.md: Figure 7, Table 2): time, bytes kept for backward and
+peak memory of one whole training step per variant, normalised to the plain model (``nn.Conv``)
+and, as the paper does, to the full-spectrum FFT model (band-limited layers at rate 0)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .render import Block
-from .render import plt as _plt
+import torch
 
-__all__ = ["resource_blocks", "robustness_blocks"]
+from ..bench.run import machine_info
+from ..bench.steps import run_steps
+from ..report.render import plt as _plt
+from .plan import Scale
+from .registry import Block, ExperimentResult, register_experiment
+from .training import Log
+
+__all__ = ["Resources"]
 
 
-def resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+@dataclass
+class Resources(ExperimentResult):
+    """``steps`` (title -> variant -> the step's measurement, :func:`bandlimit.bench.steps.run_steps`),
+    ``machine`` (:func:`bandlimit.bench.run.machine_info`) and ``threads``."""
+
+    steps: dict[str, dict[str, Any]]
+    machine: dict[str, Any]
+    threads: int
+
+    def blocks(self, plots: Path) -> list[Block]:
+        return _resource_blocks(asdict(self), plots)
+
+
+@register_experiment("resources", Resources, measured_once=True)
+def resources(scale: Scale, out: Path, log: Log) -> Resources:
+    """Time, bytes saved for backward and peak memory of one whole training step per variant, at
+    1 thread, interleaved per model (ratios to the plain model)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two threads stall when anything else runs on these machines
+    try:
+        steps = run_steps(scale.steps, log=log)
+    finally:
+        torch.set_num_threads(threads)
+    return Resources(steps=steps, machine=machine_info(), threads=1)
+
+
+def _resource_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     machine = results["machine"]
     blocks: list[Block] = [
         ("h2", "4. Resources against the rate (paper: Figure 7, Table 2)"),
@@ -108,93 +142,3 @@ def _plot_resources(title: str, section: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def robustness_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
-    sigmas, epsilons = results["sigmas"], results["epsilons"]
-    blocks: list[Block] = [
-        ("h2", "5. Robustness (paper: Figures 6 and 28)"),
-        (
-            "p",
-            "Models of the accuracy experiment (seed 0, last epoch). Noise levels and attack budgets are in units of "
-            "the standardized data's standard deviation (the L2 noise attack's budget is epsilon times the square root "
-            "of the values per sample); attacks (foolbox) run on a seeded subset of the test set, "
-            "bounded by the test set's range. Median size: the median perturbation needed over the correctly "
-            "classified samples (L2 norm for the minimizing attacks, the smallest successful epsilon for the "
-            "fixed-budget ones; inf when the attack fooled fewer than half).",
-        ),
-    ]
-    if "attack_steps" in results:
-        steps = results["attack_steps"]
-        blocks.append(
-            (
-                "p",
-                f"Attacks on {results['attack_samples']} test samples: PGD and Carlini-Wagner {steps} steps (Carlini-"
-                f"Wagner with 5 binary-search steps of its constant), boundary {10 * steps} steps from the nearest "
-                f"sample of another class, additive uniform noise {steps} repeats.",
-            )
-        )
-    for task, entry in results["tasks"].items():
-        blocks.append(("h3", f"{task}: robustness"))
-        if "missing" in entry:
-            blocks.append(("p", f"Not run: {entry['missing']}."))
-            continue
-        models = entry["models"]
-        name = "noise-" + "".join(c if c.isalnum() else "_" for c in task) + ".png"
-        plt = _plt()
-        fig, ax = plt.subplots(figsize=(6.4, 4))
-        for variant, model in models.items():
-            line = ax.plot(sigmas, model["noise"]["gaussian"], "o-", label=f"{variant}, Gaussian")[0]
-            ax.plot(sigmas, model["noise"]["uniform"], "s--", color=line.get_color(), label=f"{variant}, uniform")
-        ax.set_xlabel("noise standard deviation (data standard deviations)")
-        ax.set_ylabel("test accuracy")
-        ax.set_title(f"{task}: accuracy under noise")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=2)
-        fig.tight_layout()
-        fig.savefig(plots / name, dpi=110)
-        plt.close(fig)
-        blocks.append(("img", (name, f"{task}: test accuracy under Gaussian (solid) and uniform (dashed) noise")))
-        header = ["model", "achieved rate", *[f"Gaussian σ={s:g}" for s in sigmas]]
-        rows = [
-            [v, f"{m['achieved_rate']:.3f}", *[f"{100 * a:.1f}" for a in m["noise"]["gaussian"]]]
-            for v, m in models.items()
-        ]
-        blocks.append(("table", (header, rows)))
-        attacked = {v: m["attacks"] for v, m in models.items() if "attacks" in m}
-        if attacked:
-            attacks = list(next(iter(attacked.values())))
-            header = ["model", "achieved rate", *[f"{a} median size" for a in attacks]]
-            rows = [
-                [v, f"{models[v]['achieved_rate']:.3f}", *[_size(attacked[v][a]["median_size"]) for a in attacks]]
-                for v in attacked
-            ]
-            blocks.append(("table", (header, rows)))
-            fixed = [a for a in attacks if attacked[next(iter(attacked))][a].get("accuracy") is not None]
-            fixed = [a for a in fixed if isinstance(attacked[next(iter(attacked))][a]["accuracy"], list)]
-            header = ["model", "attack", *[f"acc @ {e:g}" for e in epsilons]]
-            rows = [
-                [v, a, *[f"{100 * acc:.1f}" for acc in attacked[v][a]["accuracy"]]] for v in attacked for a in fixed
-            ]
-            blocks.append(("table", (header, rows)))
-        recovery = entry.get("recovery")
-        if recovery:
-            blocks.append(
-                (
-                    "p",
-                    f"Recovery: PGD adversarial examples at epsilon {recovery['epsilon']:g} against the plain model, "
-                    "then the plain model's accuracy after band-limiting its input at each rate (the adversarial "
-                    "perturbation is mostly high-frequency), beside its accuracy on band-limited clean inputs.",
-                )
-            )
-            header = ["input rate", "adversarial acc %", "clean acc %"]
-            rows = [
-                [f"{r:g}", f"{100 * a:.1f}", f"{100 * c:.1f}"]
-                for r, a, c in zip(recovery["rates"], recovery["adversarial"], recovery["clean"])
-            ]
-            blocks.append(("table", (header, rows)))
-    return blocks
-
-
-def _size(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"

@@ -1,17 +1,70 @@
-"""The report's section on band-limiting beside pruning, SSL and bf16 (``methods/results.json``)."""
+"""Band-limiting beside pruning, structured sparsity (SSL) and bf16 on the same models and data
+(:mod:`.compare` measures them); the plain and rate-0.5 models are the accuracy experiment's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["methods_blocks"]
+from ..train import run_is_finished
+from ..train.run import CHECKPOINT, RESULT, load_trained
+from .compare import measure_task
+from .plan import Scale, plan
+from .registry import Block, ExperimentResult, register_experiment
+from .runs import missing_for
+from .training import Log, train_all
 
-Block = tuple[str, Any]
+__all__ = ["Methods"]
 
 
-def methods_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+@dataclass
+class Methods(ExperimentResult):
+    """``tasks`` (task -> ``rows`` of :func:`.compare.measure_task`, or ``missing``), the ``seeds``
+    per variant, and the ``ssl`` strength and threshold."""
+
+    tasks: dict[str, dict[str, Any]]
+    seeds: int
+    ssl: dict[str, float]
+
+    def blocks(self, plots: Path) -> list[Block]:
+        return _methods_blocks(asdict(self), plots)
+
+
+@register_experiment("methods", Methods, measured_once=True)
+def methods(scale: Scale, out: Path, log: Log) -> Methods:
+    """Band-limiting beside pruning, SSL and bf16 (:mod:`.compare`): the plain and rate-0.5
+    models are the accuracy experiment's (same configs), the others trained here."""
+    runs = [r for r in plan(scale) if r.experiment == "methods"]
+    missing = train_all(runs, out, log)
+    shared = [
+        r
+        for r in plan(scale)
+        if r.experiment == "accuracy" and r.variant in ("plain", "rate 0.5") and r.seed < scale.compare_seeds
+    ]
+    tasks: dict[str, Any] = {}
+    for task in scale.compare_tasks:
+        found: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+        for run in [*shared, *runs]:
+            folder = out / run.folder
+            if run.task == task and run_is_finished(folder):
+                result = json.loads((folder / RESULT).read_text())
+                found.setdefault(run.variant, []).append((folder / CHECKPOINT, result))
+        if not found:
+            tasks[task] = {"missing": missing_for(task, runs, missing) or "no finished runs"}
+            continue
+        log(f"methods: measuring {task}")
+        tasks[task] = {"rows": measure_task(found, load_trained, scale.ssl_threshold)}
+    return Methods(
+        tasks=tasks,
+        seeds=scale.compare_seeds,
+        ssl={"strength": scale.ssl_strength, "threshold": scale.ssl_threshold},
+    )
+
+
+def _methods_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     """Per task: the table, a plot of accuracy against weight and activation memory, and which
     method wins on each measure, with its number."""
     blocks: list[Block] = [

@@ -1,44 +1,125 @@
-"""Report sections of the accuracy and rate-matrix experiments (quick and full scales), with the
-paper's numbers from PAPER.md; rendering is :mod:`.render`, the measuring sections :mod:`.measured`."""
+"""Accuracy against compression (PAPER.md: Table 1, Figure 3): the plain model, fixed rates and
+energy-based bands (per batch and calibrated), over seeds, on each task of the scale.
+
+Model selection: a run that holds out ``validation`` of its training set reports first the test
+accuracy at the epoch with the best validation accuracy (``selected``); the best test accuracy
+over epochs (``best_on_test``, as the paper reports it) and the last epoch's stand beside it,
+named. Runs without a validation split (the standard scale's FiftyWords runs, the paper's
+protocol) report the best test accuracy only.
+"""
 
 from __future__ import annotations
 
+import json
+import statistics
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ..data import load_dataset
+from ..nn import BandLimitedConv1d
+from ..report.render import plt as _plt
+from ..train import TrainConfig, run_is_finished
+from ..train.run import RESULT, load_metrics
+from .paper_numbers import AUTHORS_FIFTYWORDS_ENERGY, PAPER
+from .plan import Scale, plan, variants
+from .registry import Block, ExperimentResult, register_experiment
+from .runs import missing_for
+from .spectra import kept_energy
+from .training import Log, train_all
 
-from .render import Block
-from .render import plt as _plt
+__all__ = ["Accuracy"]
 
-__all__ = ["PAPER", "accuracy_blocks", "matrix_blocks"]
 
-# PAPER.md, Table 1 (test accuracy % by compression rate, the same rate in every layer).
-_TABLE1 = {
-    "CIFAR-10 ResNet-18": (93.69, 93.42, 93.24, 92.89, 92.61, 92.32),
-    "CIFAR-100 DenseNet-121": (75.30, 75.28, 74.25, 73.66, 72.26, 71.18),
-}
-PAPER = {
-    ("FiftyWords FCN", "plain"): 0.6440,
-    **{(task, "plain" if i == 0 else f"rate {i / 10:g}"): acc / 100 for task, row in _TABLE1.items() for i, acc in
-       enumerate(row)},
-}  # fmt: skip
-"""The paper's numbers that this report can put beside ours: (task, variant) -> test accuracy,
-all from PAPER.md: FiftyWords 64.40 (Table 3, energy 100%), CIFAR Table 1 at rates 0.1-0.5."""
+@dataclass
+class Accuracy(ExperimentResult):
+    """Per task: ``rows`` (one per variant: ``variant``, ``baseline``, ``seeds``, and the spreads
+    ``achieved_rate``, ``selected`` (None without a validation split), ``best_on_test``,
+    ``last_epoch``, ``epoch_time_s``, each ``{mean, std, min, max}``; ``saved_mib``), ``config``
+    (the task's base run), ``missing`` (why runs are absent, or None) and, on FiftyWords,
+    ``energy_table`` (the energy the first layer's band keeps per rate)."""
 
-AUTHORS_FIFTYWORDS_ENERGY = (
-    (100, 64.40, 304.8),
-    (99, 61.98, 167.8),
-    (98, 60.66, 157.6),
-    (90, 63.52, 144.2),
-    (50, 59.34, 138.3),
-    (10, 40.00, 134.0),
-)
-"""(energy preserved %, max test accuracy %, max memory MB) of the FCN on FiftyWords from the
-authors' results spreadsheet (github.com/adam-dziedzic/bandlimited-cnns @ c4b5505,
-results/compare-50-words-preserved-energy-accuracy-mem-usage-1-All.xlsx, sheets "test" and
-"memory-results"), the data behind the paper's Table 3 as far as can be told here."""
+    tasks: dict[str, dict[str, Any]]
+
+    def blocks(self, plots: Path) -> list[Block]:
+        return _accuracy_blocks(asdict(self), plots)
+
+
+@register_experiment("accuracy", Accuracy)
+def accuracy(scale: Scale, out: Path, log: Log) -> Accuracy:
+    """Accuracy against the achieved rate, fixed rates and energy-based bands, over seeds."""
+    runs = [r for r in plan(scale) if r.experiment == "accuracy"]
+    missing = train_all(runs, out, log)
+    tasks: dict[str, Any] = {}
+    for task in scale.tasks:
+        rows = []
+        for variant, _ in variants(scale):
+            mine = [r for r in runs if r.task == task and r.variant == variant and run_is_finished(out / r.folder)]
+            if not mine:
+                continue
+            results = [json.loads((out / r.folder / RESULT).read_text()) for r in mine]
+            # Dynamic energy runs report the training batches' mean rate per epoch: the last epoch's.
+            rates = [
+                load_metrics(out / r.folder)[-1].get("achieved_rate", res["achieved_rate"])
+                for r, res in zip(mine, results)
+            ]
+            row: dict[str, Any] = {
+                "variant": variant,
+                "baseline": variant == "plain",
+                "seeds": len(results),
+                "achieved_rate": _spread(rates),
+                # None without a validation split (the paper's protocol: the best test accuracy)
+                "selected": _spread(selected)
+                if None not in (selected := [r["selected_test_acc"] for r in results])
+                else None,
+                "best_on_test": _spread([r["best_test_acc"] for r in results]),
+                "last_epoch": _spread([r["final_test_acc"] for r in results]),
+                "epoch_time_s": _spread([r["median_epoch_time_s"] for r in results]),
+                "saved_mib": results[0]["saved_bytes"] / 2**20,
+            }
+            rows.append(row)
+        tasks[task] = {
+            "rows": rows,
+            "config": scale.tasks[task].to_dict(),
+            "missing": missing_for(task, runs, missing),
+        }
+        if rows and scale.tasks[task].data == "ucr:FiftyWords":
+            tasks[task]["energy_table"] = _energy_table(
+                scale.tasks[task], [r for r in rows if r["variant"].startswith(("plain", "rate"))]
+            )
+    return Accuracy(tasks=tasks)
+
+
+def _energy_table(config: TrainConfig, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The paper's Table 3 for the series task: per rate, the energy of the test series that the
+    first layer's band keeps, the memory kept for backward and the accuracy."""
+    _, test, _ = load_dataset(config.data, root=config.data_root)
+    layer = BandLimitedConv1d(1, 1, 8, padding="same")  # the FCN's first layer: kernel 8, 'same'
+    table = []
+    for row in rows:
+        rate = 0.0 if row["baseline"] else float(row["variant"].split()[1])
+        kept = next(e for e in kept_energy(test.tensors[0], layer, [rate]) if e["basis"] == "fft")
+        table.append(
+            {
+                "variant": row["variant"],
+                "achieved_rate": row["achieved_rate"]["mean"],
+                "energy_kept": kept["energy"],
+                "saved_mib": row["saved_mib"],
+                "selected": row["selected"]["mean"] if row["selected"] else None,
+                "best_on_test": row["best_on_test"]["mean"],
+            }
+        )
+    return table
+
+
+def _spread(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.mean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def _pct(spread: dict[str, float] | None) -> str:
@@ -46,7 +127,7 @@ def _pct(spread: dict[str, float] | None) -> str:
     return "-" if spread is None else f"{100 * spread['mean']:.1f} ± {100 * spread['std']:.1f}"
 
 
-def accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
+def _accuracy_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
     blocks: list[Block] = [
         ("h2", "1. Accuracy against compression (paper: Table 1, Figure 3)"),
         (
@@ -188,76 +269,3 @@ def _plot_accuracy(task: str, rows: Sequence[dict[str, Any]], path: Path) -> Non
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def matrix_blocks(results: dict[str, Any], plots: Path) -> list[Block]:
-    from ..experiments.series_report import heatmap, inference_verdict
-    from ..experiments.stats import FriedmanResult, plot_critical_difference
-
-    rates, sets = results["rates"], results["sets"]
-    blocks: list[Block] = [("h2", "2. Train rate x test rate (paper: Figure 5; Friedman and Nemenyi: Figures 22-23)")]
-    if results.get("missing"):
-        blocks.append(("p", "Data sets not on this machine, left out: " + "; ".join(results["missing"])))
-    if not sets:
-        return [*blocks, ("p", "No finished runs.")]
-    matrix = np.array([[[sets[s][train][test] for test in rates] for train in rates] for s in sorted(sets)])
-    heatmap(matrix.mean(0), rates, plots / "rate-matrix.png", f"mean test accuracy % over {len(sets)} UCR sets", "rate")
-    blocks.append(("img", ("rate-matrix.png", "test accuracy, trained at one rate and tested at another")))
-    blocks.append(
-        (
-            "p",
-            "Each model is tested with its last epoch's weights, band-limited at every test rate. Training at a "
-            "rate and testing at a lower one is the diagonal's left side.",
-        )
-    )
-    rows = []
-    for trained, test in results.get("tests", {}).items():
-        verdict, evidence = inference_verdict(test, trained)
-        rows.append([f"rate {trained}", verdict, evidence])
-        name = f"critical-difference-{trained}.png"
-        plot_critical_difference(FriedmanResult.from_dict(test), plots / name, f"trained at rate {trained}")
-        blocks.append(("img", (name, f"test rates of the model trained at rate {trained}")))
-    if rows:
-        blocks.append(
-            (
-                "p",
-                "Per training rate, the test rates are the treatments and the data sets the blocks (Friedman, "
-                "then Nemenyi). Reproduced if testing at the training rate ranks first and Friedman rejects equality "
-                "(p < 0.05).",
-            )
-        )
-        blocks.append(("table", (["trained at", "verdict", "evidence"], rows)))
-    if "0" in rates and "0.5" in rates:
-        blocks += _scatter_blocks(sets, plots)
-    return blocks
-
-
-def _scatter_blocks(sets: dict[str, Any], plots: Path) -> list[Block]:
-    names = sorted(sets)
-    full = np.array([sets[s]["0"]["0"] for s in names])
-    half = np.array([sets[s]["0.5"]["0.5"] for s in names])
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.6, 4.6))
-    ax.scatter(full, half, s=18)
-    ax.plot([0, 1], [0, 1], "k-", lw=1)
-    for offset in (-0.05, 0.05):
-        ax.plot([0, 1], [offset, 1 + offset], "k:", lw=1)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("test accuracy, trained and tested at rate 0")
-    ax.set_ylabel("test accuracy, trained and tested at rate 0.5")
-    ax.set_title(f"{len(names)} UCR sets")
-    fig.tight_layout()
-    fig.savefig(plots / "ucr-scatter.png", dpi=110)
-    plt.close(fig)
-    within = int((np.abs(half - full) <= 0.05).sum())
-    better = int((half > full + 0.05).sum())
-    return [
-        ("h2", "3. UCR at 0% against 50% compression (paper: Figure 8)"),
-        ("img", ("ucr-scatter.png", "each point a data set; the dotted lines are +-5%")),
-        (
-            "p",
-            f"{within} of {len(names)} data sets lie within ±5 points of the diagonal, {better} above it and "
-            f"{len(names) - within - better} below it (rate 0.5 worse by more than 5 points).",
-        ),
-    ]
