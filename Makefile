@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The exact CPU build of torch for these machines; a bare `torch` pulls a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: test demo lint install clean
+.PHONY: test demo lint docs install clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,17 @@ test: install
 
 # Lint and the type checker (strict on the core layer: see [tool.mypy] in pyproject.toml).
 lint: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs/hooks.py
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml; pages in docs/site/, the API reference from the docstrings),
+# built into site/; --strict turns every warning, a broken link or anchor included, into a failure.
+docs: install
+	$(BIN)/pip install --quiet -e '.[docs]'
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache site
 
 # The main job on its embedded default: FCN on UCR FiftyWords at rates 0.5 and 0.85 + the plain baseline.
 demo: install
