@@ -183,3 +183,16 @@ def test_report_modules_import_nothing_above_them():
         assert not re.search(
             r"from \.\.(experiments|bench|cli)\b|import bandlimit\.(experiments|bench|cli)", path.read_text()
         ), path
+
+
+def test_the_image_matrix_verdict():
+    from bandlimit.experiments.image_matrix import matrix_verdict
+
+    diagonal = {"0": {"0": 0.9, "0.5": 0.85}, "0.5": {"0": 0.80, "0.5": 0.88}}
+    assert matrix_verdict(diagonal)[0] == "reproduced"
+    within_noise = {"0": {"0": 0.9, "0.5": 0.903}, "0.5": {"0": 0.80, "0.5": 0.88}}
+    assert matrix_verdict(within_noise)[0] == "reproduced"
+    off = {"0": {"0": 0.9, "0.5": 0.85}, "0.5": {"0": 0.89, "0.5": 0.86}}
+    verdict, evidence = matrix_verdict(off)
+    assert verdict == "not reproduced" and "trained at 0.5: best at 0 (89.00), own 86.00" in evidence
+    assert matrix_verdict({"0": {"0": 0.9}})[0] == "not testable at this scale"

@@ -40,6 +40,8 @@ TINY = rp.Scale(
     ucr=TINY_RUN.with_(epochs=1),
     ucr_sets=("Chinatown", "Coffee", "BME"),
     matrix_rates=(0.0, 0.5, 0.75),
+    matrix_tasks=("synthetic LeNet", "absent CIFAR"),
+    experiments=("accuracy", "rate_matrix", "image_matrix", "resources", "robustness", "methods"),
     steps=rp.resource_cases("fcn", 4, (0.0, 0.5), (("widths", (4, 8, 4)),)),
     robust_tasks=("FiftyWords FCN", "synthetic LeNet", "absent CIFAR"),
     robust_rates=(0.5,),
@@ -88,6 +90,16 @@ def test_rate_matrix_and_its_statistics(reproduced):
         assert test["methods"] == ["0", "0.5", "0.75"] and test["datasets"] == 3
         assert sum(test["mean_ranks"]) == pytest.approx(6.0)  # ranks 1..3 per data set
         assert test["first"] in test["methods"]
+
+
+def test_image_matrix_tests_each_trained_rate_at_every_rate(reproduced):
+    result = json.loads((reproduced / "image_matrix" / "results.json").read_text())
+    assert result["rates"] == ["0", "0.5", "0.75"] and result["tasks"]["absent CIFAR"] == {}
+    lenet = result["tasks"]["synthetic LeNet"]
+    assert list(lenet) == ["0", "0.5", "0.75"] and all(list(row) == result["rates"] for row in lenet.values())
+    # a model tested at its own rate scores its run's last-epoch test accuracy
+    own = json.loads((reproduced / "accuracy/synthetic_LeNet/rate_0.5-s0/result.json").read_text())["final_test_acc"]
+    assert lenet["0.5"]["0.5"] == pytest.approx(own, abs=1e-9)
 
 
 def test_resources_of_every_variant(reproduced):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .accuracy import Accuracy
 from .energy_table import EnergyTable, energy_verdicts
+from .image_matrix import ImageMatrix, matrix_verdict
 from .paper_numbers import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from .registry import ExperimentResult
 from .resources import Resources
@@ -226,6 +227,11 @@ def findings(results: Mapping[str, ExperimentResult], planned: Sequence[str] = (
             if "models" in entry:
                 verdicts.append(noise_verdict(task, entry["models"], robustness.sigmas))
                 verdicts += attack_verdicts(task, entry["models"])
+    images = results.get("image_matrix")
+    if isinstance(images, ImageMatrix):
+        for task, trained in images.tasks.items():
+            claim = f"{task}: a model is best tested at its training rate (Figure 5)"
+            verdicts.append((claim, *matrix_verdict(trained)))
     resources = results.get("resources")
     if isinstance(resources, Resources):
         verdicts += resource_verdicts(resources.steps)

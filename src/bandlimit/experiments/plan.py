@@ -49,7 +49,9 @@ class Scale:
             run every variant.
         ucr: the base run of the train-rate x test-rate experiment (its ``data`` is replaced).
         ucr_sets: the UCR data sets of that experiment; empty: every one found.
-        matrix_rates: train and test rates of that experiment.
+        matrix_rates: train and test rates of that experiment, and of ``image_matrix``.
+        matrix_tasks: the tasks whose accuracy-experiment models ``image_matrix`` tests at every
+            rate of ``matrix_rates`` (the rates they are trained at must be among ``rates``).
         steps: the resources experiment's whole training steps (model, batch, rates).
         robust_tasks: the tasks whose seed-0 models (plain and each rate of ``robust_rates``)
             the robustness experiment tests; attacks run on 2D tasks only.
@@ -75,6 +77,7 @@ class Scale:
     ucr: TrainConfig
     ucr_sets: tuple[str, ...]
     matrix_rates: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75)
+    matrix_tasks: tuple[str, ...] = ()
     seeds_for: dict[str, int] = field(default_factory=dict)
     task_variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
     steps: tuple[StepCase, ...] = ()

@@ -8,9 +8,9 @@ methods) run once, until their ``results.json`` is deleted. A folder is reused o
 settings: every run's saved config, and the scale's settings in ``scale.json``, are compared
 before anything runs (``force`` trains and measures again what differs). ``bandlimit report``
 draws the results. One module per experiment: :mod:`.accuracy`, :mod:`.rate_matrix`,
-:mod:`.resources`, :mod:`.robustness`, :mod:`.methods` (quick, full; standard adds the first three
-of them) and the time-series protocols :mod:`.train_vs_inference`, :mod:`.ucr_scatter`,
-:mod:`.energy_table` (standard).
+:mod:`.image_matrix`, :mod:`.resources`, :mod:`.robustness` and :mod:`.methods`, and the
+time-series protocols :mod:`.train_vs_inference`, :mod:`.ucr_scatter` and :mod:`.energy_table`;
+each scale names those it runs (:mod:`.scales`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ..train import check_out_dir
 from . import (  # noqa: F401 - each registers its experiment
     accuracy,
     energy_table,
+    image_matrix,
     methods,
     rate_matrix,
     resources,
