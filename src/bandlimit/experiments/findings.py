@@ -229,9 +229,9 @@ def findings(results: Mapping[str, ExperimentResult], planned: Sequence[str] = (
                 verdicts += attack_verdicts(task, entry["models"])
     images = results.get("image_matrix")
     if isinstance(images, ImageMatrix):
-        for task, trained in images.tasks.items():
+        for task, by_rate in images.tasks.items():
             claim = f"{task}: a model is best tested at its training rate (Figure 5)"
-            verdicts.append((claim, *matrix_verdict(trained)))
+            verdicts.append((claim, *matrix_verdict(by_rate)))
     resources = results.get("resources")
     if isinstance(resources, Resources):
         verdicts += resource_verdicts(resources.steps)
