@@ -16,6 +16,7 @@ from torch import nn
 
 from bandlimit.bench.run import machine_info
 from bandlimit.bench.timing import time_interleaved
+from bandlimit.functional.band import band_for_size
 from bandlimit.functional.conv import forced_path
 from bandlimit.functional.cost import DIRECT_SPEEDUP, _Layer, _seconds
 from bandlimit.nn import BandLimitedConv2d
@@ -43,8 +44,8 @@ LAYERS = [
 
 
 def predicted_ratio(layer: BandLimitedConv2d, size: int, batch: int) -> float:
-    args, kwargs = layer.cost_arguments((size, size), batch)
-    priced = _Layer.of(*args, kwargs["padding"], kwargs["stride"])
+    shape = layer.conv_shape((size, size), batch)
+    priced = _Layer(shape, band_for_size(shape.padded, layer.rate))
     return _seconds(priced, "spectral", True, False) / (3 * priced.direct() / DIRECT_SPEEDUP)
 
 

@@ -8,7 +8,9 @@ import torch
 from bandlimit.bench import LayerCase, format_bench, run_benchmarks
 from bandlimit.bench.layers import layer_inputs, make_step, training_flops
 from bandlimit.functional.band import band_for_size
-from bandlimit.functional.cost import band_limited_training_flops, direct_conv_flops, preferred_path
+from bandlimit.functional.cost import direct_conv_flops, preferred_path
+from bandlimit.functional.cost import training_flops as layer_training_flops
+from bandlimit.functional.shape import ConvShape
 
 
 def test_flop_counts():
@@ -26,10 +28,11 @@ def test_bandlimit_flops_describe_the_layer_run(ndim, kernel):
     case = LayerCase(ndim, 2, 4, 12, kernel, 0.5)
     p = kernel // 2
     padded, out = (12 + 2 * p,) * ndim, (12 + 2 * p - kernel + 1,) * ndim
-    args = (4, 4, 1, (kernel,) * ndim, band_for_size(padded, 0.5), padded, out, 2)
-    pads = ((p, p),) * ndim
-    path = preferred_path(*args, padding=pads, stride=None, training=True, cached_filter=False)
-    assert training_flops(case, "bandlimit") == band_limited_training_flops(*args, padding=pads, path=path)
+    shape = ConvShape(4, 4, 1, (kernel,) * ndim, (12,) * ndim, ((p, p),) * ndim, (1,) * ndim, (1,) * ndim, 2)
+    assert (shape.padded, shape.output_size) == (padded, out)
+    band = band_for_size(padded, 0.5)
+    path = preferred_path(shape, band, training=True, cached_filter=False)
+    assert training_flops(case, "bandlimit") == layer_training_flops(shape, band, path=path)
 
 
 def _step_gradients(case: LayerCase, impl: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,14 +18,15 @@ from bandlimit.functional.band import band_for_size
 from bandlimit.functional.cost import (
     DIRECT_SPEEDUP,
     PAYS_BATCH,
-    band_limited_conv_flops,
-    band_limited_training_flops,
     band_limiting_pays,
     contraction_flops,
+    conv_flops,
     direct_conv_flops,
     filter_dft_flops,
     preferred_path,
+    training_flops,
 )
+from bandlimit.functional.shape import ConvShape
 from bandlimit.functional.spectral import uses_gemm
 
 aten = torch.ops.aten
@@ -102,24 +103,18 @@ class Layer:
     def out(self) -> tuple[int, ...]:
         return tuple((n - self.dilation * (k - 1) - 1) // self.stride + 1 for n, k in zip(self.padded, self.kernel))
 
-    def cost(self, cost_function, rate: float, path: str, **kwargs) -> float:
-        """``band_limited_conv_flops`` or ``band_limited_training_flops`` of this layer on ``path``."""
+    @property
+    def shape(self) -> ConvShape:
+        n = len(self.size)
         pads = tuple((p, p) for p in self.padding)
-        band = self.band(rate)
-        return cost_function(
-            self.cin,
-            self.cout,
-            self.groups,
-            self.kernel,
-            band,
-            self.padded,
-            self.out,
+        return ConvShape(
+            self.cin, self.cout, self.groups, self.kernel, self.size, pads, (self.stride,) * n, (self.dilation,) * n,
             self.batch,
-            padding=pads,
-            stride=(self.stride,) * len(self.size),
-            **({"path": path} if path else {}),
-            **kwargs,
-        )
+        )  # fmt: skip
+
+    def cost(self, cost_function, rate: float, path: str, **kwargs) -> float:
+        """``conv_flops`` or ``training_flops`` (or ``preferred_path``) of this layer on ``path``."""
+        return cost_function(self.shape, self.band(rate), **({"path": path} if path else {}), **kwargs)
 
     def parts(self, rate: float) -> tuple[float, float]:
         """FLOPs of one channel contraction and of one filter DFT on the spectral path."""
@@ -172,7 +167,7 @@ def test_forward_count_is_the_gemms_run(layer, rate, path):
     assert uses_gemm(layer.band(rate))
     counted = layer.run(rate, backward=False, path=path)
     assert counted.fft == 0
-    assert counted.gemm + counted.direct == layer.cost(band_limited_conv_flops, rate, path)
+    assert counted.gemm + counted.direct == layer.cost(conv_flops, rate, path)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -181,7 +176,7 @@ def test_forward_count_is_the_gemms_run(layer, rate, path):
 def test_training_count_is_the_gemms_run(layer, rate, path):
     counted = layer.run(rate, backward=True, path=path)
     assert counted.fft == 0
-    assert counted.gemm + counted.direct == layer.cost(band_limited_training_flops, rate, path)
+    assert counted.gemm + counted.direct == layer.cost(training_flops, rate, path)
 
 
 @pytest.mark.parametrize("layer", LAYERS.values(), ids=LAYERS.keys())
@@ -203,12 +198,12 @@ def test_fft_path_transforms_run_no_gemms_and_are_counted_as_ffts(fft_path, laye
     assert forward.gemm == contraction + filter_dft
     assert (forward.fft > 0) == (rate > 0 or path == "spectral")
     total = forward.gemm + forward.fft + forward.direct
-    assert total == pytest.approx(layer.cost(band_limited_conv_flops, rate, path), rel=1e-12)
+    assert total == pytest.approx(layer.cost(conv_flops, rate, path), rel=1e-12)
     # Backward: the filter DFT again, the tap adjoint (same size) and both gradient contractions.
     training = layer.run(rate, backward=True, path=path)
     assert training.gemm == 3 * (contraction + filter_dft)
     total = training.gemm + training.fft + training.direct
-    assert total == pytest.approx(layer.cost(band_limited_training_flops, rate, path), rel=1e-12)
+    assert total == pytest.approx(layer.cost(training_flops, rate, path), rel=1e-12)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -222,7 +217,7 @@ def test_the_count_switches_path_where_the_transforms_do(monkeypatch, path):
         monkeypatch.setattr(spectral, "GEMM_MAX_GRID", limit)
         counted = layer.run(0.5, backward=True, path=path)
         total = counted.gemm + counted.fft + counted.direct
-        assert total == pytest.approx(layer.cost(band_limited_training_flops, rate=0.5, path=path), rel=1e-12)
+        assert total == pytest.approx(layer.cost(training_flops, rate=0.5, path=path), rel=1e-12)
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -231,19 +226,14 @@ def test_a_call_takes_the_path_with_the_smaller_estimate(layer, training):
     """``preferred_path`` is what the layer runs: its count is that path's."""
     path = layer.cost(preferred_path, 0.5, "", training=training, cached_filter=False)
     counted = layer.run(0.5, backward=training)
-    cost = band_limited_training_flops if training else band_limited_conv_flops
+    cost = training_flops if training else conv_flops
     assert counted.gemm + counted.direct == layer.cost(cost, 0.5, path)
 
 
 def _resnet_layer(batch, channels, size, rate, kernel=3, stride=1, cached_filter=False, training=True):
     pad = kernel // 2
-    padded = (size + 2 * pad,) * 2
-    out = ((padded[0] - kernel) // stride + 1,) * 2
-    band = band_for_size(padded, rate)
-    return preferred_path(
-        channels, channels, 1, (kernel, kernel), band, padded, out, batch,
-        padding=((pad, pad),) * 2, stride=(stride, stride), training=training, cached_filter=cached_filter,
-    )  # fmt: skip
+    layer = Layer(batch, channels, channels, (size, size), (kernel, kernel), (pad, pad), stride=stride)
+    return preferred_path(layer.shape, layer.band(rate), training=training, cached_filter=cached_filter)
 
 
 def test_the_choice_follows_the_measured_trade_off():
@@ -272,9 +262,19 @@ PAYS_CASES = {  # (layer, rate, pays): the where-it-pays mode's choices on ResNe
 def test_band_limiting_pays_where_a_spectral_step_is_estimated_faster_than_a_plain_one(case):
     """The plain step is the direct convolution's forward and two gradients at oneDNN's rate."""
     layer, rate, pays = case
-    spectral = layer.cost(band_limited_training_flops, rate, "spectral")
+    spectral = layer.cost(training_flops, rate, "spectral")
     plain = 3 * layer.batch * direct_conv_flops(layer.cin, layer.cout, 1, layer.kernel, layer.out) / DIRECT_SPEEDUP
-    pads = tuple((p, p) for p in layer.padding)
-    args = (layer.cin, layer.cout, 1, layer.kernel, layer.band(rate), layer.padded, layer.out)
-    chosen = band_limiting_pays(*args, padding=pads, stride=(layer.stride,) * 2)
+    chosen = band_limiting_pays(layer.shape, layer.band(rate))
     assert chosen == (rate > 0 and spectral < plain) == pays
+
+
+@pytest.mark.parametrize("layer", [*LAYERS.values(), *(case[0] for case in PAYS_CASES.values())])
+def test_the_shape_computes_the_sizes_worked_out_here(layer):
+    assert layer.shape.padded == layer.padded and layer.shape.output_size == layer.out
+    n = len(layer.size)
+    padding = layer.padding if n == 2 else layer.padding[0]
+    again = ConvShape.of(
+        layer.cin, layer.cout, layer.kernel, layer.size, stride=layer.stride, padding=padding,
+        dilation=layer.dilation, groups=layer.groups, batch=layer.batch,
+    )  # fmt: skip
+    assert again == layer.shape

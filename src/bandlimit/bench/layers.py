@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from .. import functional as BF
-from ..functional.band import band_for_size
-from ..functional.cost import band_limited_training_flops, direct_conv_flops, preferred_path
+from ..functional.cost import direct_conv_flops
+from ..functional.plan import plan_conv
+from ..functional.shape import ConvShape
 from .cases import LayerCase
 
 __all__ = ["IMPLEMENTATIONS", "layer_inputs", "make_step", "training_flops"]
@@ -70,16 +71,12 @@ def make_forward(case: LayerCase, impl: str) -> Callable[[], torch.Tensor]:
 
 def training_flops(case: LayerCase, impl: str) -> float | None:
     """FLOPs of forward + backward for the whole batch as the algorithm does them (None if unknown)."""
-    spatial = (case.size,) * case.ndim
-    kernel = (case.kernel,) * case.ndim
-    padded = tuple(n + 2 * case.padding for n in spatial)
-    out = tuple(n - k + 1 for n, k in zip(padded, kernel))  # the input size for odd kernels
+    shape = ConvShape.of(
+        case.channels, case.channels, (case.kernel,) * case.ndim, (case.size,) * case.ndim, padding=case.padding,
+        batch=case.batch,
+    )  # fmt: skip
     if impl == "bandlimit":
-        band = band_for_size(padded, case.rate)
-        pads = ((case.padding, case.padding),) * case.ndim  # folded into the transforms, not run on
-        args = (case.channels, case.channels, 1, kernel, band, padded, out, case.batch)
-        path = preferred_path(*args, padding=pads, stride=None, training=True, cached_filter=False)
-        return band_limited_training_flops(*args, padding=pads, path=path)
+        return plan_conv(shape, case.rate, training=True).flops()
     if impl == "direct":
-        return 3.0 * case.batch * direct_conv_flops(case.channels, case.channels, 1, kernel, out)
+        return 3.0 * case.batch * direct_conv_flops(case.channels, case.channels, 1, shape.kernel, shape.output_size)
     return None

@@ -70,6 +70,7 @@ def _layer_spectrum(args: argparse.Namespace, rates: list[float]) -> str:
     import torch
 
     from ..experiments.spectra import plot_series_1d, plot_spectrum_2d
+    from ..functional.shape import ConvShape
     from ..train.run import load_trained
 
     exp = load_trained(args.checkpoint)
@@ -85,9 +86,8 @@ def _layer_spectrum(args: argparse.Namespace, rates: list[float]) -> str:
     with torch.no_grad():
         exp.model(x_test[args.index : args.index + 1])
     handle.remove()
-    pairs = layer._reversed_padding_repeated_twice  # (before, after) per dimension, last first
-    size = seen[0].shape[2:]
-    padded = [n + pairs[2 * i] + pairs[2 * i + 1] for i, n in zip(reversed(range(len(size))), size)]
+    size = tuple(seen[0].shape[2:])
+    padded = list(ConvShape.of_module(layer, size).padded)
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "spectrum-layer.png")
     if len(size) == 2:

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..functional.cost import band_limited_conv_flops, direct_conv_flops, preferred_path
-from ..functional.dct import DctBand, dct_low_pass_flops
+from ..functional.cost import direct_conv_flops
+from ..functional.plan import plan_conv
 from ..memory import SavedBytes
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 
@@ -57,28 +57,26 @@ class LayerSummary:
 def _costs(
     layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...], batch: int
 ) -> dict[str, Any]:
-    """The cost fields of :class:`LayerSummary`: flops, the two paths and the filter cache's bytes."""
+    """The cost fields of :class:`LayerSummary`: flops, the two paths and the filter cache's bytes,
+    read from the layer's plans for a training step and for inference (:func:`plan_conv`)."""
     flops = direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
     plain = {"flops": flops}
     if not isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
         return plain
-    if layer.where_it_pays and layer.effective_rate(in_spatial) == 0:
+    rate = layer.effective_rate(in_spatial)
+    if layer.where_it_pays and rate == 0:
         return {**plain, "path": "plain", "inference_path": "plain"}
-    if layer.basis == "dct":  # the direct convolution of the projected input; no filter band
-        band = layer.band(in_spatial)
-        assert isinstance(band, DctBand)
-        low_pass = 0.0 if band.is_full else dct_low_pass_flops(band, layer.in_channels)
-        return {"flops": flops + low_pass, "path": "dct", "inference_path": "dct"}
-    args, kwargs = layer.cost_arguments(in_spatial, batch)
-    band = args[4]
-    path = preferred_path(*args, **kwargs, training=True, cached_filter=False)
-    inference_path = preferred_path(*args, **kwargs, training=False, cached_filter=True)
-    cache = band.kept * layer.out_channels * (layer.in_channels // layer.groups) * 2 * layer.weight.element_size()
+    shape = layer.conv_shape(in_spatial, batch)
+    step = plan_conv(shape, rate, layer.basis, training=True, dtype=layer.weight.dtype)
+    inference = plan_conv(shape, rate, layer.basis, training=False, cached_filter=True, dtype=layer.weight.dtype)
+    # The training forward's FLOPs: the planned step's forward (a forward-only plan of its path).
+    forward = step.basis.flops(shape, step.band, step.path, training=False, cached_filter=False)
+    cache = step.band.kept * layer.out_channels * (layer.in_channels // layer.groups) * 2 * layer.weight.element_size()
     return {
-        "flops": band_limited_conv_flops(*args, **kwargs, path=path) / batch,
-        "path": path,
-        "inference_path": inference_path,
-        "filter_cache_bytes": cache if inference_path == "spectral" else 0,
+        "flops": (forward or 0.0) / batch,
+        "path": step.path,
+        "inference_path": inference.path,
+        "filter_cache_bytes": cache if inference.path == "spectral" else 0,
     }
 
 

@@ -23,15 +23,15 @@ import torch
 
 from ..checks import check_choice, check_rate
 from ..recompute import current_tape
-from .arguments import as_tuple, check_conv_inputs, check_kernel_fits, resolve_padding
-from .autograd import LOW_PRECISION
+from .arguments import check_conv_inputs
+from .basis import BASES
 from .cache import FilterCache
-from .dct_conv import DctConv2d, DctGeometry, dct_geometry
-from .fft_conv import DirectConv2d, Geometry, SpectralConv2d, fft_plan, forced_path
+from .contraction import filter_band_conj
+from .plan import forced_path, plan_conv
+from .shape import ConvShape
+from .spectral import complex_dtype
 
 __all__ = ["BASES", "FilterCache", "conv1d", "conv2d", "forced_path"]
-
-BASES = ("fft", "dct")
 
 
 def _autocast(t: torch.Tensor) -> torch.Tensor:
@@ -54,7 +54,7 @@ def _conv(
 ) -> torch.Tensor:
     """Validate, lift 1D and unbatched calls to the 4D kernel, choose the path, undo the lift."""
     rate = check_rate(rate)
-    basis = check_choice(basis, "basis", BASES)
+    basis = check_choice(basis, "basis", tuple(BASES))
     param = weight  # the caller's tensor, before any cast: what a filter cache is keyed on
     if isinstance(input, torch.Tensor) and torch.is_autocast_enabled(input.device.type):
         # Under autocast a convolution runs in the autocast dtype, as F.conv*d does; anything
@@ -63,44 +63,41 @@ def _conv(
         weight = _autocast(weight) if isinstance(weight, torch.Tensor) else weight
         bias = _autocast(bias) if isinstance(bias, torch.Tensor) else bias
     check_conv_inputs(input, weight, bias, groups, ndim)
-    stride_t = as_tuple("stride", stride, ndim, minimum=1)
-    dilation_t = as_tuple("dilation", dilation, ndim, minimum=1)
-    kernel = tuple(weight.shape[2:])
-    pads = resolve_padding(padding, kernel, dilation_t, stride_t)
-    spatial = tuple(input.shape[-ndim:])
-    padded = tuple(n + before + after for n, (before, after) in zip(spatial, pads))
-    check_kernel_fits(padded, kernel, dilation_t)
-
     unbatched = input.dim() == ndim + 1
+    shape = ConvShape.of(
+        weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), tuple(input.shape[-ndim:]),
+        stride=stride, padding=padding, dilation=dilation, groups=groups, batch=1 if unbatched else input.shape[0],
+    )  # fmt: skip
+    training = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
+    plan = plan_conv(shape, rate, basis, training=training, cached_filter=filter_cache is not None, dtype=input.dtype)
+
     x = input.unsqueeze(0) if unbatched else input
     w = weight
     if ndim == 1:  # a 1D layer is a 2D layer on one row
         x, w = x.unsqueeze(-2), w.unsqueeze(-2)
-
     dtype = x.dtype
-    if dtype in LOW_PRECISION:  # FFTs of half types are not supported everywhere: compute in float32
-        x, w = x.float(), w.float()
-        bias = bias.float() if bias is not None else None
+    if dtype != plan.compute_dtype:  # FFTs of half types are not supported everywhere: compute in float32
+        x, w = x.to(plan.compute_dtype), w.to(plan.compute_dtype)
+        bias = bias.to(plan.compute_dtype) if bias is not None else None
 
-    function: type[SpectralConv2d | DirectConv2d | DctConv2d]
-    geo: Geometry | DctGeometry
+    geo = plan.geometry
     filter_conj = None
-    if basis == "dct":
-        function, geo = DctConv2d, dct_geometry(x, pads, stride_t, dilation_t, groups, rate)
-    else:
-        function, geo, filter_conj = fft_plan(
-            x, w, param, pads, stride_t, dilation_t, groups, rate, dtype, filter_cache
+    if plan.path == "spectral" and filter_cache is not None:
+        key = (plan.band, geo.dilation, w.dtype, tuple(w.shape))
+        filter_conj = filter_cache.get(
+            param, key, lambda: filter_band_conj(w, geo.band, geo.dilation, complex_dtype(w.dtype))
         )
+    function: Any = plan.function
     tape = current_tape()
     if tape is not None and geo.saved == "input":
         tape.keep(x)  # saved as it is by the layer: other ops that save it share it, nothing replays it
     with torch.autocast(x.device.type, enabled=False), tape.pause() if tape else nullcontext():
         # torch leaves Function.apply unannotated; it returns forward's tensor.
-        y: torch.Tensor = function.apply(x, w, bias, geo, filter_conj)  # type: ignore[no-untyped-call]
+        y: torch.Tensor = function.apply(x, w, bias, geo, filter_conj)
         node: Any = y.grad_fn  # the Function's context
         if tape is not None and node is not None:
             # A spectral checkpoint: the output is recomputable from what the layer saved and the weight.
-            recipe = functools.partial(function.recompute, node.saved_tensors[0], w, bias, geo)  # type: ignore[arg-type]
+            recipe = functools.partial(function.recompute, node.saved_tensors[0], w, bias, geo)
             node.release = functools.partial(tape.release, tape.anchor(y, recipe))
 
     y = y.to(dtype)

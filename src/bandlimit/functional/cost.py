@@ -22,19 +22,21 @@ Conventions: a real multiply-add is 2 FLOPs and a complex one 8, so a GEMM of
 sizes compare by the work the algorithm does). Elementwise work (adds, bias, casts) is not
 counted. The transform counts live beside the transforms in :mod:`.spectral`.
 
-Sizes are per spatial dimension, ``(L,)`` or ``(H, W)``; a 1D layer is counted as the 2D layer
-on one row that it runs as.
+Sizes come from a :class:`~.shape.ConvShape`, per spatial dimension, ``(L,)`` or ``(H, W)``;
+a 1D layer is counted as the 2D layer on one row that it runs as.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from .band import Band
+from .shape import ConvShape
 from .spectral import band_irfft2_flops, band_low_pass_adjoint_flops, band_low_pass_flops, band_rfft2_flops
 
 __all__ = [
@@ -42,14 +44,15 @@ __all__ = [
     "PAYS_BATCH",
     "Path",
     "Saved",
-    "band_limited_conv_flops",
-    "band_limited_training_flops",
     "band_limiting_pays",
     "contraction_flops",
+    "conv_flops",
     "direct_conv_flops",
     "filter_dft_flops",
+    "low_pass_grid",
     "preferred_path",
     "saved_kind",
+    "training_flops",
 ]
 
 Path = Literal["spectral", "direct"]
@@ -120,89 +123,68 @@ def saved_kind(band: Band, input_hw: tuple[int, int], low_hw: tuple[int, int], p
 
 @dataclass(frozen=True)
 class _Layer:
-    """The arguments of the cost functions, normalised to the 2D layer the kernel runs."""
+    """A convolution's shape and band, as the 2D kernel runs it (a 1D layer is one row)."""
 
-    cin: int
-    cout: int
-    groups: int
-    kernel: tuple[int, ...]
+    shape: ConvShape
     band: Band
-    placed: tuple[int, int, int]  # (h, w, top): the unpadded input and its place on the grid
-    out_hw: tuple[int, int]
-    output_size: tuple[int, ...]
-    low_hw: tuple[int, int]
-    low_step: int  # row step of the direct path's samples
-    row_step: int  # the stride along the grid's rows
-    batch: int
-    plain: bool  # a full band and the same padding before and after: the direct path is the convolution alone
 
-    @classmethod
-    def of(
-        cls,
-        in_channels: int,
-        out_channels: int,
-        groups: int,
-        kernel_size: tuple[int, ...],
-        band: Band,
-        padded_size: tuple[int, ...],
-        output_size: tuple[int, ...],
-        batch: int,
-        padding: Sequence[tuple[int, int]] | None,
-        stride: Sequence[int] | None,
-    ) -> _Layer:
-        pairs = [(0, 0)] * len(padded_size) if padding is None else list(padding)
-        (top, bottom), (left, right) = [(0, 0), *pairs] if len(pairs) == 1 else pairs
-        plain = band.is_full and top == bottom and left == right
-        padded_h, padded_w = _plane(padded_size)
-        strides = tuple(stride) if stride is not None else (1,) * len(padded_size)
-        low_hw, low_step = low_pass_grid(kernel_size, padded_size, output_size, strides)
-        return cls(
-            in_channels,
-            out_channels,
-            groups,
-            tuple(kernel_size),
-            band,
-            (padded_h - top - bottom, padded_w - left - right, top),
-            _plane(output_size),
-            tuple(output_size),
-            low_hw,
-            low_step[0],
-            _plane(strides)[0] if len(strides) == 2 else 1,
-            batch,
-            plain,
-        )
+    @cached_property
+    def placed(self) -> tuple[int, int, int]:
+        """``(h, w, top)``: the unpadded input and its row on the grid."""
+        h, w = _plane(self.shape.input_size)
+        return h, w, (self.shape.pads[0][0] if self.shape.ndim == 2 else 0)
+
+    @cached_property
+    def low(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        s = self.shape
+        return low_pass_grid(s.kernel, s.padded, s.output_size, s.stride)
+
+    @property
+    def plain(self) -> bool:
+        """A full band and the same padding before and after: the direct path is the convolution alone."""
+        return self.band.is_full and self.shape.symmetric
 
     @property
     def planes(self) -> int:
-        return self.batch * self.cin
+        return self.shape.batch * self.shape.in_channels
+
+    @property
+    def row_step(self) -> int:
+        """The stride along the grid's rows (the inverse transforms compute only those samples)."""
+        return self.shape.stride[0] if self.shape.ndim == 2 else 1
 
     def input_transform(self) -> float:
         h, w, top = self.placed
         return band_rfft2_flops(self.band, self.planes, h, w, top)
 
     def direct(self) -> float:
-        return self.batch * direct_conv_flops(self.cin, self.cout, self.groups, self.kernel, self.output_size)
+        s = self.shape
+        return s.batch * direct_conv_flops(s.in_channels, s.out_channels, s.groups, s.kernel, s.output_size)
 
     def low_pass_inverse(self) -> float:
-        return band_irfft2_flops(self.band, self.planes, *self.low_hw, self.low_step)
+        (h, w), step = self.low
+        return band_irfft2_flops(self.band, self.planes, h, w, step[0])
 
     def contraction(self) -> float:
-        return contraction_flops(self.band, self.batch, self.cin, self.cout, self.groups)
+        s = self.shape
+        return contraction_flops(self.band, s.batch, s.in_channels, s.out_channels, s.groups)
 
     def filter_dft(self) -> float:
-        return filter_dft_flops(self.band, self.cin, self.cout, self.groups, self.kernel)
+        s = self.shape
+        return filter_dft_flops(self.band, s.in_channels, s.out_channels, s.groups, s.kernel)
 
     def saved(self, path: Path) -> Saved:
-        return saved_kind(self.band, self.placed[:2], self.low_hw, path)
+        return saved_kind(self.band, self.placed[:2], self.low[0], path)
 
     def low_pass(self, adjoint: bool = False) -> float:
         """The direct path's low-pass of the input (or its adjoint); none if plain."""
         h, w, top = self.placed
+        (low_hw, (step, _)) = self.low
         if self.plain:
             return 0.0
         if adjoint:
-            return band_low_pass_adjoint_flops(self.band, self.planes, (h, w), self.low_hw, self.low_step)
-        return band_low_pass_flops(self.band, self.planes, (h, w), self.low_hw, top, self.low_step)
+            return band_low_pass_adjoint_flops(self.band, self.planes, (h, w), low_hw, step)
+        return band_low_pass_flops(self.band, self.planes, (h, w), low_hw, top, step)
 
     def forward(self, path: Path, cached_filter: bool) -> tuple[float, float]:
         """``(spectral-kernel FLOPs, direct-convolution FLOPs)`` of the forward."""
@@ -210,7 +192,8 @@ class _Layer:
             if self.saved(path) == "band":
                 return self.input_transform() + self.low_pass_inverse(), self.direct()
             return self.low_pass(), self.direct()
-        inverse = band_irfft2_flops(self.band, self.batch * self.cout, *self.out_hw, self.row_step)
+        out_h, out_w = _plane(self.shape.output_size)
+        inverse = band_irfft2_flops(self.band, self.shape.batch * self.shape.out_channels, out_h, out_w, self.row_step)
         filter_dft = 0.0 if cached_filter else self.filter_dft()
         return self.input_transform() + self.contraction() + inverse + filter_dft, 0.0
 
@@ -225,137 +208,66 @@ class _Layer:
             restart = {"input": self.low_pass(), "band": self.low_pass_inverse(), "low": 0.0}[saved]
             return restart + self.low_pass(adjoint=True), 2 * self.direct()
         restart = self.input_transform() if saved == "input" else 0.0
-        grad_out_transform = band_rfft2_flops(self.band, self.batch * self.cout, *self.out_hw, step=self.row_step)
+        out_h, out_w = _plane(self.shape.output_size)
+        grad_out = band_rfft2_flops(
+            self.band, self.shape.batch * self.shape.out_channels, out_h, out_w, step=self.row_step
+        )
         # The filter DFT again and its adjoint for the weight gradient (same size), two contractions.
-        spectral = grad_out_transform + 2 * self.filter_dft() + 2 * self.contraction() + grad_input_inverse
+        spectral = grad_out + 2 * self.filter_dft() + 2 * self.contraction() + grad_input_inverse
         return restart + spectral, 0.0
 
 
-def band_limited_conv_flops(
-    in_channels: int,
-    out_channels: int,
-    groups: int,
-    kernel_size: tuple[int, ...],
-    band: Band,
-    padded_size: tuple[int, ...],
-    output_size: tuple[int, ...],
-    batch: int = 1,
-    *,
-    path: Path,
-    padding: Sequence[tuple[int, int]] | None = None,
-    stride: Sequence[int] | None = None,
-    cached_filter: bool = False,
-) -> float:
-    """FLOPs the band-limited forward does for ``batch`` samples on ``path``.
+def conv_flops(shape: ConvShape, band: Band, *, path: Path, cached_filter: bool = False) -> float:
+    """FLOPs the band-limited forward does for ``shape.batch`` samples on ``path``.
 
-    Args:
-        padded_size: spatial size of the input after padding.
-        output_size: spatial size of the output, stride applied (the inverse transform
-            computes only those samples).
-        path: ``"spectral"`` or ``"direct"`` (see the module docstring); :func:`preferred_path`
-            gives the one the layer takes.
-        padding: ``(before, after)`` zero padding per spatial dimension that the layer folds
-            into its input transform (the transform then runs on the unpadded input); None if
-            the input is already padded (``padding=0`` or a ``padding_mode`` other than zeros).
-        stride: the layer's stride per spatial dimension (1 if None).
-        cached_filter: the filter band is kept between calls (inference with a module's
-            cache), so the spectral path does not build it.
-
-    Returns:
-        Spectral path: input transform + channel contraction + inverse transform, plus the
-        filter DFT unless cached. Direct path: the low-pass onto the samples the kernel reads
-        (through the band, if the layer saves that) + the direct convolution.
+    Spectral path: input transform + channel contraction + inverse transform (of the output
+    samples only, stride applied), plus the filter DFT unless ``cached_filter`` (inference with
+    a module's cache). Direct path: the low-pass onto the samples the kernel reads (through the
+    band, if the layer saves that) + the direct convolution. The zero padding of ``shape`` is
+    folded into the input transform, which runs on the unpadded input.
     """
-    layer = _Layer.of(
-        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding, stride
-    )
-    return sum(layer.forward(path, cached_filter))
+    return sum(_Layer(shape, band).forward(path, cached_filter))
 
 
-def band_limited_training_flops(
-    in_channels: int,
-    out_channels: int,
-    groups: int,
-    kernel_size: tuple[int, ...],
-    band: Band,
-    padded_size: tuple[int, ...],
-    output_size: tuple[int, ...],
-    batch: int = 1,
-    *,
-    path: Path,
-    padding: Sequence[tuple[int, int]] | None = None,
-    stride: Sequence[int] | None = None,
-) -> float:
+def training_flops(shape: ConvShape, band: Band, *, path: Path) -> float:
     """FLOPs of the band-limited forward plus a backward that needs input and weight gradients.
 
-    Arguments as in :func:`band_limited_conv_flops`. Both paths first restart from what the
-    layer saved (:func:`saved_kind`; float32/float64 inputs): the input is transformed again.
-    The spectral backward transforms the output gradient (its samples placed ``stride`` apart
-    on the grid), rebuilds the filter DFT, contracts for the input gradient and
-    inverse-transforms it onto the input's place on the grid, contracts for the weight
-    gradient and maps that to the kernel taps with the tap adjoint. The direct backward
-    rebuilds the low-passed input, runs the direct convolution's two gradients and the
-    low-pass's adjoint on the input gradient.
+    Both paths first restart from what the layer saved (:func:`saved_kind`; float32/float64
+    inputs): the input is transformed again. The spectral backward transforms the output
+    gradient (its samples placed ``stride`` apart on the grid), rebuilds the filter DFT,
+    contracts for the input gradient and inverse-transforms it onto the input's place on the
+    grid, contracts for the weight gradient and maps that to the kernel taps with the tap
+    adjoint. The direct backward rebuilds the low-passed input, runs the direct convolution's
+    two gradients and the low-pass's adjoint on the input gradient.
     """
-    layer = _Layer.of(
-        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding, stride
-    )
+    layer = _Layer(shape, band)
     return sum(layer.forward(path, False)) + sum(layer.backward(path))
 
 
 @lru_cache(maxsize=4096)
-def preferred_path(
-    in_channels: int,
-    out_channels: int,
-    groups: int,
-    kernel_size: tuple[int, ...],
-    band: Band,
-    padded_size: tuple[int, ...],
-    output_size: tuple[int, ...],
-    batch: int,
-    *,
-    padding: tuple[tuple[int, int], ...] | None,
-    stride: tuple[int, ...] | None,
-    training: bool,
-    cached_filter: bool,
-) -> Path:
-    """The path with the smaller estimated time for this call (arguments hashable, as in
-    :func:`band_limited_conv_flops`): direct-convolution FLOPs count ``1 / DIRECT_SPEEDUP``.
+def preferred_path(shape: ConvShape, band: Band, *, training: bool, cached_filter: bool) -> Path:
+    """The path with the smaller estimated time for this call: direct-convolution FLOPs count
+    ``1 / DIRECT_SPEEDUP``.
 
     Args:
         training: a backward with input and weight gradients follows.
         cached_filter: the spectral path would find the filter band cached.
     """
-    layer = _Layer.of(
-        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, batch, padding, stride
-    )
+    layer = _Layer(shape, band)
     direct, spectral = (_seconds(layer, path, training, cached_filter) for path in ("direct", "spectral"))
     return "direct" if direct < spectral else "spectral"
 
 
 @lru_cache(maxsize=4096)
-def band_limiting_pays(
-    in_channels: int,
-    out_channels: int,
-    groups: int,
-    kernel_size: tuple[int, ...],
-    band: Band,
-    padded_size: tuple[int, ...],
-    output_size: tuple[int, ...],
-    *,
-    padding: tuple[tuple[int, int], ...] | None,
-    stride: tuple[int, ...] | None,
-) -> bool:
+def band_limiting_pays(shape: ConvShape, band: Band) -> bool:
     """Whether a training step of the band-limited layer on its spectral path is estimated
-    faster than the plain direct convolution's (arguments as in :func:`preferred_path`).
+    faster than the plain direct convolution's.
 
     The layers of the "where it pays" mode are band-limited only if so. The step is priced
-    at batch :data:`PAYS_BATCH` whatever the batch at hand, so that the choice, which changes
+    at batch :data:`PAYS_BATCH` whatever ``shape.batch``, so that the choice, which changes
     the model's function, depends only on the layer and its input size.
     """
-    layer = _Layer.of(
-        in_channels, out_channels, groups, kernel_size, band, padded_size, output_size, PAYS_BATCH, padding, stride
-    )
+    layer = _Layer(dataclasses.replace(shape, batch=PAYS_BATCH), band)
     plain = 3 * layer.direct() / DIRECT_SPEEDUP  # forward, input gradient, weight gradient
     return not band.is_full and _seconds(layer, "spectral", True, False) < plain
 

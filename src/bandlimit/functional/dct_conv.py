@@ -3,18 +3,17 @@ the projection onto the band of the input's DCT-II coefficients."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .autograd import Context, pair, release_recipe
+from .autograd import Context, release_recipe
 from .cost import Saved
-from .dct import DctBand, dct_analysis, dct_low_pass, dct_synthesis, select_dct_band
+from .dct import DctBand, dct_analysis, dct_low_pass, dct_synthesis
 
-__all__ = ["DctConv2d", "DctGeometry", "dct_geometry"]
+__all__ = ["DctConv2d", "DctGeometry"]
 
 
 @dataclass(frozen=True)
@@ -110,25 +109,3 @@ class DctConv2d(torch.autograd.Function):
                 grad_in = grad_in[..., top : top + band.n_h, left : left + band.n_w]
             grad_x = grad_in if geo.saved == "input" else dct_low_pass(grad_in, band)  # P is self-adjoint
         return grad_x, grad_w, grad_b, None, None
-
-
-def dct_geometry(
-    x: torch.Tensor,
-    pads: Sequence[tuple[int, int]],
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    groups: int,
-    rate: float,
-) -> DctGeometry:
-    """The DCT basis's geometry for one call on the lifted 4D input ``x`` ``(B, Cin, H, W)``."""
-    ndim = len(pads)
-    band = select_dct_band(x.shape[-2], x.shape[-1], rate, ndim)
-    (top, bottom), (left, right) = ((0, 0), pads[0]) if ndim == 1 else (pads[0], pads[1])
-    return DctGeometry(
-        band=band,
-        padding=(left, right, top, bottom),
-        stride=pair(stride, 1),
-        dilation=pair(dilation, 1),
-        groups=int(groups),
-        saved="input" if band.is_full else "band",
-    )

@@ -19,9 +19,9 @@ from functools import cache
 import torch
 
 from ..checks import check_fraction
-from .band import Band, select_band
-from .dct import DctBand, dct_analysis, select_dct_band
-from .spectral import column_weights
+from .band import Band
+from .basis import basis as basis_of
+from .dct import DctBand
 
 __all__ = ["band_energy", "energy_map", "energy_rate", "rate_for_energy"]
 
@@ -40,17 +40,7 @@ def energy_map(x: torch.Tensor, grid: Sequence[int], basis: str = "fft") -> torc
         ``Nh * Nw * sum(x ** 2)``. In the DCT basis, ``(Nh, Nw)`` squared coefficients, total
         ``sum(x ** 2)``.
     """
-    x = x.detach().to(torch.float64)
-    n_h, n_w = (1, grid[0]) if len(grid) == 1 else (grid[0], grid[1])
-    if basis == "dct":
-        planes = x.reshape(-1, 1, n_h, n_w)
-        coefficients: torch.Tensor = dct_analysis(planes, select_dct_band(n_h, n_w, 0.0, len(grid)))
-        return coefficients.square().sum((0, 1))
-    dims = tuple(range(-len(grid), 0))
-    spectrum = torch.fft.rfftn(x, s=tuple(grid), dim=dims)
-    power = spectrum.abs().square().reshape(-1, n_h, n_w // 2 + 1).sum(0)
-    weighted: torch.Tensor = power * column_weights(select_band(n_h, n_w, 0.0, len(grid)))
-    return weighted
+    return basis_of(basis).energy_map(x.detach().to(torch.float64), tuple(grid))
 
 
 @cache
@@ -58,8 +48,8 @@ def _candidates(n_h: int, n_w: int, ndim: int, basis: str) -> tuple[list[float],
     """Every band the rate mode can choose on this grid, fewest coefficients first: the rates that
     select them, and their ``(low, high, cols)`` (FFT) or ``(rows, cols)`` (DCT) as an int64
     ``(3, n)`` or ``(2, n)`` tensor."""
-    select = select_dct_band if basis == "dct" else select_band
-    total = n_h * n_w if basis == "dct" else n_h * (n_w // 2 + 1)
+    strategy = basis_of(basis)
+    select, total = strategy.select, strategy.coefficients(n_h, n_w)
     bands: dict[Band | DctBand, float] = {select(n_h, n_w, 0.0, ndim): 0.0}
     for budget in range(total - 1, 0, -1):  # the rate that leaves exactly this budget
         rate = 1.0 - budget / total

@@ -3,56 +3,34 @@
 Restricting the input's spectrum to the band restricts the product's, so the same result
 has two ways (:mod:`.cost`): the spectral path contracts channels per frequency
 (:class:`SpectralConv2d`); the direct path low-passes the input and runs the ordinary direct
-convolution (:class:`DirectConv2d`). Each call takes the one with the smaller estimated time
-for its shapes, batch and mode (:func:`.cost.preferred_path`, in :func:`fft_plan`);
-:func:`forced_path` overrides that. Both work on 4D tensors; :func:`.conv.conv2d` lifts 1D and
-unbatched calls.
+convolution (:class:`DirectConv2d`). The call's :class:`~.plan.ConvPlan` says which (the one
+with the smaller estimated time, :func:`.cost.preferred_path`). Both work on 4D tensors;
+:func:`.conv.conv2d` lifts 1D and unbatched calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ..checks import check_choice
-from .autograd import LOW_PRECISION, Context, pair, release_recipe
-from .band import Band, band_for_size
-from .cache import FilterCache
-from .cost import Path, Saved, low_pass_grid, preferred_path, saved_kind
+from .autograd import Context, release_recipe
+from .band import Band
+from .contraction import filter_band_conj, frequency_chunks, input_grad_band, output_band, weight_grad_band
+from .cost import Saved
 from .spectral import (
     band_irfft2,
     band_low_pass,
     band_low_pass_adjoint,
     band_rfft2,
-    chunks,
-    complex_dtype,
     filter_dft_matrix,
     kernel_taps,
     tap_adjoint_matrix,
 )
 
-__all__ = ["DirectConv2d", "Geometry", "SpectralConv2d", "fft_plan", "forced_path"]
-
-_PATHS = ("auto", "spectral", "direct")
-_forced: ContextVar[str] = ContextVar("bandlimit_forced_path", default="auto")
-
-
-@contextmanager
-def forced_path(path: str) -> Iterator[None]:
-    """Run the band-limited convolutions inside the block on one path: ``"spectral"``,
-    ``"direct"`` or ``"auto"`` (each call's cheaper one, the default). Both give the same
-    result up to rounding; this is for tests and benchmarks."""
-    token = _forced.set(check_choice(path, "path", _PATHS))
-    try:
-        yield
-    finally:
-        _forced.reset(token)
+__all__ = ["DirectConv2d", "Geometry", "SpectralConv2d"]
 
 
 @dataclass(frozen=True)
@@ -75,47 +53,6 @@ class Geometry:
     plain: bool
 
 
-# The channel contraction is a batched matrix product over frequencies (and groups):
-# X (F, B, Cin), W (F, Cout, Cin_g), G (F, B, Cout).
-def _grouped(t: torch.Tensor, groups: int) -> torch.Tensor:
-    """(F, N, C) -> (F, groups, N, C / groups)."""
-    return torch.unflatten(t, 2, (groups, -1)).transpose(1, 2) if groups > 1 else t.unsqueeze(1)
-
-
-def _ungrouped(t: torch.Tensor) -> torch.Tensor:
-    """(F, groups, N, C_g) -> (F, N, groups * C_g)."""
-    return t.transpose(1, 2).flatten(2)
-
-
-def _output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout)."""
-    w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
-    return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
-
-
-def _input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Xbar[f, b, i] = sum_o G[f, b, o] * W[f, o, i]`` -> (F, B, Cin)."""
-    w = torch.unflatten(w_band, 1, (groups, -1))
-    return _ungrouped(_grouped(g_band, groups) @ w)
-
-
-def _weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g)."""
-    wbar = _grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)  # (F, g, Cout_g, Cin_g)
-    return wbar.flatten(1, 2)
-
-
-def _frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
-    """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g) is about ``CHUNK_BYTES``."""
-    return chunks(n_freq, weight.shape[0] * weight.shape[1] * torch.empty((), dtype=dtype).element_size())
-
-
-def _filter_band_conj(weight: torch.Tensor, geo: Geometry, dtype: torch.dtype, f: slice = slice(None)) -> torch.Tensor:
-    """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)``."""
-    dft_conj = filter_dft_matrix(geo.band, weight.shape[-2:], geo.dilation, weight)[f].conj().resolve_conj()
-    return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
-
-
 def _synthesize(
     x_band: torch.Tensor,
     weight: torch.Tensor,
@@ -131,9 +68,13 @@ def _synthesize(
     layer's output work.
     """
     y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
-    for f in _frequency_chunks(x_band.shape[0], weight, x_band.dtype):
-        w_conj = filter_conj[f] if filter_conj is not None else _filter_band_conj(weight, geo, x_band.dtype, f)
-        y_band[f] = _output_band(x_band[f], w_conj, geo.groups)
+    for f in frequency_chunks(x_band.shape[0], weight, x_band.dtype):
+        w_conj = (
+            filter_conj[f]
+            if filter_conj is not None
+            else filter_band_conj(weight, geo.band, geo.dilation, x_band.dtype, f)
+        )
+        y_band[f] = output_band(x_band[f], w_conj, geo.groups)
     y = band_irfft2(y_band, geo.band, *geo.out_hw, step=geo.stride)  # only the strided samples
     if bias is not None:
         y.add_(bias.view(-1, 1, 1))
@@ -233,15 +174,15 @@ class SpectralConv2d(torch.autograd.Function):
             x_bar = g_band.new_empty(n_freq, batch, weight.shape[1] * geo.groups) if need_x else None
             taps_bar = torch.zeros(taps.shape, dtype=weight.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
-            for f in _frequency_chunks(n_freq, weight, g_band.dtype):
+            for f in frequency_chunks(n_freq, weight, g_band.dtype):
                 if x_bar is not None:
                     cached = ctx.filter_conj
                     w_band = (  # (f, Cout, Cin_g)
                         cached[f].conj() if cached is not None else torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
                     )
-                    x_bar[f] = _input_grad_band(g_band[f], w_band, geo.groups)
+                    x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and taps_bar is not None and adjoint is not None:
-                    w_bar = _weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
+                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
                     taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
@@ -323,71 +264,3 @@ class DirectConv2d(torch.autograd.Function):
         )
         grad_x = _low_pass_adjoint(grad_low, geo) if need_x else None
         return grad_x, grad_w, grad_b, None, None
-
-
-def fft_plan(
-    x: torch.Tensor,
-    w: torch.Tensor,
-    param: torch.Tensor,
-    pads: Sequence[tuple[int, int]],
-    stride: tuple[int, ...],
-    dilation: tuple[int, ...],
-    groups: int,
-    rate: float,
-    dtype: torch.dtype,
-    filter_cache: FilterCache | None,
-) -> tuple[type[SpectralConv2d | DirectConv2d], Geometry, torch.Tensor | None]:
-    """The FFT basis's Function, geometry and cached filter band for one call.
-
-    ``x`` ``(B, Cin, H, W)`` and ``w`` are the lifted 4D tensors, ``param`` the caller's weight
-    (a filter cache's key), ``pads`` the ``(before, after)`` padding per original dimension and
-    ``dtype`` the caller's input dtype.
-    """
-    kernel = tuple(param.shape[2:])
-    spatial = tuple(x.shape[-len(kernel) :])
-    padded = tuple(n + before + after for n, (before, after) in zip(spatial, pads))
-    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilation, stride))
-    band = band_for_size(padded, rate)
-    training = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)
-    path: Path
-    if _forced.get() != "auto":
-        path = "spectral" if _forced.get() == "spectral" else "direct"
-    else:
-        path = preferred_path(
-            w.shape[1] * groups,
-            w.shape[0],
-            groups,
-            kernel,
-            band,
-            padded,
-            out,
-            x.shape[0],
-            padding=tuple(pads),
-            stride=stride,
-            training=training,
-            cached_filter=filter_cache is not None,
-        )
-    low_hw, low_step = low_pass_grid(kernel, padded, out, stride)
-    input_hw = pair(spatial, 1)
-    saved = saved_kind(band, input_hw, low_hw, path)
-    if saved == "input" and dtype in LOW_PRECISION:  # a float32 copy of the input would be new memory
-        saved = "low" if path == "direct" and band.is_full else "band"  # a full band's low-pass is a copy
-    geo = Geometry(
-        band=band,
-        offset=pair([before for before, _ in pads], 0),
-        stride=pair(stride, 1),
-        dilation=pair(dilation, 1),
-        groups=int(groups),
-        input_hw=input_hw,
-        out_hw=pair(out, 1),
-        low_hw=low_hw,
-        low_step=low_step,
-        conv_stride=(1, 1) if all(k == 1 for k in kernel) else pair(stride, 1),
-        saved=saved,
-        plain=band.is_full and all(before == after for before, after in pads),
-    )
-    filter_conj = None
-    if path == "spectral" and filter_cache is not None:
-        key = (band, geo.dilation, w.dtype, tuple(w.shape))
-        filter_conj = filter_cache.get(param, key, lambda: _filter_band_conj(w, geo, complex_dtype(w.dtype)))
-    return (SpectralConv2d if path == "spectral" else DirectConv2d), geo, filter_conj

@@ -15,12 +15,13 @@ from torch import nn
 
 from .. import functional as BF
 from ..checks import check_bool, check_choice, check_fraction, check_rate
-from ..functional.arguments import check_kernel_fits
 from ..functional.band import Band, band_for_size
+from ..functional.basis import basis as basis_of
 from ..functional.conv import BASES, FilterCache
-from ..functional.cost import PAYS_BATCH, band_limiting_pays
-from ..functional.dct import DctBand, select_dct_band
+from ..functional.cost import band_limiting_pays
+from ..functional.dct import DctBand
 from ..functional.energy import energy_map, rate_for_energy
+from ..functional.shape import ConvShape
 
 __all__ = ["BandLimitedConv1d", "BandLimitedConv2d"]
 
@@ -58,15 +59,14 @@ class _BandLimitedMixin(nn.Module):
         basis = f", basis={self.basis!r}" if self.basis != "fft" else ""
         return super().extra_repr() + f", rate={self._rate}" + pays + basis
 
+    def conv_shape(self, input_size: tuple[int, ...], batch: int = 1) -> ConvShape:
+        """The sizes of this layer's band-limited op on ``batch`` inputs of spatial size
+        ``input_size`` (:meth:`ConvShape.of_module`)."""
+        return ConvShape.of_module(self, input_size, batch)
+
     def padded_size(self, input_size: tuple[int, ...]) -> tuple[int, ...]:
         """Spatial size of the input after this layer's padding (of any ``padding_mode``)."""
-        # nn.Conv*d keeps (before, after) pairs in F.pad order, last dimension first, for every
-        # padding mode and for 'same' with even kernels too.
-        pairs = self._reversed_padding_repeated_twice
-        pads = [(pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(input_size)))]
-        padded = tuple(n + before + after for n, (before, after) in zip(input_size, pads))
-        check_kernel_fits(padded, self.kernel_size, self.dilation)
-        return padded
+        return self.conv_shape(input_size).padded
 
     @property
     def where_it_pays(self) -> bool:
@@ -95,24 +95,6 @@ class _BandLimitedMixin(nn.Module):
         if value != "fft" and self.where_it_pays:
             raise ValueError(f"basis={value!r} cannot be combined with where_it_pays, which prices the FFT basis")
         self.__dict__["_basis"] = value
-
-    def cost_arguments(
-        self, input_size: tuple[int, ...], batch: int, rate: float | None = None
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The arguments of the functions of :mod:`bandlimit.functional.cost` for this layer at
-        ``rate`` (by default the layer's) on ``batch`` inputs of spatial size ``input_size``, as
-        ``(args, kwargs)``."""
-        # Zero padding is folded into the transform; other modes pad the input first.
-        pairs = self._reversed_padding_repeated_twice
-        padding = tuple((pairs[2 * i], pairs[2 * i + 1]) for i in reversed(range(len(input_size))))
-        padded = self.padded_size(input_size)
-        output = tuple(
-            (n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, self.kernel_size, self.dilation, self.stride)
-        )
-        band = band_for_size(padded, self._requested_rate() if rate is None else rate)
-        args = (self.in_channels, self.out_channels, self.groups, tuple(self.kernel_size), band, padded, output, batch)
-        kwargs = {"padding": padding if self.padding_mode == "zeros" else None, "stride": tuple(self.stride)}
-        return args, kwargs
 
     @property
     def energy(self) -> float | None:
@@ -156,8 +138,8 @@ class _BandLimitedMixin(nn.Module):
         rate = self._requested_rate() if rate is None else rate
         if rate == 0 or not self.where_it_pays:
             return rate
-        args, kwargs = self.cost_arguments(input_size, PAYS_BATCH, rate)
-        return rate if band_limiting_pays(*args[:-1], **kwargs) else 0.0
+        shape = self.conv_shape(input_size)
+        return rate if band_limiting_pays(shape, band_for_size(shape.padded, rate)) else 0.0
 
     def band(self, input_size: tuple[int, ...]) -> Band | DctBand:
         """The transform grid and retained band this layer uses for an input of spatial size
@@ -165,20 +147,13 @@ class _BandLimitedMixin(nn.Module):
         return self._band_at(input_size, self.effective_rate(input_size))
 
     def _band_at(self, input_size: tuple[int, ...], rate: float) -> Band | DctBand:
-        if self.basis == "fft":
-            return band_for_size(self.padded_size(input_size), rate)
-        grid = self.energy_grid(input_size)
-        n_h, n_w = (1, grid[0]) if len(grid) == 1 else grid
-        return select_dct_band(n_h, n_w, rate, len(grid))
+        return basis_of(self.basis).band(self.conv_shape(input_size), rate)
 
     def energy_grid(self, input_size: tuple[int, ...]) -> tuple[int, ...]:
         """The transform size on which this layer's band (and energy) is counted for inputs of
         spatial size ``input_size``: the FFT grid of the padded input, or in the DCT basis the
         input size (zero padding comes after the projection; other modes pad first)."""
-        padded = self.padded_size(input_size)
-        if self.basis == "fft":
-            return band_for_size(padded, 0.0).grid
-        return input_size if self.padding_mode == "zeros" else padded
+        return basis_of(self.basis).grid(self.conv_shape(input_size))
 
     def spectral_energy(self, x: torch.Tensor) -> torch.Tensor:
         """The :func:`~bandlimit.functional.energy.energy_map` of the input ``x`` as this layer's
