@@ -28,8 +28,8 @@ from torch import nn
 
 from ..checks import check_float
 from ..settings import setting
+from .branches import branches
 from .config import CompressionConfig
-from .structure import branches
 from .transform import register_transform
 
 __all__ = ["SSLConfig", "group_norms", "zero_small_groups_"]
