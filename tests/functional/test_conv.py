@@ -355,7 +355,7 @@ def test_separable_low_pass_matches_numpy_and_its_adjoint(monkeypatch, transform
     """The direct path's low-pass: numpy's rfft2, the band kept, irfft2, sampled; and its adjoint."""
     from bandlimit.functional import spectral
     from bandlimit.functional.band import band_for_size
-    from bandlimit.functional.spectral import band_low_pass, band_low_pass_adjoint
+    from bandlimit.functional.low_pass import band_low_pass, band_low_pass_adjoint
 
     if transforms == "fft":
         monkeypatch.setattr(spectral, "GEMM_MAX_GRID", 0)

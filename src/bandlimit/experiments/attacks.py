@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..functional.band import band_for_size
-from ..functional.spectral import band_low_pass
+from ..functional.low_pass import band_low_pass
 
 __all__ = ["ATTACKS", "attack", "band_limit_input", "noise_accuracy", "recovery"]
 

@@ -36,8 +36,9 @@ from functools import cached_property, lru_cache
 from typing import Literal
 
 from .band import Band
+from .low_pass import band_low_pass_adjoint_flops, band_low_pass_flops
 from .shape import ConvShape
-from .spectral import band_irfft2_flops, band_low_pass_adjoint_flops, band_low_pass_flops, band_rfft2_flops
+from .spectral import band_irfft2_flops, band_rfft2_flops
 
 __all__ = [
     "DIRECT_SPEEDUP",

@@ -30,7 +30,7 @@ from functools import lru_cache
 import torch
 
 from ..checks import check_rate
-from .spectral import separable
+from .low_pass import separable
 
 __all__ = [
     "DctBand",

@@ -18,17 +18,19 @@ from torch.autograd.function import once_differentiable
 
 from .autograd import Context, release_recipe
 from .band import Band
-from .contraction import filter_band_conj, frequency_chunks, input_grad_band, output_band, weight_grad_band
-from .cost import Saved
-from .spectral import (
-    band_irfft2,
-    band_low_pass,
-    band_low_pass_adjoint,
-    band_rfft2,
+from .contraction import (
+    filter_band_conj,
     filter_dft_matrix,
+    frequency_chunks,
+    input_grad_band,
     kernel_taps,
+    output_band,
     tap_adjoint_matrix,
+    weight_grad_band,
 )
+from .cost import Saved
+from .low_pass import band_low_pass, band_low_pass_adjoint
+from .spectral import band_irfft2, band_rfft2
 
 __all__ = ["DirectConv2d", "Geometry", "SpectralConv2d"]
 
@@ -200,7 +202,7 @@ class DirectConv2d(torch.autograd.Function):
     Equal to :class:`SpectralConv2d` (same grid and band) without a filter band or a
     per-frequency contraction. The low-passed input is computed only where the kernel reads
     it: every grid position of the padded extent, or for a 1x1 kernel the output positions.
-    The low-pass is separable (:func:`.spectral.band_low_pass`, two real matrix products per
+    The low-pass is separable (:func:`.low_pass.band_low_pass`, two real matrix products per
     plane). A full band (rate 0) removes nothing: with the same padding before and after, the
     layer is then ``F.conv2d`` itself.
     """
