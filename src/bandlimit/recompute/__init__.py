@@ -1,6 +1,7 @@
 """Spectral checkpoints: activations recomputed in backward from band-limited layers' spectra.
 
-:mod:`.tape` records a forward pass and replays it; :mod:`.model` applies it to a model.
+:mod:`.tape` records a forward pass (its ops: :mod:`.ops`) and replays it; :mod:`.model` applies
+it to a model.
 """
 
 from .model import current_tape, install, recording, uninstall

@@ -19,12 +19,10 @@ Buffers that an op updates in place (BatchNorm running statistics) are not touch
 
 from __future__ import annotations
 
-import functools
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,33 +30,12 @@ from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatc
 from torch.utils._pytree import tree_flatten, tree_unflatten
 from torch.utils.weak import WeakIdKeyDictionary
 
+from .ops import Op, Ref, written_positions
+
 __all__ = ["MIN_RECOMPUTED_BYTES", "Tape"]
 
-aten = torch.ops.aten
-
-# Ops that update buffers in place although their schema does not say so: a replay gets copies.
-_UNMARKED_WRITES: dict[Any, tuple[int, ...]] = {
-    aten.native_batch_norm.default: (3, 4),
-    aten._native_batch_norm_legit.default: (3, 4),
-    aten._batch_norm_with_update.default: (3, 4),
-}
 # Saved tensors smaller than this are kept: a handle and a replay would cost more than they save.
 MIN_RECOMPUTED_BYTES = 16 << 10
-
-
-@dataclass(frozen=True)
-class _Ref:
-    """A recorded value in an op's argument template."""
-
-    value: int
-
-
-@dataclass
-class _Op:
-    func: Any
-    template: Any  # (args, kwargs) with recorded tensors replaced by _Ref
-    outputs: list[int | None]  # value id of each flat output (None: not recorded)
-    written: tuple[int, ...]  # flat positions of the arguments the op writes
 
 
 class _Handle:
@@ -68,31 +45,6 @@ class _Handle:
 
     def __init__(self, tape: Tape, value: int) -> None:
         self.tape, self.value = tape, value
-
-
-@functools.cache
-def _written_arguments(func: Any) -> frozenset[int | str]:
-    """Positions and names of the arguments ``func`` writes (most ops write none)."""
-    written: set[int | str] = set(_UNMARKED_WRITES.get(func, ()))
-    for i, arg in enumerate(func._schema.arguments):
-        if arg.alias_info is not None and arg.alias_info.is_write:
-            written.update((i, arg.name))
-    return frozenset(written)
-
-
-def _written_positions(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, ...]:
-    """Flat positions (in ``tree_flatten((args, kwargs))``) of the tensor arguments ``func`` writes."""
-    written = _written_arguments(func)
-    if not written:
-        return ()
-    flat: list[int] = []
-    position = 0
-    for key, value in [*enumerate(args), *kwargs.items()]:
-        n = len(tree_flatten(value)[0])
-        if key in written:
-            flat.extend(range(position, position + n))
-        position += n
-    return tuple(flat)
 
 
 class Tape(TorchDispatchMode):
@@ -110,7 +62,7 @@ class Tape(TorchDispatchMode):
         self._on_storage: dict[int, list[weakref.ref[torch.Tensor]]] = {}  # storage address -> tracked tensors
         self._tags: list[frozenset[int]] = []  # value id -> anchors it descends from
         self._producers: list[tuple[int, int]] = []  # value id -> (op index or -1 - anchor, output position)
-        self._ops: list[_Op] = []
+        self._ops: list[Op] = []
         self._recipes: dict[int, Callable[[], torch.Tensor] | None] = {}
         self._anchor_values: list[int] = []  # anchor -> its value id
         self._cache: dict[int, torch.Tensor] = {}
@@ -184,7 +136,7 @@ class Tape(TorchDispatchMode):
         derived = [v for v in inputs if v is not None]
         if not derived:
             return
-        written = _written_positions(func, args, kwargs)
+        written = written_positions(func, args, kwargs)
         targets = [flat_args[i] for i in written if isinstance(flat_args[i], torch.Tensor)]
         for target in targets:
             self._forget_aliases(target)
@@ -197,8 +149,8 @@ class Tape(TorchDispatchMode):
                     self._unreplayable[t] = (str(func), self._module())
             return
         tags = frozenset().union(*(self._tags[v] for v in derived))
-        template = tree_unflatten([a if v is None else _Ref(v) for a, v in zip(flat_args, inputs)], spec)
-        op = _Op(func, template, [], written)
+        template = tree_unflatten([a if v is None else Ref(v) for a, v in zip(flat_args, inputs)], spec)
+        op = Op(func, template, [], written)
         index = len(self._ops)
         self._ops.append(op)
         for position, t in enumerate(flat_out):
@@ -277,7 +229,7 @@ class Tape(TorchDispatchMode):
         planned.add(source)
         if source >= 0:
             for ref in tree_flatten(self._ops[source].template)[0]:
-                if isinstance(ref, _Ref):
+                if isinstance(ref, Ref):
                     uses[ref.value] = uses.get(ref.value, 0) + 1
                     self._plan(ref.value, order, uses, planned)
         order.append(source)
@@ -299,7 +251,7 @@ class Tape(TorchDispatchMode):
         flat, spec = tree_flatten(op.template)
         done: list[int] = []
         for i, a in enumerate(flat):
-            if isinstance(a, _Ref):
+            if isinstance(a, Ref):
                 uses[a.value] -= 1
                 last = not self._needed(a.value, uses) and a.value in scratch
                 flat[i] = scratch[a.value] if a.value in scratch else self._cache[a.value]
