@@ -1,6 +1,7 @@
-"""A compression method is one module: a config and a transform. This test is that module for a
-toy method (swap ReLU for LeakyReLU) and drives it through compress_, the CLI's help, a training
-run and a sweep, touching no other file."""
+"""A compression method is one module: a config and a transform. This test defines that module
+for a toy method (swap ReLU for LeakyReLU) and drives it through compress_, the CLI's help, a
+training run and a sweep, touching no other file. The method is registered for each test only
+(the fixture ``leaky``), so that no other test sees it."""
 
 import dataclasses
 import json
@@ -13,23 +14,39 @@ from torch import nn
 import bandlimit as bl
 from bandlimit.checks import check_float
 from bandlimit.cli import main
-from bandlimit.compress import CompressionConfig, register_transform
+from bandlimit.compress import CompressionConfig, config_types, register_transform, unregister_method
 from bandlimit.settings import setting
 
 
-@dataclasses.dataclass(frozen=True)
-class LeakyConfig(CompressionConfig):
-    """Replace every nn.ReLU with nn.LeakyReLU(slope)."""
+def _define_the_method() -> type[CompressionConfig]:
+    """The toy method's module: defining the config and the transform registers them."""
 
-    method: ClassVar[str] = "leaky"
-    OVERRIDE_FIELD: ClassVar[str | None] = "slope"
+    @dataclasses.dataclass(frozen=True)
+    class LeakyConfig(CompressionConfig):
+        """Replace every nn.ReLU with nn.LeakyReLU(slope)."""
 
-    slope: float = setting(0.1, help="negative slope of the LeakyReLU", check=lambda v, n: check_float(v, n, minimum=0))
+        method: ClassVar[str] = "leaky"
+        OVERRIDE_FIELD: ClassVar[str | None] = "slope"
+
+        slope: float = setting(
+            0.1, help="negative slope of the LeakyReLU", check=lambda v, n: check_float(v, n, minimum=0)
+        )
+
+    @register_transform(LeakyConfig, targets=(nn.ReLU,))
+    def _leaky(module: nn.ReLU, config: LeakyConfig) -> nn.Module:
+        return nn.LeakyReLU(config.slope, inplace=module.inplace)
+
+    return LeakyConfig
 
 
-@register_transform(LeakyConfig, targets=(nn.ReLU,))
-def _leaky(module: nn.ReLU, config: LeakyConfig) -> nn.Module:
-    return nn.LeakyReLU(config.slope, inplace=module.inplace)
+@pytest.fixture(autouse=True)
+def leaky():
+    """The toy method's config class, registered for the test and unregistered after it."""
+    assert "leaky" not in config_types()
+    config_type = _define_the_method()
+    yield config_type
+    unregister_method(config_type)
+    assert "leaky" not in config_types()
 
 
 SMALL = ["--model", "fcn", "--data", "synthetic1d", "--limit", "64", "--model-arg", "widths=[4,8,4]", "--no-progress"]
@@ -39,22 +56,22 @@ def _model() -> nn.Sequential:
     return nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Sequential(nn.Conv1d(4, 4, 3), nn.ReLU()))
 
 
-def test_compress_applies_the_toy_method_with_overrides_and_composes():
-    model = bl.compress_(_model(), LeakyConfig(slope=0.2, overrides={"2.1": 0.3}))
+def test_compress_applies_the_toy_method_with_overrides_and_composes(leaky):
+    model = bl.compress_(_model(), leaky(slope=0.2, overrides={"2.1": 0.3}))
     assert [type(m) for m in (model[1], model[2][1])] == [nn.LeakyReLU, nn.LeakyReLU]
     assert (model[1].negative_slope, model[2][1].negative_slope) == (0.2, 0.3)
-    both = bl.compress_(_model(), [bl.BandLimitConfig(rate=0.5), LeakyConfig()])
+    both = bl.compress_(_model(), [bl.BandLimitConfig(rate=0.5), leaky()])
     assert len(bl.band_limited_layers(both)) == 2 and isinstance(both[1], nn.LeakyReLU)
     negative = -torch.rand(2, 1, 16) - 0.1
     torch.testing.assert_close(both[1](negative), 0.1 * negative)
 
 
-def test_the_toy_config_round_trips_and_validates():
-    config = LeakyConfig(slope=0.05, overrides={"a": 0.2})
+def test_the_toy_config_round_trips_and_validates(leaky):
+    config = leaky(slope=0.05, overrides={"a": 0.2})
     assert bl.config_from_json(config.to_json()) == config
     assert config.to_dict()["version"] == 1
     with pytest.raises(ValueError, match=r"slope must be >= 0"):
-        LeakyConfig(slope=-1.0)
+        leaky(slope=-1.0)
     with pytest.raises(ValueError, match="version 2 is not supported"):
         bl.compress.config_from_dict({"method": "leaky", "version": 2})
 
@@ -86,3 +103,15 @@ def test_a_training_run_and_a_sweep_use_the_toy_method(tmp_path, capsys):
 def test_a_method_field_without_its_method_is_a_user_error(capsys, tmp_path):
     assert main(["train", *SMALL, "--method", "bandlimit", "--leaky-slope", "0.2", "--out", str(tmp_path)]) == 2
     assert "slope of method 'leaky' need it in the compression" in capsys.readouterr().err
+
+
+def test_unregistering_the_method_frees_its_name_its_transform_and_its_flags(leaky, capsys):
+    assert config_types()["leaky"] is leaky
+    unregister_method(leaky)
+    assert "leaky" not in config_types()
+    with pytest.raises(TypeError, match="no transform is registered for LeakyConfig"):
+        bl.compress_(_model(), leaky())
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--leaky-slope" not in capsys.readouterr().out
+    unregister_method(leaky)  # again: nothing to undo

@@ -1,7 +1,7 @@
 """Apply compression methods to existing models in place, and describe the result.
 
 A method is one module: a :class:`CompressionConfig` subclass and a transform registered for it
-with :func:`register_transform` (see :mod:`.bandlimit`).
+with :func:`register_transform` (see :mod:`.bandlimit`); :func:`unregister_method` undoes both.
 """
 
 from .bandlimit import BandLimitConfig, band_limited_layers, calibrate_, chosen_rates, restore_, set_rate
@@ -13,7 +13,7 @@ from .ssl import SSLConfig, zero_small_groups_
 from .strassen import StrassenConfig, strassen_layers, strassen_phase
 from .structure import remove_zero_channels_, remove_zero_shapes_, skip_zero_branches_
 from .summary import LayerSummary, format_summary, summary
-from .transform import LayerFilter, compress_, register_transform
+from .transform import LayerFilter, compress_, register_transform, unregister_method
 
 __all__ = [
     "BandLimitConfig",
@@ -47,4 +47,5 @@ __all__ = [
     "restore_",
     "set_rate",
     "summary",
+    "unregister_method",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "config_from_dict",
     "config_from_json",
     "config_types",
+    "unregister_config_type",
 ]
 
 _CONFIG_TYPES: dict[str, type[CompressionConfig]] = {}
@@ -139,6 +140,13 @@ class CompressionConfig:
 def config_types() -> dict[str, type[CompressionConfig]]:
     """Registered config classes by method name."""
     return dict(_CONFIG_TYPES)
+
+
+def unregister_config_type(config_type: type[CompressionConfig]) -> None:
+    """Free ``config_type``'s method name, if it holds it: the reverse of subclassing
+    :class:`CompressionConfig` with a ``method``."""
+    if _CONFIG_TYPES.get(config_type.method) is config_type:
+        del _CONFIG_TYPES[config_type.method]
 
 
 def config_from_dict(data: Mapping[str, Any]) -> CompressionConfig:

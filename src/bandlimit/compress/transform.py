@@ -17,9 +17,17 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from .config import CompressionConfig
+from .config import CompressionConfig, unregister_config_type
 
-__all__ = ["LayerFilter", "Transform", "compress_", "register_transform", "retype", "replace_modules"]
+__all__ = [
+    "LayerFilter",
+    "Transform",
+    "compress_",
+    "register_transform",
+    "retype",
+    "replace_modules",
+    "unregister_method",
+]
 
 logger = logging.getLogger("bandlimit.compress")
 
@@ -68,6 +76,16 @@ def register_transform(
         return fn
 
     return decorator
+
+
+def unregister_method(config_type: type[CompressionConfig]) -> None:
+    """Undo a method's registration: drop the transform registered for ``config_type`` and free
+    its method name, so that the method leaves :func:`~bandlimit.compress.config_types`, the
+    command line's flags and ``compress_``. For a method defined for a while only, such as a
+    test's; nothing happens for what is not registered.
+    """
+    _HANDLERS.pop(config_type, None)
+    unregister_config_type(config_type)
 
 
 def compress_(
