@@ -1,4 +1,5 @@
-"""Reduced precision as a compression config: the model's forward under torch.autocast."""
+"""Reduced precision as a compression config: the model's forward under torch.autocast, also with
+sparse execution, a forward that raises, nested models and keyword inputs, copies and pickles."""
 
 import copy
 import io
@@ -10,10 +11,13 @@ from torch import nn
 
 import bandlimit as bl
 from bandlimit.cli import main
+from bandlimit.compress import PrecisionConfig, PruneConfig, SparseConfig
 from bandlimit.compress.precision import autocast_dtype, needs_grad_scaler
 from bandlimit.errors import ConfigError
 from bandlimit.memory import count_saved_bytes
 from bandlimit.train import TrainConfig, apply_settings
+
+from third_party_models import sparsify_
 
 
 def _model() -> nn.Sequential:
@@ -116,3 +120,84 @@ def test_the_precision_flag_on_the_command_line(tmp_path):
     assert main([*argv, "--model-arg", "widths=[4,8,4]", "--precision", "bf16", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "config.json").read_text())["compression"]
     assert [c["method"] for c in saved] == ["bandlimit", "precision"] and saved[1]["dtype"] == "bf16"
+
+
+# ----------------------------------------------------------------------------------------
+# With sparse execution, a forward that raises, nested models, keyword inputs, copies.
+
+
+def test_precision_composes_with_sparse_execution():
+    """(Failed at 7c36585: sparse.mm autocast to bf16, which has no CSR kernel; fixed by the
+    float32 product in functional/sparse.py's _product.)"""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
+    sparsify_(model)
+    bl.compress_(model, [SparseConfig(), PrecisionConfig(dtype="bf16")])
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == (2, 2) and not torch.is_autocast_enabled("cpu")
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
+    plain.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(out.float(), plain(x), rtol=5e-2, atol=5e-2)
+
+
+def test_precision_leaves_autocast_when_forward_raises_and_recovers():
+    class Flaky(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+            self.fail = True
+
+        def forward(self, x):
+            y = self.lin(x)
+            if self.fail:
+                raise ValueError("boom")
+            return y
+
+    model = bl.compress_(Flaky(), PrecisionConfig())
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            model(torch.randn(2, 4))
+        assert not torch.is_autocast_enabled("cpu")
+    model.fail = False
+    assert model(torch.randn(2, 4)).dtype == torch.bfloat16
+    assert not torch.is_autocast_enabled("cpu")
+    assert model.lin(torch.randn(2, 4)).dtype == torch.float32  # a submodule alone is not autocast
+
+
+def test_nested_models_each_with_precision_and_kwargs_calls():
+    class Outer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = bl.compress_(nn.Sequential(nn.Linear(4, 4)), PrecisionConfig(dtype="bf16"))
+            self.lin = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(self.inner(x)), torch.is_autocast_enabled("cpu")
+
+    model = bl.compress_(Outer(), PrecisionConfig(dtype="bf16"))
+    out, inside = model(x=torch.randn(2, 4))  # keyword input: the device comes from the parameters
+    assert inside and out.dtype == torch.bfloat16 and not torch.is_autocast_enabled("cpu")
+    plain = Outer()
+    plain.load_state_dict(model.state_dict())
+    # inner alone, outside the outer's context
+    assert model.inner(torch.randn(2, 4)).dtype == torch.bfloat16
+    assert not torch.is_autocast_enabled("cpu")
+
+
+def test_precision_copies_are_independent_and_pickle():
+    model = bl.compress_(nn.Sequential(nn.Linear(4, 4)), [PruneConfig(amount=0.5), PrecisionConfig()])
+    twin = copy.deepcopy(model)
+    bl.compress_(twin, PrecisionConfig(dtype="fp32"))
+    x = torch.randn(2, 4)
+    assert twin(x).dtype == torch.float32 and model(x).dtype == torch.bfloat16
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    assert loaded(x).dtype == torch.bfloat16
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    bl.compress_(loaded, PrecisionConfig(dtype="fp32"))
+    assert loaded(x).dtype == torch.float32 and model(x).dtype == torch.bfloat16

@@ -1,7 +1,9 @@
 """Magnitude pruning: masks against a NumPy selection of the smallest weights, the Deep
-Compression schedule against its formula, outputs against F.conv / F.linear with masked weights."""
+Compression schedule against its formula, outputs against F.conv / F.linear with masked weights,
+a pruned third-party-style model trained, saved and loaded, and the removal of what pruning zeroed."""
 
 import copy
+import io
 import json
 
 import numpy as np
@@ -21,6 +23,8 @@ from bandlimit.compress.prune import (
 from bandlimit.errors import ConfigError
 from bandlimit.train import TrainConfig, train
 from bandlimit.train.run import load_trained
+
+from third_party_models import VGGish, random_bn_, removal_keeps_outputs
 
 
 def _model() -> nn.Sequential:
@@ -172,3 +176,97 @@ def test_bad_configs_name_the_argument():
         PruneConfig(iterations=0)
     with pytest.raises(ConfigError, match=r"prune overrides \['nope'\] name no pruned layer"):
         bl.compress_(_model(), PruneConfig(overrides={"nope": 0.5}))
+
+
+# ----------------------------------------------------------------------------------------
+# Against a NumPy reference; training, saving and loading, and removal after pruning.
+
+
+def _layers() -> nn.Sequential:
+    torch.manual_seed(3)
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv1d(2, 2, 1), nn.Linear(20, 7))
+
+
+def _numpy_masks(weights: list[np.ndarray], amount: float) -> list[np.ndarray]:
+    flat = np.concatenate([np.abs(w).ravel() for w in weights])
+    k = round(amount * flat.size)
+    keep = np.ones(flat.size, dtype=bool)
+    keep[np.argsort(flat, kind="stable")[:k]] = False
+    return [m.reshape(w.shape) for m, w in zip(np.split(keep, np.cumsum([w.size for w in weights])[:-1]), weights)]
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.3, 0.77, 0.999])
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_prune_masks_equal_a_numpy_reference(amount, scope):
+    model = _layers()
+    weights = {n: m.weight.detach().numpy().copy() for n, m in model.named_modules() if hasattr(m, "weight")}
+    bl.compress_(model, PruneConfig(amount=amount, scope=scope))
+    names = list(weights)
+    if scope == "global":
+        expected = dict(zip(names, _numpy_masks([weights[n] for n in names], amount)))
+    else:
+        expected = {n: _numpy_masks([weights[n]], amount)[0] for n in names}
+    layers = pruned_layers(model)
+    assert sorted(layers) == sorted(names)
+    for n in names:
+        np.testing.assert_array_equal(layers[n].weight_mask.numpy().astype(bool), expected[n])
+        np.testing.assert_array_equal(layers[n].weight.detach().numpy(), weights[n] * expected[n])
+    if amount == 0:
+        assert all(v == 0 for v in weight_sparsity(model).values())
+
+
+def test_prune_overrides_under_global_scope_are_pruned_on_their_own():
+    model = _layers()
+    weights = {n: m.weight.detach().numpy().copy() for n, m in model.named_modules() if hasattr(m, "weight")}
+    bl.compress_(model, PruneConfig(amount=0.6, overrides={"3": 0.0, "0": 0.9}))
+    layers = pruned_layers(model)
+    np.testing.assert_array_equal(layers["3"].weight_mask.numpy(), np.ones_like(weights["3"]))
+    np.testing.assert_array_equal(layers["0"].weight_mask.numpy().astype(bool), _numpy_masks([weights["0"]], 0.9)[0])
+    np.testing.assert_array_equal(layers["2"].weight_mask.numpy().astype(bool), _numpy_masks([weights["2"]], 0.6)[0])
+
+
+def test_pruned_model_trains_saves_and_loads_into_a_fresh_compressed_model():
+    torch.manual_seed(0)
+    model = bl.compress_(VGGish(), PruneConfig(amount=0.7))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(4, 3, 8, 8)
+    for _ in range(2):
+        opt.zero_grad()
+        model(x).square().mean().backward()
+        opt.step()
+    masks = {n: m.weight_mask.clone() for n, m in pruned_layers(model).items()}
+    for n, m in pruned_layers(model).items():
+        assert bool(((m.weight == 0) | (masks[n] == 1)).all())  # pruned weights stay zero
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+    torch.manual_seed(5)
+    fresh = bl.compress_(VGGish(), PruneConfig(amount=0.2))
+    fresh.load_state_dict(model.state_dict())
+    fresh.eval()
+    copied = copy.deepcopy(model)
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    with torch.no_grad():
+        for other in (fresh, copied, loaded):
+            torch.testing.assert_close(other(x), expected)
+
+
+def test_prune_then_remove_pruning_then_remove_zero_channels_keeps_outputs():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 6, 3), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3),
+    )  # fmt: skip
+    random_bn_(model)
+    bl.compress_(model, PruneConfig(amount=0.6, scope="layer"))
+    with torch.no_grad():  # zero whole filters and a column of the linear layer through the masks
+        model[0].weight_mask[[1, 5]] = 0
+        model[3].weight_mask[:, 2] = 0
+        model[7].weight_mask[:, 4] = 0
+    remove_pruning_(model)
+    assert not pruned_layers(model)
+    removed = removal_keeps_outputs(model, torch.randn(2, 3, 9, 9))
+    assert removed["0"] >= 1 and removed["3"] >= 1

@@ -1,13 +1,17 @@
 """Structured Sparsity Learning: the group lasso against its formula in NumPy, zeroing small
-groups, and the removal of zero filters and channels, which must leave outputs unchanged."""
+groups, and the removal of zero filters and channels, which must leave outputs unchanged, on the
+registry's models and on models written the way third-party code is."""
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import bandlimit as bl
 from bandlimit.compress import (
+    PrecisionConfig,
+    SSLConfig,
     remove_pruning_,
     remove_zero_channels_,
     remove_zero_shapes_,
@@ -19,6 +23,8 @@ from bandlimit.compress.structure import BranchConstant, branches
 from bandlimit.errors import BandlimitError, ConfigError
 from bandlimit.models import create_model
 from bandlimit.train import TrainConfig, train
+
+from third_party_models import AddAndConcat, MobileBlock, VGGish, ViewMean, random_bn_, removal_keeps_outputs
 
 
 def test_the_penalty_is_the_group_lasso_formula():
@@ -255,3 +261,159 @@ def test_a_dead_filter_whose_output_is_zero_needs_no_bias_to_fold_into():
         model.get_submodule(f"{block}.bn1").bias[2] = 5.0  # a constant 5 meets conv2's zero padding: kept
     assert model.get_submodule(f"{block}.conv2").bias is None
     _check_removal(model, torch.randn(2, 3, 12, 12), {f"{block}.conv1": 1})
+
+
+# ----------------------------------------------------------------------------------------
+# Removal on third-party-style models: functional calls, depthwise convolutions, additions and
+# concatenations, views, reused modules, permutations, precision.
+
+
+def test_ssl_removal_vgg_style_with_functional_calls():
+    torch.manual_seed(0)
+    model = bl.compress_(VGGish(), SSLConfig())
+    random_bn_(model)
+    with torch.no_grad():
+        model.features[0].weight[2] = 0  # a zero filter (its bias folds through BN/ReLU/pool)
+        model.features[4].weight[:, 5] = 0  # an unread channel
+        model.features[4].weight[6] = 0
+        model.classifier[0].weight[:, 4:8] = 0  # channel 1 of the flattened 8x2x2 map is unread
+    removed = removal_keeps_outputs(model, torch.randn(2, 3, 8, 8))
+    # features.0: channel 5 unread (its zero filter 2 is kept: features.4 pads, the constant varies);
+    # features.4: filter 6 folds through ReLU/pool/flatten into the linear bias, channel 1 unread
+    assert removed == {"features.0": 1, "features.4": 2}
+    assert model.features[4].in_channels == 7 and model.classifier[0].in_features == 24
+
+
+def test_ssl_removal_leaves_depthwise_additions_and_concatenations_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(MobileBlock(), MobileBlock())
+    bl.compress_(model, SSLConfig())
+    random_bn_(model)
+    with torch.no_grad():
+        model[0].expand.weight[3] = 0  # feeds the depthwise conv: tied
+        model[1].project.weight[:, 2] = 0
+    removed = removal_keeps_outputs(model, torch.randn(2, 6, 7, 7))
+    assert removed == {}
+    other = bl.compress_(AddAndConcat(), SSLConfig())
+    with torch.no_grad():
+        other.a.weight[1] = 0
+        other.head.weight[:, 0] = 0
+    assert removal_keeps_outputs(other, torch.randn(2, 3, 6, 6)) == {}
+
+
+def test_ssl_removal_with_mean_and_view_and_conv1d_and_bias_free_layers():
+    torch.manual_seed(0)
+    model = bl.compress_(ViewMean(), SSLConfig())
+    with torch.no_grad():
+        model.c1.weight[0] = 0
+        model.c2.weight[:, 3] = 0
+    removed = removal_keeps_outputs(model, torch.randn(2, 3, 8, 8))
+    assert removed == {"c1": 2}  # c1: filter 0 folds into c2's bias (no padding), channel 3 unread
+    conv1d = nn.Sequential(
+        nn.Conv1d(2, 6, 3, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
+        nn.Conv1d(6, 4, 3, padding=1, padding_mode="circular"), nn.ReLU(),
+        nn.Conv1d(4, 3, 1, bias=False), nn.Flatten(), nn.Linear(3 * 8, 2),
+    )  # fmt: skip
+    bl.compress_(conv1d, SSLConfig())
+    random_bn_(conv1d)
+    with torch.no_grad():
+        conv1d[0].weight[1] = 0  # folds into the circular conv's bias
+        conv1d[3].weight[2] = 0  # a constant ReLU(0.5) for a next conv without bias: kept
+        conv1d[3].bias[2] = 0.5
+        conv1d[7].weight[:, 8:16] = 0  # channel 1 of the last conv unread
+    removed = removal_keeps_outputs(conv1d, torch.randn(3, 2, 10))
+    assert removed == {"0": 1, "5": 1}
+
+
+def test_ssl_zero_small_groups_then_removal_on_a_trained_like_model():
+    torch.manual_seed(0)
+    model = bl.compress_(VGGish(), SSLConfig())
+    random_bn_(model)
+    with torch.no_grad():
+        model.features[0].weight[[0, 3]] *= 1e-5
+        model.features[4].weight[:, 1] *= 1e-5
+    counts = zero_small_groups_(model, threshold=1e-3)
+    assert counts["features.0"]["filters"] == 2 and counts["features.4"]["channels"] >= 1
+    removal_keeps_outputs(model, torch.randn(2, 3, 8, 8))
+
+
+def test_ssl_removal_with_a_producer_conv_called_twice():
+    class Reuse(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.head = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            a = self.head(F.relu(self.conv(x)))
+            b = self.conv(x)  # the same conv again; its channels go on to the output
+            return a.mean((2, 3)) + b[:, :2].mean((2, 3))
+
+    torch.manual_seed(0)
+    model = bl.compress_(Reuse(), SSLConfig())
+    with torch.no_grad():
+        model.head.weight[:, 1] = 0  # channel 1 is unread on the first path only
+    removal_keeps_outputs(model, torch.randn(2, 3, 8, 8))
+
+
+def test_ssl_removal_with_a_head_shared_by_two_branches():
+    class SharedHead(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1 = nn.Conv2d(3, 4, 3)
+            self.c2 = nn.Conv2d(3, 4, 3)
+            self.head = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x):
+            return self.head(F.relu(self.c1(x))) + self.head(F.relu(self.c2(x)))
+
+    torch.manual_seed(0)
+    model = bl.compress_(SharedHead(), SSLConfig())
+    with torch.no_grad():
+        model.c1.weight[1] = 0  # a zero filter in one branch only
+    removal_keeps_outputs(model, torch.randn(2, 3, 8, 8))
+
+
+def test_ssl_removal_with_batchnorm1d_after_flatten():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.BatchNorm1d(64), nn.Linear(64, 2))
+    bl.compress_(model, SSLConfig())
+    random_bn_(model)
+    with torch.no_grad():
+        model[3].weight[:, 16:32] = 0  # channel 1 of the conv is unread
+    removal_keeps_outputs(model, torch.randn(2, 3, 6, 6))
+
+
+def test_ssl_removal_with_a_channel_permutation_by_indexing():
+    class Perm(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            y = self.conv(x)[:, [3, 2, 1, 0]]  # channel order reversed
+            return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+    torch.manual_seed(0)
+    model = bl.compress_(Perm(), SSLConfig())
+    with torch.no_grad():
+        model.fc.weight[:, 0] = 0  # reads permuted channel 3 of the conv, not channel 0
+    removal_keeps_outputs(model, torch.randn(2, 3, 6, 6))
+
+
+def test_ssl_removal_on_a_model_with_precision():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1))
+    bl.compress_(model, [SSLConfig(), PrecisionConfig()])
+    with torch.no_grad():
+        model[0].weight[1] = 0
+        model[0].bias[1] = 0.5
+    x = torch.randn(2, 3, 6, 6)
+    model.eval()
+    with torch.no_grad():
+        before = model(x)
+    remove_zero_channels_(model, x)
+    assert model[0].out_channels == 3
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), before, rtol=2e-2, atol=2e-2)

@@ -1,7 +1,9 @@
 """CSR execution of sparse weights against F.conv1d / F.conv2d / F.linear with the same dense
-weights, and the CSR matrix against SciPy's."""
+weights, and the CSR matrix against SciPy's; through compress_, on every padding mode, dtype
+round trips, copies, pickles, shared modules and a third-party-style VGG."""
 
 import copy
+import io
 
 import numpy as np
 import pytest
@@ -11,10 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import bandlimit as bl
-from bandlimit.compress import pruned_layers, sparse_layers
+from bandlimit.compress import PruneConfig, SparseConfig, pruned_layers, sparse_layers, weight_sparsity
 from bandlimit.errors import ConfigError
 from bandlimit.functional.sparse import csr_bytes, csr_conv2d, csr_linear, csr_weight
 from bandlimit.nn import CsrConv1d, CsrConv2d, CsrLinear
+
+from third_party_models import VGGish, random_bn_, sparsify_
 
 
 def _sparse(shape, sparsity, seed=0, dtype=torch.float64):
@@ -157,3 +161,163 @@ def test_csr_layers_run_under_bf16_autocast():
         expected = model(x).float()
         bl.compress_(model, bl.SparseConfig())
         torch.testing.assert_close(model(x).float(), expected, atol=0.05, rtol=0.05)  # bf16's rounding
+
+
+# ----------------------------------------------------------------------------------------
+# Through compress_: padding modes, dtypes, leading dimensions, copies and pickles, shared
+# modules, all-zero weights, weights changed in place, and a third-party-style VGG.
+
+
+CONV_CASES = [
+    dict(kernel_size=3, padding=2, padding_mode="reflect"),
+    dict(kernel_size=3, padding=1, stride=2, padding_mode="circular"),
+    dict(kernel_size=3, padding=1, padding_mode="replicate", dilation=2),
+    dict(kernel_size=4, padding="same", dilation=2),
+    dict(kernel_size=4, padding="same", padding_mode="reflect"),
+    dict(kernel_size=2, padding="same"),
+    dict(kernel_size=3, padding="valid", stride=3, dilation=2),
+    dict(kernel_size=3, padding=1, groups=2, bias=False),
+    dict(kernel_size=1, stride=2),
+]
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("case", range(len(CONV_CASES)))
+def test_csr_convs_equal_the_dense_convs(dim, batched, case):
+    torch.manual_seed(case)
+    cls = nn.Conv1d if dim == 1 else nn.Conv2d
+    dense = cls(4, 6, **CONV_CASES[case])
+    sparsify_(dense, 0.15)
+    model = bl.compress_(nn.Sequential(copy.deepcopy(dense)), SparseConfig())
+    assert isinstance(model[0], CsrConv1d if dim == 1 else CsrConv2d)
+    shape = (4, 11) if dim == 1 else (4, 9, 10)
+    x = torch.randn(*(((2,) if batched else ()) + shape))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), dense(x), rtol=1e-5, atol=1e-5)
+    # the input gradient (frozen weights: the CSR path) equals the dense one
+    for p in model.parameters():
+        p.requires_grad_(False)
+    xg = x.clone().requires_grad_(True)
+    model(xg).square().sum().backward()
+    xr = x.clone().requires_grad_(True)
+    dense(xr).square().sum().backward()
+    torch.testing.assert_close(xg.grad, xr.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_csr_float64_linear_any_leading_dims_and_inplace_after(sparse_input):
+    torch.manual_seed(0)
+    lin = nn.Linear(7, 5).double()
+    sparsify_(lin)
+    model = bl.compress_(
+        nn.Sequential(copy.deepcopy(lin), nn.ReLU(inplace=True)), SparseConfig(activations=sparse_input)
+    )
+    assert isinstance(model[0], CsrLinear)
+    for shape in [(7,), (3, 7), (2, 3, 7)]:
+        x = torch.randn(*shape, dtype=torch.float64)
+        with torch.no_grad():
+            out = model(x)
+            out.add_(1)  # in-place on the output
+            torch.testing.assert_close(out, torch.relu(lin(x)) + 1)
+
+
+def test_csr_vgg_with_inplace_relu_matches_dense_and_survives_copy_and_pickle():
+    torch.manual_seed(0)
+    dense = VGGish().eval()
+    random_bn_(dense)
+    sparsify_(dense, 0.1)
+    model = bl.compress_(copy.deepcopy(dense), SparseConfig())
+    assert len(sparse_layers(model)) == 4
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = dense(x)
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(model(x), expected, rtol=1e-5, atol=1e-5)  # cached CSR
+        copied = copy.deepcopy(model)
+        buf = io.BytesIO()
+        torch.save(model, buf)
+        buf.seek(0)
+        loaded = torch.load(buf, weights_only=False)
+        torch.testing.assert_close(copied(x), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(loaded(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_csr_shared_module_is_converted_once_and_state_dict_round_trips():
+    torch.manual_seed(0)
+
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.alias = self.conv
+
+        def forward(self, x):
+            return self.alias(F.relu(self.conv(x)))
+
+    dense = Twice()
+    sparsify_(dense)
+    model = bl.compress_(copy.deepcopy(dense), SparseConfig())
+    assert model.conv is model.alias and isinstance(model.conv, CsrConv2d)
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), dense(x), rtol=1e-5, atol=1e-5)
+    fresh = bl.compress_(Twice(), SparseConfig())
+    with torch.no_grad():
+        fresh(x)  # builds a CSR cache before the load
+    fresh.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), dense(x), rtol=1e-5, atol=1e-5)
+
+
+def test_csr_of_an_all_zero_weight():
+    model = bl.compress_(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(6, 2)), PruneConfig(amount=0.999, scope="layer"))
+    bl.compress_(model, SparseConfig())
+    assert weight_sparsity(model) == {"0": 1.0, "1": 1.0}
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        expected = model[1].bias.expand(2, 4, 6, 2)
+        torch.testing.assert_close(model(x), expected)
+
+
+def test_csr_after_a_dtype_round_trip_uses_the_rounded_weights():
+    torch.manual_seed(0)
+    dense = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2))
+    model = bl.compress_(copy.deepcopy(dense), SparseConfig())
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        model(x)  # caches the CSR weights
+    # nn.Module._apply assigns param.data: same tensor object, same _version, new values
+    model.bfloat16().float()
+    dense.bfloat16().float()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), dense(x))
+
+
+def test_csr_sees_weights_changed_through_data():
+    torch.manual_seed(0)
+    model = bl.compress_(nn.Sequential(nn.Linear(8, 4)), SparseConfig())
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        model(x)
+    model[0].weight.data.mul_(-1)  # e.g. hand-written pruning or init code: m.weight.data.mul_(mask)
+    model[0].csr_cache.clear()  # documented: like autograd, the cache does not see .data writes
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), F.linear(x, model[0].weight, model[0].bias))
+
+
+def test_pruned_csr_model_alternating_train_and_eval_steps_stays_correct():
+    torch.manual_seed(0)
+    wrong = 0
+    for _ in range(1000):
+        model = bl.compress_(nn.Sequential(nn.Linear(8, 8)), [PruneConfig(amount=0.5), SparseConfig()])
+        x = torch.randn(4, 8)
+        with torch.no_grad():
+            model(x)  # evaluation
+        model(x)  # a training forward (grad mode: dense path)
+        with torch.no_grad():
+            model[0].weight_orig.mul_(-1)  # the optimizer step
+            out = model(x)  # evaluation again
+        expected = F.linear(x, model[0].weight_orig * model[0].weight_mask, model[0].bias)
+        wrong += not torch.allclose(out, expected, atol=1e-6)
+    assert wrong == 0, f"{wrong} of 1000 evaluations used a stale CSR weight"
