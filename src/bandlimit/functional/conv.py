@@ -14,22 +14,17 @@ the FFT's (:mod:`.fft_conv`, the paper's, with its spectral and direct paths) or
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from contextlib import nullcontext
-from typing import Any
 
 import torch
 
 from ..checks import check_choice, check_rate
-from ..recompute import current_tape
 from .arguments import check_conv_inputs
 from .basis import BASES
 from .cache import FilterCache
-from .contraction import filter_band_conj
-from .plan import forced_path, plan_conv
-from .shape import ConvShape
-from .spectral import complex_dtype
+from .execute import run_conv
+from .export import compiled_conv
+from .plan import forced_path
 
 __all__ = ["BASES", "FilterCache", "conv1d", "conv2d", "forced_path"]
 
@@ -52,7 +47,8 @@ def _conv(
     filter_cache: FilterCache | None,
     basis: str,
 ) -> torch.Tensor:
-    """Validate, lift 1D and unbatched calls to the 4D kernel, choose the path, undo the lift."""
+    """Validate the call and run it: eagerly (:func:`.execute.run_conv`), or as one custom op
+    when torch.compile or torch.export traces it."""
     rate = check_rate(rate)
     basis = check_choice(basis, "basis", tuple(BASES))
     param = weight  # the caller's tensor, before any cast: what a filter cache is keyed on
@@ -63,47 +59,9 @@ def _conv(
         weight = _autocast(weight) if isinstance(weight, torch.Tensor) else weight
         bias = _autocast(bias) if isinstance(bias, torch.Tensor) else bias
     check_conv_inputs(input, weight, bias, groups, ndim)
-    unbatched = input.dim() == ndim + 1
-    shape = ConvShape.of(
-        weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), tuple(input.shape[-ndim:]),
-        stride=stride, padding=padding, dilation=dilation, groups=groups, batch=1 if unbatched else input.shape[0],
-    )  # fmt: skip
-    training = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
-    plan = plan_conv(shape, rate, basis, training=training, cached_filter=filter_cache is not None, dtype=input.dtype)
-
-    x = input.unsqueeze(0) if unbatched else input
-    w = weight
-    if ndim == 1:  # a 1D layer is a 2D layer on one row
-        x, w = x.unsqueeze(-2), w.unsqueeze(-2)
-    dtype = x.dtype
-    if dtype != plan.compute_dtype:  # FFTs of half types are not supported everywhere: compute in float32
-        x, w = x.to(plan.compute_dtype), w.to(plan.compute_dtype)
-        bias = bias.to(plan.compute_dtype) if bias is not None else None
-
-    geo = plan.geometry
-    filter_conj = None
-    if plan.path == "spectral" and filter_cache is not None:
-        key = (plan.band, geo.dilation, w.dtype, tuple(w.shape))
-        filter_conj = filter_cache.get(
-            param, key, lambda: filter_band_conj(w, geo.band, geo.dilation, complex_dtype(w.dtype))
-        )
-    function: Any = plan.function
-    tape = current_tape()
-    if tape is not None and geo.saved == "input":
-        tape.keep(x)  # saved as it is by the layer: other ops that save it share it, nothing replays it
-    with torch.autocast(x.device.type, enabled=False), tape.pause() if tape else nullcontext():
-        # torch leaves Function.apply unannotated; it returns forward's tensor.
-        y: torch.Tensor = function.apply(x, w, bias, geo, filter_conj)
-        node: Any = y.grad_fn  # the Function's context
-        if tape is not None and node is not None:
-            # A spectral checkpoint: the output is recomputable from what the layer saved and the weight.
-            recipe = functools.partial(function.recompute, node.saved_tensors[0], w, bias, geo)
-            node.release = functools.partial(tape.release, tape.anchor(y, recipe))
-
-    y = y.to(dtype)
-    if ndim == 1:
-        y = y.squeeze(-2)
-    return y.squeeze(0) if unbatched else y
+    if torch.compiler.is_compiling():  # torch.compile and torch.export see one opaque op (:mod:`.export`)
+        return compiled_conv(input, weight, bias, stride, padding, dilation, groups, rate, ndim, basis)
+    return run_conv(input, weight, bias, stride, padding, dilation, groups, rate, ndim, basis, filter_cache, param)
 
 
 def conv2d(
