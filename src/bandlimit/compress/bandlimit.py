@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -17,7 +17,8 @@ from ..functional.energy import rate_for_energy
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 from ..settings import setting
 from .config import CompressionConfig
-from .transform import register_transform, replace_modules, retype
+from .summary import summary
+from .transform import compress_, register_transform, replace_modules, retype
 
 __all__ = ["BandLimitConfig", "band_limited_layers", "calibrate_", "chosen_rates", "restore_", "set_rate"]
 
@@ -101,6 +102,38 @@ class BandLimitConfig(CompressionConfig):
     def rate_for(self, name: str) -> float:
         """The rate of the layer with qualified name ``name``."""
         return self.for_layer(name).rate
+
+    @property
+    def per_batch(self) -> bool:
+        """Energy mode choosing each call's band (not calibrated)."""
+        return self.energy is not None and self.calibrate == 0
+
+    def prepare(
+        self, model: nn.Module, batches: Iterable[torch.Tensor], trained: CompressionConfig | None = None
+    ) -> CompressionConfig:
+        """Calibration (:func:`calibrate_`) if this config asks for it; a resumed run's calibrated
+        rates are applied again rather than measured anew."""
+        if not self.needs_calibration:
+            return self
+        if isinstance(trained, BandLimitConfig) and trained.calibrated_energy == self.energy:
+            compress_(model, trained)
+            return trained
+        assert self.energy is not None
+        return calibrate_(model, batches, self.energy, self.calibrate, self)
+
+    def begin_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
+        if self.per_batch:  # an epoch's mean rate is over its own training batches only
+            chosen_rates(model)
+
+    def epoch_metrics(self, model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """``rate``, and ``achieved_rate``: the layers' mean rate (per batch in energy mode: the
+        epoch's training batches' mean, with ``layer_rates`` per layer)."""
+        if self.per_batch:
+            layer_rates = chosen_rates(model)
+            achieved = sum(layer_rates.values()) / max(1, len(layer_rates))
+            return {"rate": self.rate, "achieved_rate": achieved, "layer_rates": layer_rates}
+        rates = [r.rate for r in summary(model, (2, *input_shape)) if r.grid is not None]
+        return {"rate": self.rate, "achieved_rate": sum(rates) / len(rates) if rates else 0.0}
 
 
 def _install_checkpoints(model: nn.Module, config: BandLimitConfig) -> None:

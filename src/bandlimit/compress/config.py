@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -130,6 +130,22 @@ class CompressionConfig:
         """A term that training adds to each step's loss (e.g. a group-lasso regulariser), or
         None (the default)."""
         return None
+
+    def prepare(
+        self, model: nn.Module, batches: Iterable[torch.Tensor], trained: CompressionConfig | None = None
+    ) -> CompressionConfig:
+        """Called by training once before its first epoch, on the model this config compressed:
+        a method that measures the data first (e.g. calibration) does so on ``batches`` (the
+        training inputs, in order) and returns the config as trained. A resumed run passes
+        ``trained``, what this returned before (from the checkpoint), to apply again instead.
+        By default the config itself."""
+        return self
+
+    def epoch_metrics(self, model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Entries for the epoch's record, measured after the epoch's training batches (before
+        evaluation) on the model this config compressed, for inputs of per-sample shape
+        ``input_shape``. None by default."""
+        return {}
 
     @classmethod
     def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..compress import BandLimitConfig, calibrate_, chosen_rates, compress_
+from ..compress import BandLimitConfig, compress_
 from ..io import atomic_write_text, read_jsonl, write_jsonl
 from ..memory import peak_memory_bytes
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -79,7 +79,7 @@ def train(
         log(f"finished already ({out / RESULT})")
         return plan.result
     saved = plan.checkpoint
-    trained_config = _calibrated(config, exp, saved["config"] if saved else None)
+    trained_config = _prepared(config, exp, saved["config"] if saved else None)
     state = TrainingState.create(trained_config, exp.model, ctx.device)
     if saved is not None:
         state.load_state_dict(saved)
@@ -101,7 +101,6 @@ def train(
         terms = [t for t in (c.penalty(exp.model) for c in config.compression) if t is not None]
         return sum(terms[1:], terms[0]) if terms else None
 
-    chosen_rates(exp.model)  # energy mode: each epoch's mean rate is over its training batches only
     for epoch in range(state.epoch, config.epochs):
         for c in config.compression:
             c.begin_epoch(exp.model, epoch, config.epochs)
@@ -121,24 +120,15 @@ def train(
             progress=progress,
         )
         record["epoch_time_s"] = time.perf_counter() - began
-        band = config.compression_config("bandlimit")
-        extra: dict[str, Any] = {"achieved_rate": exp.achieved_rate}
-        if isinstance(band, BandLimitConfig) and band.energy is not None:  # the training batches' bands
-            layer_rates = chosen_rates(exp.model)
-            extra = {"achieved_rate": sum(layer_rates.values()) / max(1, len(layer_rates)), "layer_rates": layer_rates}
+        extra: dict[str, Any] = {"rate": 0.0, "achieved_rate": 0.0}  # the plain model's
+        for c in config.compression:  # measured after the training batches, before evaluation
+            extra.update(c.epoch_metrics(exp.model, exp.input_shape))
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             record.update(evaluate(exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device))
             if exp.val_data is not None:
                 held_out = evaluate(exp.model, exp.val_data, batch_size=EVAL_BATCH_SIZE, device=ctx.device)
                 record.update(val_loss=held_out["test_loss"], val_acc=held_out["test_acc"])
-            if isinstance(band, BandLimitConfig) and band.energy is not None:
-                chosen_rates(exp.model)  # the next epoch's mean is over its training batches only
-        state.end_epoch(
-            record,
-            rate=band.rate if isinstance(band, BandLimitConfig) else 0.0,
-            peak_memory_bytes=peak_memory_bytes(ctx.device),
-            **extra,
-        )
+        state.end_epoch(record, peak_memory_bytes=peak_memory_bytes(ctx.device), **extra)
         if ctx.is_main:
             save_checkpoint(
                 out / CHECKPOINT,
@@ -184,26 +174,16 @@ def _teacher(config: TrainConfig, device: torch.device) -> torch.nn.Module | Non
     return model.requires_grad_(False)
 
 
-def _calibrated(config: TrainConfig, exp: Experiment, saved: dict[str, Any] | None) -> TrainConfig:
-    """The run's config with a calibrating band-limiting config's per-layer rates measured.
-
-    A resumed run takes them from its checkpoint's config; a new one measures them on the first
-    ``calibrate`` batches of the training set (in order) and applies them to ``exp.model``.
-    """
-    band = config.compression_config("bandlimit")
-    if not isinstance(band, BandLimitConfig) or not band.needs_calibration:
-        return config
-    theirs = TrainConfig.from_dict(saved).compression_config("bandlimit") if saved else None
-    if isinstance(theirs, BandLimitConfig) and theirs.calibrated_energy == band.energy:
-        result = theirs
-        compress_(exp.model, result)
-    else:
-        assert band.energy is not None
-        device = next(exp.model.parameters()).device
-        loader = (x.to(device) for x in exp.train_data[0].split(config.batch_size))
-        result = calibrate_(exp.model, loader, band.energy, band.calibrate, band)
-    exp.achieved_rate = layer_stats(exp.model, exp.input_shape)[0]
-    return config.with_(compression=tuple(result if c is band else c for c in config.compression))
+def _prepared(config: TrainConfig, exp: Experiment, saved: dict[str, Any] | None) -> TrainConfig:
+    """The run's config as trained: each compression config's :meth:`prepare` on the model and
+    the training inputs (in order), or on a resumed run what it returned then (the checkpoint's)."""
+    theirs = TrainConfig.from_dict(saved).compression if saved else (None,) * len(config.compression)
+    device = next(exp.model.parameters()).device
+    trained = []
+    for c, before in zip(config.compression, theirs):
+        batches = (x.to(device) for x in exp.train_data[0].split(config.batch_size))
+        trained.append(c.prepare(exp.model, batches, before))
+    return config.with_(compression=tuple(trained))
 
 
 def _epoch_line(config: TrainConfig, r: dict[str, Any]) -> str:
