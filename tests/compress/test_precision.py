@@ -103,7 +103,7 @@ def test_bad_configs_name_the_argument():
 
 def test_train_configs_carry_precision_as_a_compression_config():
     config = apply_settings(TrainConfig(), {"precision": "fp16"})
-    assert [c.method for c in config.compression] == ["bandlimit", "precision"]
+    assert [c.method for c in config.compression] == ["precision"]  # the default compression is none
     assert needs_grad_scaler(config.compression) and not needs_grad_scaler(TrainConfig().compression)
     # A run folder of the previous version, with its precision field, still loads.
     old = {**TrainConfig().to_dict(), "version": 2, "precision": "bf16"}
@@ -119,7 +119,7 @@ def test_the_precision_flag_on_the_command_line(tmp_path):
     argv = ["train", "--model", "fcn", "--data", "synthetic1d", "--limit", "32", "--epochs", "1", "--no-progress"]
     assert main([*argv, "--model-arg", "widths=[4,8,4]", "--precision", "bf16", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "config.json").read_text())["compression"]
-    assert [c["method"] for c in saved] == ["bandlimit", "precision"] and saved[1]["dtype"] == "bf16"
+    assert [c["method"] for c in saved] == ["precision"] and saved[0]["dtype"] == "bf16"  # no compression by default
 
 
 # ----------------------------------------------------------------------------------------

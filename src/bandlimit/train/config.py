@@ -21,9 +21,10 @@ from ..settings import setting, settings_from_mapping, validate_settings
 
 __all__ = ["TrainConfig", "ConfigError", "apply_settings", "get_setting", "setting_names"]
 
-VERSION = 3
+VERSION = 4
 """Version 1 (before compression configs) had ``method``, ``rate`` and ``rate_overrides`` fields;
-versions 1 and 2 had ``precision``, now a compression config (:class:`PrecisionConfig`)."""
+versions 1 and 2 had ``precision``, now a compression config (:class:`PrecisionConfig`); until version 4
+the default compression was band-limiting at rate 0 (now none)."""
 NO_COMPRESSION = "none"
 """The ``method`` setting that means plain layers (the baseline)."""
 
@@ -72,8 +73,8 @@ class TrainConfig:
         check=_check_str,
     )
     compression: tuple[CompressionConfig, ...] = setting(
-        (BandLimitConfig(rate=0.0),),
-        help="compression configs applied in order; an empty list is the plain-layer baseline",
+        (),
+        help="compression configs applied in order; none (the default) is the plain-layer baseline",
         check=_check_compression,
     )
     epochs: int = setting(10, help="number of epochs", check=_positive_int)
@@ -178,11 +179,12 @@ class TrainConfig:
             fields["compression"] = (
                 [] if method == NO_COMPRESSION else [{"method": method, "rate": rate, "overrides": overrides}]
             )
+        if version < 4:  # the default compression was band-limiting at rate 0 until version 4
+            fields.setdefault("compression", [BandLimitConfig(rate=0.0)])
         if version < 3 and "precision" in fields:
             precision = fields.pop("precision")
             if precision != "fp32":
-                compression = fields.get("compression", [BandLimitConfig(rate=0.0)])
-                fields["compression"] = [*compression, {"method": "precision", "dtype": precision}]
+                fields["compression"] = [*fields["compression"], {"method": "precision", "dtype": precision}]
         return settings_from_mapping(cls, fields, "config")
 
 
