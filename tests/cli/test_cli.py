@@ -130,7 +130,7 @@ def test_malformed_flags_are_usage_errors(argv, match):
 
 def test_summary_input_shape_must_fit_the_model(capsys):
     line = _error(capsys, ["summary", "--model", "resnet18", "--input-shape", "3,32"])
-    assert "--input-shape must be C,H,W" in line
+    assert "input_shape must be C,H,W" in line
 
 
 def test_a_bug_shows_its_traceback_and_asks_for_a_report(capsys, monkeypatch, tmp_path):

@@ -155,6 +155,14 @@ def test_sweep_skips_finished_runs(small_config, tmp_path):
     assert stamps == [(f / "result.json").stat().st_mtime_ns for _, f in runs]
 
 
+@pytest.mark.parametrize("grid", [{"rate": [0.3], "bandlimit.rate": [0.7]}, {"lr": [0.1], "rate": []}])
+def test_sweep_refuses_a_setting_twice_or_without_values(small_config, tmp_path, grid):
+    # Aliases name one setting: rate is bandlimit.rate. Refused before any folder is written.
+    with pytest.raises(ConfigError, match="same setting twice \\(bandlimit.rate, rate\\)|rate has no values"):
+        run_sweep(small_config, grid, tmp_path / "sweep", log=quiet)
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_demo_writes_table_plot_and_results(tmp_path):
     base = DEMO.with_(data="synthetic1d", epochs=1, limit=64, model_kwargs={"widths": [4, 8, 4]})
     rows, table = run_demo(tmp_path, base, (0.0, 0.5), log=quiet)

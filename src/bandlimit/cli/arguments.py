@@ -1,15 +1,18 @@
-"""Argument types and the parser class of the command line: a bad value is one line, exit 2."""
+"""Argument types, the parser class and the subcommand builder of the command line: a bad value
+is one line, exit 2."""
 
 from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Iterable
-from typing import NoReturn
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 from ..errors import ConfigError
+from ..train import TrainConfig
+from .flags import add_config_flags
 
-__all__ = ["Parser", "given", "positive_float", "positive_int", "refuse_unused", "shape"]
+__all__ = ["Parser", "given", "positive_float", "positive_int", "refuse_unused", "shape", "subcommand"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,3 +64,16 @@ def refuse_unused(args: argparse.Namespace, names: Iterable[str], why: str) -> N
     unused = given(args, names)
     if unused:
         raise ConfigError(f"{', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect {why}")
+
+
+def subcommand(
+    sub: Any, name: str, run: Callable[[argparse.Namespace], None], base: TrainConfig | None = None, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand running ``run`` with ``--threads`` and ``--no-progress``; the run flags if ``base`` is given."""
+    p: argparse.ArgumentParser = sub.add_parser(name, **kwargs)  # a Parser, as its parent
+    if base is not None:
+        add_config_flags(p, base)
+    p.add_argument("--threads", type=positive_int, help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+    return p

@@ -6,15 +6,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from ..errors import ConfigError
 from ..experiments.demo import DEMO, DEMO_RATES
-from ..train import TrainConfig, check_out_dir, setting_names
-from .arguments import Parser, positive_float, positive_int, refuse_unused, shape
-from .flags import add_config_flags, config_from_args, key_value
-from .measure import _bench, _error, _sparsity_bench, _spectrum  # noqa: F401 - handlers of build_parser
+from ..train import TrainConfig
+from .arguments import Parser, positive_float, positive_int, refuse_unused, shape, subcommand
+from .flags import GridAction, config_from_args, key_value
+from .measure import add_measuring_commands
 
 __all__ = ["build_parser"]
 
@@ -37,11 +35,6 @@ The default (100 epochs, batch 16, Adam lr 3e-3 with the plateau schedule, seed 
   torchrun --nproc_per_node N -m bandlimit train ...  data-parallel training
 A run that is interrupted resumes where it stopped when the same command is run again.
 """
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=positive_int, help="torch intra-op threads (default: torch's choice)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -70,63 +63,39 @@ def _eval(args: argparse.Namespace) -> None:
 def _sweep(args: argparse.Namespace) -> None:
     from ..experiments import run_sweep
 
-    names = setting_names()  # aliases name the same setting: rate is bandlimit.rate
-    keys = [str(names.get(key, key)) for key, _ in args.grid]
-    repeated = sorted({key for key, _ in args.grid if keys.count(str(names.get(key, key))) > 1})
-    if repeated:
-        raise ConfigError(f"--grid names the same setting twice ({', '.join(repeated)}): give its values in one list")
-    grid = {key: values if isinstance(values, list) else [values] for key, values in args.grid}
     config = config_from_args(args, TrainConfig())
-    runs = run_sweep(config, grid, args.out, force=args.force, progress=not args.no_progress)
+    runs = run_sweep(config, args.grid, args.out, force=args.force, progress=not args.no_progress)
     print(f"{len(runs)} runs in {args.out}")
 
 
 def _summary(args: argparse.Namespace) -> None:
-    from ..compress import compress_, format_summary, summary
+    from ..compress import format_summary
     from ..data import list_datasets
-    from ..errors import ConfigError
-    from ..models import create_model, list_models, model_ndim
-    from ..train import build_experiment
+    from ..models import list_models
+    from ..train import summarize
 
     if args.list:
         print("models:   " + ", ".join(list_models()))
         print("datasets: " + ", ".join(list_datasets()))
         return
     config = config_from_args(args, TrainConfig())
-    if args.num_classes is not None and not args.input_shape:
-        raise ConfigError("--num-classes goes with --input-shape (without it, the data set gives both)")
-    if args.input_shape:
-        if len(args.input_shape) != model_ndim(config.model) + 1:
-            axes = "L" if model_ndim(config.model) == 1 else "H,W"
-            shape = ",".join(map(str, args.input_shape))
-            raise ConfigError(f"--input-shape must be C,{axes} for model {config.model!r}, got {shape}")
-        model = create_model(config.model, args.input_shape[0], args.num_classes or 10, **config.model_kwargs)
-        compress_(model, config.compression)
-        input_shape: tuple[int, ...] = args.input_shape
-    else:
-        exp = build_experiment(config.with_(limit=2))
-        model, input_shape = exp.model, exp.input_shape
-    print(format_summary(summary(model, (1, *input_shape))))
+    print(format_summary(summarize(config, args.input_shape, args.num_classes)))
 
 
 def _count(args: argparse.Namespace) -> None:
-    import torch
-
-    from ..compress.counting import count_operations, format_counts
-    from ..train import build_experiment
+    from ..compress.counting import format_counts
+    from ..train import operation_counts
 
     config = config_from_args(args, TrainConfig())
-    compressed = build_experiment(config.with_(limit=2))
-    original = build_experiment(config.with_(limit=2, compression=()))
-    example = torch.zeros(1, *compressed.input_shape)
+    counts = operation_counts(config)
     methods = ", ".join(c.method for c in config.compression) or "none"
-    totals = []
-    for title, exp in (("original", original), (f"compressed ({methods})", compressed)):
-        rows = count_operations(exp.model, example)
-        totals.append([sum(getattr(r, k) for r in rows) for k in ("multiplications", "additions", "bytes")])
+    for title, rows in (("original", counts.original), (f"compressed ({methods})", counts.compressed)):
         print(f"{title}: {config.model}, one sample of {config.data}\n{format_counts(rows)}\n")
-    ratios = [c / o if o else float("nan") for o, c in zip(*totals)]
-    print("compressed / original: multiplications {:.3f}x, additions {:.3f}x, bytes {:.3f}x".format(*ratios))
+    ratios = counts.ratios()
+    print(
+        f"compressed / original: multiplications {ratios['multiplications']:.3f}x, "
+        f"additions {ratios['additions']:.3f}x, bytes {ratios['bytes']:.3f}x"
+    )
 
 
 def _strassen_2x2(args: argparse.Namespace) -> None:
@@ -152,33 +121,31 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> None:
-    from ..experiments.reproduce import SCALES, estimate_seconds, plan, reproduce, unique_runs
+    from ..experiments.reproduce import SCALES, reproduce
 
-    scale = SCALES[args.scale]
-    if args.only and set(args.only) - set(scale.chosen_experiments()):
-        known = list(scale.chosen_experiments())
-        raise ConfigError(f"--only must name experiments of the {args.scale} scale, {known}, got {args.only}")
-    if not args.dry_run:
-        refuse_unused(args, ["gflops"], "without --dry-run (it sets the throughput the time estimate assumes)")
-    check_out_dir(args.out)
-    runs = unique_runs([r for r in plan(scale) if not args.only or r.experiment in args.only])
     if args.dry_run:
         refuse_unused(args, ["force", "workers"], "with --dry-run (nothing is trained)")
-        gflops = args.gflops or scale.gflops
-        total = 0.0
-        for run in runs:
-            seconds = estimate_seconds(run, gflops)
-            total += seconds or 0.0
-            when = "data not on this machine" if seconds is None else f"~{seconds / 60:.1f} min"
-            print(f"{run.folder:<70} {run.config.model:<13} {run.config.data:<28} {run.config.epochs:>5} ep  {when}")
-        print(
-            f"{len(runs)} runs, about {total / 3600:.1f} h at {gflops:g} GFLOP/s of training throughput "
-            "(3x the convolutions' forward FLOPs per sample; --gflops to change)"
-        )
+        _dry_run(args)
         return
+    refuse_unused(args, ["gflops"], "without --dry-run (it sets the throughput the time estimate assumes)")
     log = lambda line: print(line, file=sys.stderr)  # noqa: E731
-    out = reproduce(scale, args.out, args.only, force=args.force, workers=args.workers or 1, log=log)
+    out = reproduce(SCALES[args.scale], args.out, args.only, force=args.force, workers=args.workers or 1, log=log)
     print(f"results in {out}; `bandlimit report {out}` writes the report")
+
+
+def _dry_run(args: argparse.Namespace) -> None:
+    from ..experiments.dry_run import dry_run
+    from ..experiments.reproduce import SCALES
+
+    planned = dry_run(SCALES[args.scale], args.out, args.only, gflops=args.gflops)
+    for estimated in planned.runs:
+        run, seconds = estimated.run, estimated.seconds
+        when = "data not on this machine" if seconds is None else f"~{seconds / 60:.1f} min"
+        print(f"{run.folder:<70} {run.config.model:<13} {run.config.data:<28} {run.config.epochs:>5} ep  {when}")
+    print(
+        f"{len(planned.runs)} runs, about {planned.total_seconds / 3600:.1f} h at {planned.gflops:g} GFLOP/s of "
+        "training throughput (3x the convolutions' forward FLOPs per sample; --gflops to change)"
+    )
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -188,37 +155,25 @@ def _report(args: argparse.Namespace) -> None:
     print(f"{md}\n{page}")
 
 
-def _subcommand(
-    sub: Any, name: str, run: Callable[[argparse.Namespace], None], base: TrainConfig | None = None, **kwargs: Any
-) -> argparse.ArgumentParser:
-    """A subcommand running ``run`` with ``--threads`` and ``--no-progress``; the run flags if ``base`` is given."""
-    p: argparse.ArgumentParser = sub.add_parser(name, **kwargs)  # a Parser, as its parent
-    if base is not None:
-        add_config_flags(p, base)
-    _common(p)
-    p.set_defaults(run=run)
-    return p
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line, built from the registered models, data sets and methods at call time."""
     parser = Parser(prog="bandlimit", description="Band-limited training and inference of CNNs.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = _subcommand(sub, "train", _train, TrainConfig(), help="train one configuration")
+    p = subcommand(sub, "train", _train, TrainConfig(), help="train one configuration")
     p.add_argument("--out", required=True, help="run folder (checkpoint, metrics.jsonl, result.json)")
     p.add_argument("--resume", action="store_true", help="continue the run folder's run (more --epochs extend it)")
     p.add_argument("--force", action="store_true", help="discard the run the folder holds and train from scratch")
 
-    p = _subcommand(sub, "eval", _eval, help="evaluate a checkpoint at one or more rates")
+    p = subcommand(sub, "eval", _eval, help="evaluate a checkpoint at one or more rates")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--rates", type=float, nargs="+", default=[0.0])
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = _subcommand(sub, "sweep", _sweep, TrainConfig(), help="train a grid of configurations (resumable)")
+    p = subcommand(sub, "sweep", _sweep, TrainConfig(), help="train a grid of configurations (resumable)")
     p.add_argument(
         "--grid",
-        action="append",
+        action=GridAction,
         type=key_value,
         metavar="SETTING=[V1,V2,...]",
         required=True,
@@ -230,12 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="train again the runs whose folders hold runs of other settings"
     )
 
-    p = _subcommand(sub, "summary", _summary, TrainConfig(), help="per-layer table: grid, rate, memory, FLOPs")
+    p = subcommand(sub, "summary", _summary, TrainConfig(), help="per-layer table: grid, rate, memory, FLOPs")
     p.add_argument("--input-shape", type=shape, help="C,L or C,H,W (default: the data set's)")
     p.add_argument("--num-classes", type=positive_int, help="with --input-shape (default: 10)")
     p.add_argument("--list", action="store_true", help="list models and data sets")
 
-    _subcommand(
+    subcommand(
         sub,
         "count",
         _count,
@@ -243,12 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiplications, additions and bytes per layer, original vs compressed",
     )
 
-    p = _subcommand(sub, "strassen-2x2", _strassen_2x2, help="learn an exact 2x2 matrix product with ternary products")
+    p = subcommand(sub, "strassen-2x2", _strassen_2x2, help="learn an exact 2x2 matrix product with ternary products")
     p.add_argument("--rank", type=positive_int, default=7, help="products (7: Strassen's number)")
     p.add_argument("--seeds", type=positive_int, default=20, help="training runs to try before giving up")
     p.add_argument("--steps", type=positive_int, default=4000, help="Adam steps per run")
 
-    p = _subcommand(
+    p = subcommand(
         sub,
         "demo",
         _demo,
@@ -262,23 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-convolution baseline")
     p.add_argument("--force", action="store_true", help="train again the runs whose folders hold other settings")
 
-    p = _subcommand(sub, "error", _error, help="error of the band-limited convolution against the exact one by rate")
-    p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
-    p.add_argument("--kernel", type=positive_int, default=5, help="filter size (3 x k x k, normal weights)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the filter's weights")
-    p.add_argument("--rates", type=float, nargs="+", default=[0, 0.1, 0.25, 0.5, 0.75, 0.85, 0.9, 0.95])
-    p.add_argument("--out", default="runs/error", help="folder for error.json and error.png")
-
-    p = _subcommand(sub, "spectrum", _spectrum, help="pictures of spectra and the band kept at a few rates")
-    p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
-    p.add_argument("--series", help="data set of the 1D series (default: ucr:FiftyWords)")
-    p.add_argument("--index", type=int, default=0, help="which training series (with --checkpoint: test sample)")
-    p.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.85, 0.95])
-    p.add_argument("--out", default="runs/spectrum", help="folder for spectrum-2d.png and spectrum-1d.png")
-    p.add_argument("--checkpoint", help="a trained run's checkpoint.pt: picture its --layer's input instead")
-    p.add_argument("--layer", help="with --checkpoint: a convolution's qualified name, e.g. features.1.conv")
-
-    p = _subcommand(
+    p = subcommand(
         sub,
         "reproduce",
         _reproduce,
@@ -298,34 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gflops", type=positive_float, help="training throughput assumed by --dry-run (GFLOP/s)")
     p.add_argument("--force", action="store_true", help="train again runs of other settings, measure again")
 
-    p = _subcommand(sub, "report", _report, help="write report.md and report.html of a reproduce folder")
+    p = subcommand(sub, "report", _report, help="write report.md and report.html of a reproduce folder")
     p.add_argument("folder", help="the --out folder of `bandlimit reproduce`")
 
-    p = _subcommand(
-        sub,
-        "sparsity-bench",
-        _sparsity_bench,
-        help="time and memory of CSR against dense layers by weight sparsity (AlexNet layers, 1 thread)",
-    )
-    p.add_argument("--batches", type=positive_int, nargs="+", help="batch sizes to measure (default: 1 32)")
-    p.add_argument("--quick", action="store_true", help="conv2 and fc6 at batch 1 only")
-    p.add_argument("--plot", help="write the time-against-sparsity plot to this PNG")
-    p.add_argument("--out", help="write the JSON report here")
-    p.add_argument("--checkpoint", help="instead: the per-layer sparsity and memory table of a trained run")
-    p.set_defaults(threads=1)
+    add_measuring_commands(sub)
 
-    p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
-    p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
-    p.add_argument("--rounds", type=positive_int, default=5, help="interleaved rounds per case")
-    p.add_argument("--min-run-time", type=positive_float, default=0.2, help="seconds per blocked measurement")
-    p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no whole steps or memory")
-    p.add_argument("--no-steps", "--no-resnet", action="store_true", help="skip whole training steps of models")
-    p.add_argument(
-        "--plot",
-        help="also measure memory against time (ResNet-18, rates 0-0.9 with spectral "
-        "checkpoints, torch.utils.checkpoint granularities) and write the plot to this PNG",
-    )
-    p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--out", help="write the JSON report here")
-    p.set_defaults(run=_bench)
     return parser

@@ -18,7 +18,7 @@ from ..compress import config_types
 from ..train import TrainConfig, apply_settings, load_config_file
 from ..train.config import NO_COMPRESSION
 
-__all__ = ["add_config_flags", "config_from_args", "key_value", "yaml_value"]
+__all__ = ["GridAction", "add_config_flags", "config_from_args", "key_value", "yaml_value"]
 
 _PREFIX = "setting:"  # argparse dest of a generated flag: the setting name after this prefix
 
@@ -29,7 +29,7 @@ def yaml_value(text: str) -> Any:
 
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a scalar that does not convert, e.g. `!!int abc`
         raise argparse.ArgumentTypeError(f"{text!r} is not valid YAML") from None
 
 
@@ -42,6 +42,19 @@ def key_value(text: str) -> tuple[str, Any]:
         return key, yaml_value(value)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"the value of {text!r} is not valid YAML") from None
+
+
+class GridAction(argparse.Action):
+    """Repeatable ``SETTING=[V1,V2,...]`` (see :func:`key_value`) into a dict of setting -> list
+    of values; one value is a list of one; a setting given twice is a usage error."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any, *_: Any) -> None:
+        grid = dict(getattr(namespace, self.dest, None) or {})
+        key, values = value
+        if key in grid:
+            parser.error(f"argument {self.option_strings[0]}: {key} given twice: give its values in one list")
+        grid[key] = values if isinstance(values, list) else [values]
+        setattr(namespace, self.dest, grid)
 
 
 def _value_type(hint: Any) -> Any:

@@ -1,16 +1,17 @@
-"""The measuring subcommands: bench, sparsity-bench, error and spectrum."""
+"""The measuring subcommands: bench, sparsity-bench, error and spectrum; their parsers and what they run."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from typing import Any
 
-from ..checks import check_rate
 from ..errors import ConfigError
-from ..train import check_out_dir, check_out_file
-from .arguments import refuse_unused
+from ..train import check_out_file
+from .arguments import positive_float, positive_int, refuse_unused, subcommand
+
+__all__ = ["add_measuring_commands"]
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -48,80 +49,25 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _error(args: argparse.Namespace) -> None:
-    from ..errors import as_config_error
-    from ..experiments.spectra import conv_error, default_filter, load_image, plot_error
-    from ..io import atomic_write_text
+    from ..experiments.spectra_files import write_conv_error
     from ..report import format_table
 
-    with as_config_error("--rates: "):
-        rates = [check_rate(r) for r in args.rates]
-    check_out_dir(args.out)
-    rows = conv_error(load_image(args.image), default_filter(kernel=args.kernel, seed=args.seed), rates)
-    os.makedirs(args.out, exist_ok=True)
-    atomic_write_text(os.path.join(args.out, "error.json"), json.dumps(rows, indent=2))
-    plot_error(rows, os.path.join(args.out, "error.png"))
-    table = [[r["rate"], r["method"], r["achieved_rate"], r["abs_error"], r["rel_error"]] for r in rows]
+    files = write_conv_error(args.out, args.rates, args.image, kernel=args.kernel, seed=args.seed)
+    table = [[r["rate"], r["method"], r["achieved_rate"], r["abs_error"], r["rel_error"]] for r in files.rows]
     print(format_table(["rate", "method", "achieved", "abs error", "rel error"], table))
-    print(f"\nplot: {os.path.join(args.out, 'error.png')}   results: {os.path.join(args.out, 'error.json')}")
-
-
-def _layer_spectrum(args: argparse.Namespace, rates: list[float]) -> str:
-    """The spectrum picture of ``--layer``'s input for test sample ``--index`` of ``--checkpoint``'s run."""
-    import torch
-
-    from ..experiments.spectra import plot_series_1d, plot_spectrum_2d
-    from ..functional.shape import ConvShape
-    from ..train.run import load_trained
-
-    exp = load_trained(args.checkpoint)
-    convs = {name: m for name, m in exp.model.named_modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))}
-    if args.layer not in convs:
-        raise ConfigError(f"--layer must name a convolution of the model: one of {sorted(convs)}, got {args.layer!r}")
-    x_test = exp.test_data[0]
-    if not 0 <= args.index < len(x_test):
-        raise ConfigError(f"--index must be in [0, {len(x_test)}) for the test set, got {args.index}")
-    layer = convs[args.layer]
-    seen: list[torch.Tensor] = []
-    handle = layer.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach()))
-    with torch.no_grad():
-        exp.model(x_test[args.index : args.index + 1])
-    handle.remove()
-    size = tuple(seen[0].shape[2:])
-    padded = list(ConvShape.of_module(layer, size).padded)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "spectrum-layer.png")
-    if len(size) == 2:
-        plot_spectrum_2d(seen[0][0], rates, path, padded_size=padded)
-    else:
-        channel = int(seen[0][0].square().sum(-1).argmax())  # the channel with the most energy
-        plot_series_1d(seen[0][0, channel], rates, path, padded_size=padded[0])
-    return path
+    print(f"\nplot: {files.plot}   results: {files.results}")
 
 
 def _spectrum(args: argparse.Namespace) -> None:
-    from ..data import load_dataset
-    from ..errors import as_config_error
-    from ..experiments.spectra import load_image, plot_series_1d, plot_spectrum_2d
+    from ..experiments.spectra_files import write_layer_spectrum, write_spectra
 
-    with as_config_error("--rates: "):
-        rates = [check_rate(r) for r in args.rates]
-    out = check_out_dir(args.out)
     if args.checkpoint or args.layer:
         if not (args.checkpoint and args.layer):
             raise ConfigError("--checkpoint and --layer go together: a trained run's checkpoint and a layer's name")
         refuse_unused(args, ["image", "series"], "with --checkpoint (the picture is of --layer's input)")
-        print(_layer_spectrum(args, rates))
+        print(write_layer_spectrum(args.checkpoint, args.layer, args.out, args.rates, args.index))
         return
-    image = load_image(args.image)
-    series = args.series or "ucr:FiftyWords"
-    train_set, _, _ = load_dataset(series)
-    if not 0 <= args.index < len(train_set):
-        raise ConfigError(f"--index must be in [0, {len(train_set)}) for {series}, got {args.index}")
-    # Every input is checked: only now is anything written.
-    out.mkdir(parents=True, exist_ok=True)
-    image_png, series_png = out / "spectrum-2d.png", out / "spectrum-1d.png"
-    plot_spectrum_2d(image, rates, image_png)
-    plot_series_1d(train_set.tensors[0][args.index], rates, series_png)
+    image_png, series_png = write_spectra(args.out, args.rates, args.image, args.series, args.index)
     print(f"{image_png}\n{series_png}")
 
 
@@ -155,3 +101,50 @@ def _sparsity_bench(args: argparse.Namespace) -> None:
         sparsity.plot_sparsity(report, args.plot)
     if args.out:
         atomic_write_text(args.out, json.dumps(report, indent=2))
+
+
+def add_measuring_commands(sub: Any) -> None:
+    """Add error, spectrum, sparsity-bench and bench to the subparsers ``sub``."""
+    p = subcommand(sub, "error", _error, help="error of the band-limited convolution against the exact one by rate")
+    p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
+    p.add_argument("--kernel", type=positive_int, default=5, help="filter size (3 x k x k, normal weights)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the filter's weights")
+    p.add_argument("--rates", type=float, nargs="+", default=[0, 0.1, 0.25, 0.5, 0.75, 0.85, 0.9, 0.95])
+    p.add_argument("--out", default="runs/error", help="folder for error.json and error.png")
+
+    p = subcommand(sub, "spectrum", _spectrum, help="pictures of spectra and the band kept at a few rates")
+    p.add_argument("--image", help="an image file (default: matplotlib's sample photograph), resized to 3x32x32")
+    p.add_argument("--series", help="data set of the 1D series (default: ucr:FiftyWords)")
+    p.add_argument("--index", type=int, default=0, help="which training series (with --checkpoint: test sample)")
+    p.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.85, 0.95])
+    p.add_argument("--out", default="runs/spectrum", help="folder for spectrum-2d.png and spectrum-1d.png")
+    p.add_argument("--checkpoint", help="a trained run's checkpoint.pt: picture its --layer's input instead")
+    p.add_argument("--layer", help="with --checkpoint: a convolution's qualified name, e.g. features.1.conv")
+
+    p = subcommand(
+        sub,
+        "sparsity-bench",
+        _sparsity_bench,
+        help="time and memory of CSR against dense layers by weight sparsity (AlexNet layers, 1 thread)",
+    )
+    p.add_argument("--batches", type=positive_int, nargs="+", help="batch sizes to measure (default: 1 32)")
+    p.add_argument("--quick", action="store_true", help="conv2 and fc6 at batch 1 only")
+    p.add_argument("--plot", help="write the time-against-sparsity plot to this PNG")
+    p.add_argument("--out", help="write the JSON report here")
+    p.add_argument("--checkpoint", help="instead: the per-layer sparsity and memory table of a trained run")
+    p.set_defaults(threads=1)
+
+    p = sub.add_parser("bench", help="speed and memory benchmarks of the band-limited layer (ratios to oneDNN)")
+    p.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="thread counts to measure at")
+    p.add_argument("--rounds", type=positive_int, default=5, help="interleaved rounds per case")
+    p.add_argument("--min-run-time", type=positive_float, default=0.2, help="seconds per blocked measurement")
+    p.add_argument("--quick", action="store_true", help="3x3 cases only, 2 rounds, no whole steps or memory")
+    p.add_argument("--no-steps", "--no-resnet", action="store_true", help="skip whole training steps of models")
+    p.add_argument(
+        "--plot",
+        help="also measure memory against time (ResNet-18, rates 0-0.9 with spectral "
+        "checkpoints, torch.utils.checkpoint granularities) and write the plot to this PNG",
+    )
+    p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--out", help="write the JSON report here")
+    p.set_defaults(run=_bench)

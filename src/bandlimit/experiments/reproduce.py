@@ -52,6 +52,7 @@ __all__ = [
     "plan",
     "reproduce",
     "resource_cases",
+    "select_experiments",
     "unique_runs",
 ]
 
@@ -78,11 +79,7 @@ def reproduce(
         ``out``.
     """
     out = check_out_dir(out)
-    unknown = sorted(set(only or ()) - set(scale.chosen_experiments()))
-    if unknown:
-        known = list(scale.chosen_experiments())
-        raise ConfigError(f"scale {scale.name} has no experiments {unknown}; its experiments: {known}")
-    selected = [name for name in scale.chosen_experiments() if not only or name in only]
+    selected = select_experiments(scale, only)
     settings = json.loads(json.dumps(dataclasses.asdict(scale), default=str))
     saved = _read_json(out / "scale.json")
     if saved.get("name", scale.name) != scale.name and not force:
@@ -118,6 +115,19 @@ def reproduce(
         atomic_write_text(out / name / "results.json", json.dumps(result.to_dict(), indent=1, sort_keys=True))
         atomic_write_text(out / name / "settings.json", json.dumps(settings, indent=1, sort_keys=True))
     return out
+
+
+def select_experiments(scale: Scale, only: Sequence[str] | None = None) -> list[str]:
+    """The experiments of ``scale`` to run, in its order: all it names, or those in ``only``.
+
+    Raises:
+        ConfigError: ``only`` names an experiment the scale does not run.
+    """
+    unknown = sorted(set(only or ()) - set(scale.chosen_experiments()))
+    if unknown:
+        known = list(scale.chosen_experiments())
+        raise ConfigError(f"scale {scale.name} has no experiments {unknown}; its experiments: {known}")
+    return [name for name in scale.chosen_experiments() if not only or name in only]
 
 
 def _test_series(run: PlannedRun, folder: Path) -> None:

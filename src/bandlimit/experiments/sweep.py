@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BandlimitError, ConfigError
-from ..train import RunPlan, TrainConfig, check_out_dir, check_run, train
+from ..train import RunPlan, TrainConfig, check_out_dir, check_run, setting_names, train
 from ..train.config import apply_settings, get_setting
 from ..train.run import RESULT
 from .training import prefixed
@@ -21,8 +21,16 @@ def expand_grid(base: TrainConfig, grid: Mapping[str, Iterable[Any]]) -> list[Tr
 
     Keys are setting names (:func:`bandlimit.train.apply_settings`): a run field (``lr``),
     ``method``, a method field (``bandlimit.rate``) or its alias (``rate``).
+
+    Raises:
+        ConfigError: a setting without values, or one named twice (``rate`` and ``bandlimit.rate``).
     """
     keys = list(grid)
+    names = setting_names()  # aliases name the same setting: rate is bandlimit.rate
+    settings = [str(names.get(key, key)) for key in keys]
+    repeated = sorted({key for key, setting in zip(keys, settings) if settings.count(setting) > 1})
+    if repeated:
+        raise ConfigError(f"the grid names the same setting twice ({', '.join(repeated)}): give its values in one list")
     empty = [k for k in keys if not list(grid[k])]
     if empty:
         raise ConfigError(f"the grid's setting {empty[0]} has no values: give it at least one, e.g. {empty[0]}=[V1,V2]")

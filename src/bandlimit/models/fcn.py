@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..checks import check_int
+from ..errors import ArgumentError
 from .registry import register_model
 
 __all__ = ["FCN", "fcn"]
@@ -33,8 +34,8 @@ class FCN(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (128, 256, 128)) -> None:
         super().__init__()
-        if len(widths) != len(_KERNEL_SIZES):
-            raise ValueError(f"widths must have {len(_KERNEL_SIZES)} entries, got {len(widths)}")
+        if isinstance(widths, str) or not isinstance(widths, Sequence) or len(widths) != len(_KERNEL_SIZES):
+            raise ArgumentError(f"widths must be a list of {len(_KERNEL_SIZES)} ints, got {widths!r}")
         layers: list[nn.Module] = []
         channels = in_channels
         for width, kernel_size in zip(widths, _KERNEL_SIZES):

@@ -6,13 +6,14 @@ callers only ever go through :func:`create_model`, so adding a model never touch
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from torch import nn
 
 from ..checks import check_int
-from ..errors import ConfigError, as_config_error
+from ..errors import ConfigError
 
 __all__ = ["ModelFactory", "create_model", "list_models", "model_ndim", "register_model"]
 
@@ -84,7 +85,7 @@ def model_ndim(name: str) -> int:
     return _entry(name).ndim
 
 
-def create_model(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.Module:
+def create_model(name: str, in_channels: int, num_classes: int, **kwargs: Any) -> nn.Module:
     """Build a registered model.
 
     Args:
@@ -98,14 +99,30 @@ def create_model(name: str, in_channels: int, num_classes: int, **kwargs) -> nn.
         logits ``(B, num_classes)``, where ``len(spatial) == model_ndim(name)``.
 
     Raises:
-        ConfigError: If ``name`` is unknown (the message lists the known models), or the
-            model rejects a kwarg or its value.
-        ValueError: If ``in_channels`` / ``num_classes`` is < 1.
-        TypeError: If ``in_channels`` / ``num_classes`` is not an int.
+        ConfigError: If ``name`` is unknown (the message lists the known models), or ``kwargs``
+            names an argument the model does not take or leaves out one it needs (the message
+            lists those it takes).
+        ValueError: If ``in_channels`` / ``num_classes`` is < 1, or the model refuses a value
+            (an :class:`~bandlimit.errors.ArgumentError` from its argument checks).
+        TypeError: If ``in_channels`` / ``num_classes`` is not an int, or the model refuses a
+            value's type (an :class:`~bandlimit.errors.ArgumentTypeError`).
     """
     entry = _entry(name)
     in_channels = check_int(in_channels, "in_channels", minimum=1)
     num_classes = check_int(num_classes, "num_classes", minimum=1)
-    # The factory's argument checks see the user's model_kwargs: their errors are the user's.
-    with as_config_error(f"model {name!r}: "):
-        return entry.factory(in_channels, num_classes, **kwargs)
+    _check_kwargs(name, entry.factory, kwargs)
+    # Only the names are checked here: the factory checks the values with the argument checks,
+    # whose errors are the user's; anything else it raises is a bug and keeps its traceback.
+    return entry.factory(in_channels, num_classes, **kwargs)
+
+
+def _check_kwargs(name: str, factory: ModelFactory, kwargs: dict[str, Any]) -> None:
+    """Refuse ``kwargs`` that ``factory(in_channels, num_classes, **kwargs)`` cannot take."""
+    signature = inspect.signature(factory)
+    try:
+        signature.bind(None, None, **kwargs)
+    except TypeError as err:  # raised by bind itself, before anything runs: the names are the user's
+        options = list(signature.parameters.values())[2:]  # after in_channels and num_classes
+        accepted = [p.name for p in options if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        takes = f"its arguments: {', '.join(accepted)}" if accepted else "it takes no model arguments"
+        raise ConfigError(f"model {name!r}: {err}; {takes}") from None

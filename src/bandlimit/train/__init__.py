@@ -3,6 +3,7 @@
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig, apply_settings, setting_names
 from .config_file import load_config_file
+from .describe import OperationCounts, operation_counts, summarize
 from .experiment import Experiment, build_experiment
 from .folder import RunPlan, check_out_dir, check_out_file, plan_run, run_is_finished
 from .run import check_run, evaluate_checkpoint, load_metrics, train
@@ -12,6 +13,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "Experiment",
+    "OperationCounts",
     "RunPlan",
     "TrainConfig",
     "TrainingState",
@@ -24,9 +26,11 @@ __all__ = [
     "load_checkpoint",
     "load_config_file",
     "load_metrics",
+    "operation_counts",
     "plan_run",
     "run_is_finished",
     "save_checkpoint",
     "setting_names",
+    "summarize",
     "train",
 ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,18 @@ from ..io import atomic_write_bytes
 __all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 FORMAT_VERSION = 1
+
+# What torch.load (2.x, weights_only) raises on a file that is not a whole checkpoint, found by
+# loading every truncation of a checkpoint, the empty file, random bytes, text, zip archives
+# without data.pkl or a tensor record, and other pickle and torch formats: RuntimeError and
+# OSError (truncated or foreign zip archives), EOFError (empty or truncated), UnicodeDecodeError,
+# IndexError, KeyError and struct.error (random bytes, truncated legacy-format files), and
+# pickle.UnpicklingError (handled first, to tell pickled objects apart).
+_UNREADABLE = (RuntimeError, OSError, EOFError, UnicodeDecodeError, IndexError, KeyError, struct.error)
+
+# Bytes changed inside an archive's pickle can also make torch's rebuild functions raise these;
+# they are the file's fault only if the archive fails its checksums (torch.load checks none).
+_DAMAGE_ONLY = (TypeError, AttributeError, AssertionError, ValueError)
 
 
 class CheckpointError(BandlimitError, RuntimeError):
@@ -60,12 +74,30 @@ def load_checkpoint(path: str | Path, expect: dict[str, Any] | None = None) -> d
             f"{path} holds Python objects: not a bandlimit checkpoint (loaded with weights_only=True, so that no "
             "file can run code)"
         ) from None
-    except Exception as err:  # noqa: BLE001 - every unreadable file gets the same clear message
-        reason = " ".join(str(err).split()[:12]) or type(err).__name__  # whole words, one line
-        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({reason})") from None
+    except _UNREADABLE as err:
+        raise CheckpointError(f"checkpoint {path} is corrupted or truncated ({_reason(err)})") from None
+    except _DAMAGE_ONLY as err:
+        if not _damaged(path):
+            raise  # a whole archive: a bug, not the file
+        raise CheckpointError(f"checkpoint {path} is corrupted ({_reason(err)})") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a bandlimit checkpoint (format version {FORMAT_VERSION})")
     for key, value in (expect or {}).items():
         if state.get(key) != value:
             raise CheckpointError(f"checkpoint {path} was written for {key}={state.get(key)!r}, not {key}={value!r}")
     return state
+
+
+def _reason(err: BaseException) -> str:
+    """The error's first words on one line, or its type's name."""
+    return " ".join(str(err).split()[:12]) or type(err).__name__
+
+
+def _damaged(path: Path) -> bool:
+    """Whether ``path`` is not a zip archive (every checkpoint :func:`save_checkpoint` writes is
+    one), or one whose records fail their CRC checks."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is not None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return True

@@ -20,15 +20,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not a text file (YAML or JSON)") from None
-    try:
-        if path.suffix == ".json":
+    kind = path.suffix.lstrip(".") or "YAML"
+    if path.suffix == ".json":
+        try:
             data = json.loads(text)
-        else:
-            import yaml
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"config file {path} is not valid {kind}: {err}") from None
+    else:
+        import yaml
 
+        try:
             data = yaml.safe_load(text)
-    except Exception as err:  # noqa: BLE001 - any parse error becomes one message
-        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {err}") from None
+        # ValueError: a tagged or timestamp-like scalar that does not convert (`!!int abc`, 2001-13-01)
+        except (yaml.YAMLError, ValueError) as err:
+            raise ConfigError(f"config file {path} is not valid {kind}: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of field -> value, got {type(data).__name__}")
     return data
