@@ -59,17 +59,9 @@ def _conv_op(
 
 @_conv_op.register_fake
 def _conv_fake(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    stride: list[int],
-    padding: list[int],
-    padding_str: str,
-    dilation: list[int],
-    groups: int,
-    rate: float,
-    basis: str,
-) -> torch.Tensor:
+    input: torch.Tensor, weight: torch.Tensor, bias: object, stride: list[int], padding: list[int], padding_str: str,
+    dilation: list[int], groups: int, *_: object,
+) -> torch.Tensor:  # fmt: skip
     ndim = weight.dim() - 2
     shape = ConvShape.of(
         weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), tuple(input.shape[-ndim:]),
@@ -113,17 +105,7 @@ def _conv_backward_op(
 
 @_conv_backward_op.register_fake
 def _conv_backward_fake(
-    grad: torch.Tensor,
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    stride: list[int],
-    padding: list[int],
-    padding_str: str,
-    dilation: list[int],
-    groups: int,
-    rate: float,
-    basis: str,
+    grad: torch.Tensor, input: torch.Tensor, weight: torch.Tensor, *_: object
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.empty_like(input), torch.empty_like(weight), weight.new_empty(weight.shape[0])
 
