@@ -74,3 +74,13 @@ def test_counts_are_count_operations_on_one_sample_of_the_data():
     counts = operation_counts(FCN.with_(compression=()))
     model = create_model("fcn", info.in_channels, info.num_classes, widths=[4, 8, 4])
     assert counts.original == count_operations(model, torch.zeros(1, info.in_channels, *info.input_shape))
+
+
+def test_model_kwargs_may_not_set_what_the_data_gives():
+    import pytest
+
+    from bandlimit.errors import ConfigError
+    from bandlimit.train import TrainConfig
+
+    with pytest.raises(ConfigError, match="model_kwargs may not set in_channels: the data set gives it"):
+        TrainConfig(model_kwargs={"in_channels": 3})

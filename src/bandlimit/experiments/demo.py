@@ -15,8 +15,9 @@ from ..io import atomic_write_text
 from ..memory import count_saved_bytes
 from ..report import format_table, plot_rate_tradeoff
 from ..train import TrainConfig
-from ..train.config import NO_COMPRESSION, apply_settings, get_setting
+from ..train.config import NO_COMPRESSION
 from ..train.experiment import build_experiment
+from ..train.named_settings import apply_settings, get_setting
 from ..train.run import RESULT, load_metrics
 from .sweep import run_sweep
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import BandlimitError, ConfigError
 from ..train import RunPlan, TrainConfig, check_out_dir, check_run, setting_names, train
-from ..train.config import apply_settings, get_setting
+from ..train.named_settings import apply_settings, get_setting
 from ..train.run import RESULT
 from .training import prefixed
 

@@ -1,11 +1,12 @@
 """Training and evaluation: configs, the loop, checkpoints, DDP, runs."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import ConfigError, TrainConfig, apply_settings, setting_names
+from .config import ConfigError, TrainConfig
 from .config_file import load_config_file
 from .describe import OperationCounts, operation_counts, summarize
 from .experiment import Experiment, build_experiment
 from .folder import RunPlan, check_out_dir, check_out_file, plan_run, run_is_finished
+from .named_settings import apply_settings, setting_names
 from .run import check_run, evaluate_checkpoint, load_metrics, train
 from .state import TrainingState
 
