@@ -222,3 +222,19 @@ def test_the_sweep_shares_the_protocols_runs_end_to_end(tmp_path):
     text = write_report(tmp_path)[0].read_text()
     assert "FiftyWords FCN: accuracy degrades gracefully with the fixed rate (Table 1)" in text
     assert "fixed rates beat energy 0.9 calibrated" in text
+
+
+@pytest.mark.slow
+def test_an_unfinished_run_whose_checkpoint_is_gone_trains_again(tmp_path):
+    import dataclasses
+
+    small = dataclasses.replace(TINY.series, sets=("Coffee",), table_energies=(1.0,), table_seeds=1)
+    scale = dataclasses.replace(TINY, series=small, experiments=("ucr_scatter",))
+    rp.reproduce(scale, tmp_path, log=lambda line: None)
+    folder = tmp_path / "series/Coffee/rate_0.5-s0"
+    (folder / "result.json").unlink()  # as a session that ended mid-run leaves it: checkpoints are not committed
+    (folder / "checkpoint.pt").unlink()
+    lines = []
+    rp.reproduce(scale, tmp_path, log=lines.append)
+    assert any("checkpoint is gone: trained again" in line for line in lines)
+    assert (folder / "result.json").exists()

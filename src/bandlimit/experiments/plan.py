@@ -19,7 +19,7 @@ from ..train import TrainConfig
 from ..train.run import CHECKPOINT
 from .compare import method_variants
 from .runs import PlannedRun, unique_runs
-from .series import SeriesScale, series_runs
+from .series import SERIES_EXPERIMENTS, SeriesScale, runs_read, series_runs
 
 __all__ = [
     "PlannedRun",
@@ -165,8 +165,11 @@ def plan(scale: Scale) -> list[PlannedRun]:
             folder = f"rate_matrix/{slug(data)}/rate{rate:g}"
             config = scale.ucr.with_(data=data, compression=(BandLimitConfig(rate=rate),))
             runs.append(PlannedRun("rate_matrix", folder, config, data, f"rate {rate:g}", scale.ucr.seed))
-    chosen = [r for r in runs if r.experiment in scale.chosen_experiments()]
-    return _shared(chosen)
+    chosen = set(scale.chosen_experiments())
+    # A time-series protocol also reads runs that another one plans (ucr_scatter: the matrix's).
+    series = scale.series
+    read = {r.folder for name in chosen & set(SERIES_EXPERIMENTS) if series for r in runs_read(name, series)}
+    return _shared([r for r in runs if r.experiment in chosen or r.folder in read])
 
 
 def _shared(runs: Sequence[PlannedRun]) -> list[PlannedRun]:

@@ -97,7 +97,8 @@ def reproduce(
             f"{out / name} was measured with other settings of the scale ({', '.join(keys)}): --force measures "
             f"{', '.join(stale)} again, or choose another --out"
         )
-    runs = [r for r in plan(scale) if r.experiment in selected]
+    # The selected experiments' runs, with those they read that another experiment plans.
+    runs = unique_runs(plan(dataclasses.replace(scale, experiments=tuple(selected))))
     check_folders(runs, out, force, log)
     out.mkdir(parents=True, exist_ok=True)
     record = {"name": scale.name, "notes": list(scale.notes), "experiments": list(scale.chosen_experiments())}

@@ -33,6 +33,7 @@ from .runs import PlannedRun
 from .stats import friedman_nemenyi
 
 __all__ = [
+    "SERIES_EXPERIMENTS",
     "SETTINGS",
     "UCR_2015",
     "SeriesScale",
@@ -162,6 +163,10 @@ def series_runs(series: SeriesScale) -> list[PlannedRun]:
 
 def _folder(name: str, setting: str, seed: int) -> str:
     return f"series/{name}/{setting.replace(' ', '_')}-s{seed}"
+
+
+SERIES_EXPERIMENTS = ("train_vs_inference", "ucr_scatter", "energy_table")
+"""The experiments over these runs (:func:`runs_read` says which runs each reads)."""
 
 
 def runs_read(experiment: str, series: SeriesScale) -> list[PlannedRun]:

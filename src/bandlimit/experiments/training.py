@@ -12,7 +12,7 @@ import torch
 from ..data import DatasetNotFoundError, load_dataset
 from ..errors import BandlimitError
 from ..train import TrainConfig, plan_run, train
-from ..train.folder import discard_run
+from ..train.folder import CHECKPOINT, METRICS, RESULT, discard_run
 from .runs import PlannedRun, unique_runs
 
 __all__ = ["absent", "check_folders", "prefixed", "train_all", "train_parallel"]
@@ -30,11 +30,17 @@ def _config(run: PlannedRun, out: Path) -> TrainConfig:
 
 def check_folders(runs: Sequence[PlannedRun], out: Path, force: bool, log: Log) -> None:
     """Before anything runs: refuse a run folder that cannot continue as the planned run (one of
-    other settings, more epochs or an unreadable checkpoint), or with ``force`` discard its run."""
+    other settings, more epochs or an unreadable checkpoint), or with ``force`` discard its run.
+
+    An unfinished run whose checkpoint is gone starts again: a reproduction commits its finished
+    runs but not checkpoints, so a session that ends mid-run leaves such folders behind."""
     for run in runs:
         folder = out / run.folder
         if absent(run.config.data, run.config.data_root):
             continue
+        if (folder / METRICS).exists() and not (folder / RESULT).exists() and not (folder / CHECKPOINT).exists():
+            log(f"{run.folder}: unfinished and its checkpoint is gone: trained again")
+            discard_run(folder)
         try:
             plan_run(_config(run, out), folder, resume=True, force=False)
         except BandlimitError as err:
