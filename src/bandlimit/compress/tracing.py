@@ -99,5 +99,7 @@ def trace(model: nn.Module) -> fx.Graph:
     """
     try:
         return _Tracer().trace(model)
-    except Exception as err:  # noqa: BLE001 - fx raises many kinds; the user needs one message
+    # What a forward that fx cannot follow raises (tried: control flow on a tensor, range() or
+    # int() of one, tolist, numpy, len): TraceError, TypeError, or RuntimeError for len().
+    except (fx.proxy.TraceError, TypeError, RuntimeError) as err:
         raise BandlimitError(f"cannot trace the model with torch.fx to find its structure: {err}") from None
