@@ -387,6 +387,12 @@ def test_sparsity_bench_flags_ignored_with_checkpoint(ckpt, tmp_path, args, keyw
     assert not (tmp_path / "x.json").exists()
 
 
+def test_sparsity_bench_batches_ignored_with_quick(assert_user_error, tmp_path):
+    out = tmp_path / "x.json"
+    assert_user_error(["sparsity-bench", "--quick", "--batches", "4", "--out", out], "batches", "quick")
+    assert not out.exists()
+
+
 def test_energy_run_reports_the_achieved_rate_of_its_last_epoch(capsys, tmp_path):
     out = tmp_path / "E"
     code, _, err = _run(capsys, ["train", *T, "--bandlimit-energy", "0.9", "--out", out])

@@ -177,3 +177,15 @@ def test_contradictory_run_flags(capsys, tmp_path, trained):
     line = _error(capsys, ["train", *SMALL, "--config", str(energy), "--rate", "0.3", "--out", str(tmp_path / "e")])
     assert "bandlimit.rate and bandlimit.energy exclude each other" in line
     assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.slow
+def test_quick_bench_prints_its_table_and_writes_its_report(capsys, tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--threads", "1", "--min-run-time", "0.01", "--out", str(out)]) == 0
+    printed, progress = capsys.readouterr()
+    report = json.loads(out.read_text())
+    assert report["method"]["rounds"] == 2 and "steps" not in report and "memory" not in report
+    assert [layer["case"]["kernel"] for layer in report["threads"]["1"]["layers"].values()] == [3, 3, 3]
+    assert printed.startswith("1 thread(s); measured peak ") and "3x3: time(rate 0.85) / time(rate 0)" in printed
+    assert "[1 thread(s)] measured peak" in progress and "[1 thread(s)]" not in printed  # progress on stderr

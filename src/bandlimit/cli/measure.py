@@ -3,48 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..errors import ConfigError
-from ..train import check_out_file
 from .arguments import positive_float, positive_int, refuse_unused, subcommand
 
 __all__ = ["add_measuring_commands"]
 
 
 def _bench(args: argparse.Namespace) -> None:
-    import torch
+    from ..bench import format_bench, run_bench
 
-    from ..bench import default_cases, format_bench, run_benchmarks
-    from ..io import atomic_write_text
-
-    for flag, path in (("--out", args.out), ("--plot", args.plot)):
-        if path is not None:
-            check_out_file(path, flag)  # before the benchmark: a bad path must not lose its results
-    cases = default_cases()
-    if args.quick:
-        cases = [c for c in cases if c.kernel == 3]
-    report = run_benchmarks(
+    report = run_bench(
         threads=args.threads,
-        cases=cases,
-        rounds=2 if args.quick else args.rounds,
+        rounds=args.rounds,
         min_run_time=args.min_run_time,
-        steps=not (args.quick or args.no_steps),
-        memory=not (args.quick or args.no_memory),
-        log=lambda line: print(line, file=sys.stderr),
+        quick=args.quick,
+        steps=not args.no_steps,
+        memory=not args.no_memory,
+        plot=args.plot,
+        out=args.out,
+        log=_log,
     )
-    if args.plot:
-        from ..bench.steps import run_steps, tradeoff_cases
-        from ..report import plot_memory_time
-
-        torch.set_num_threads(1)
-        section = run_steps(tradeoff_cases(), log=lambda line: print(line, file=sys.stderr))["resnet18 batch 32"]
-        report["tradeoff"] = section
-        plot_memory_time(section, args.plot, title="ResNet-18 (CIFAR), batch 32: memory against time")
-    if args.out:
-        atomic_write_text(args.out, json.dumps(report, indent=2))
     print(format_bench(report))
 
 
@@ -72,35 +53,22 @@ def _spectrum(args: argparse.Namespace) -> None:
 
 
 def _sparsity_bench(args: argparse.Namespace) -> None:
-    from ..bench import sparsity
-    from ..bench.run import machine_info
-    from ..io import atomic_write_text
+    from ..bench import sparsity_suite
+    from ..bench.sparsity import format_layer_sparsity
 
     if args.checkpoint:
-        from ..train.run import load_trained
-
         refuse_unused(args, ["batches", "quick", "plot", "out"], "with --checkpoint (it prints the run's table only)")
-        print(sparsity.format_layer_sparsity(sparsity.layer_sparsity(load_trained(args.checkpoint).model)))
+        print(format_layer_sparsity(sparsity_suite.checkpoint_sparsity(args.checkpoint)))
         return
-    for flag, path in (("--out", args.out), ("--plot", args.plot)):
-        if path is not None:
-            check_out_file(path, flag)  # before the benchmark: a bad path must not lose its results
-    if args.quick:
-        refuse_unused(args, ["batches"], "with --quick (batch 1 only)")
-    cases = sparsity.ALEXNET[:1] + sparsity.ALEXNET[2:3] if args.quick else sparsity.ALEXNET
-    batches = [1] if args.quick else args.batches or [1, 32]
-    machine = machine_info()
-    report = {"machine": machine, "threads": args.threads or 1}
-    report |= sparsity.run_sparsity(cases, batches=batches, log=lambda line: print(line, file=sys.stderr))
-    print(
-        f"{machine['cpu']}, CPU capability {machine['cpu_capability']}, flags {' '.join(machine['cpu_flags'])}, "
-        f"torch {machine['torch']}, {report['threads']} thread(s)\n"
+    report = sparsity_suite.run_sparsity_bench(
+        quick=args.quick, batches=args.batches, threads=args.threads, plot=args.plot, out=args.out, log=_log
     )
-    print(sparsity.format_sparsity(report))
-    if args.plot:
-        sparsity.plot_sparsity(report, args.plot)
-    if args.out:
-        atomic_write_text(args.out, json.dumps(report, indent=2))
+    print(sparsity_suite.format_sparsity_bench(report))
+
+
+def _log(line: str) -> None:
+    """Progress of a measurement: to stderr, so that stdout holds only the results."""
+    print(line, file=sys.stderr)
 
 
 def add_measuring_commands(sub: Any) -> None:
