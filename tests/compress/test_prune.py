@@ -159,7 +159,7 @@ def test_a_training_run_follows_the_schedule_and_resumes_with_its_masks(tmp_path
         compression=(PruneConfig(amount=0.75, iterations=2, warmup=0.25, scope="layer"),),
     )
     result = train(config, tmp_path, log=lambda line: None)
-    assert result["epochs"] == 4
+    assert result.epochs == 4
     saved = json.loads((tmp_path / "config.json").read_text())["compression"]
     assert saved[0]["method"] == "prune" and saved[0]["amount"] == 0.75
     exp = load_trained(tmp_path / "checkpoint.pt")

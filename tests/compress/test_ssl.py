@@ -165,7 +165,7 @@ def test_a_training_run_adds_the_penalty(tmp_path):
     )
     plain = train(base, tmp_path / "plain", log=lambda line: None)
     ssl = train(base.with_(compression=(bl.SSLConfig(filters=0.05),)), tmp_path / "ssl", log=lambda line: None)
-    assert ssl["final_train_loss"] != plain["final_train_loss"]  # same seed and data: only the penalty differs
+    assert ssl.final_train_loss != plain.final_train_loss  # same seed and data: only the penalty differs
 
 
 def test_a_layer_whose_filters_are_all_zero_keeps_one_channel():

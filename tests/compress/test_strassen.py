@@ -608,7 +608,7 @@ def test_a_training_run_with_phases_and_distillation(tmp_path):
         distill_weight=0.5,
     )
     result = train(student, tmp_path / "student", log=lambda line: None)
-    assert result["epochs"] == 3
+    assert result.epochs == 3
     saved = json.loads((tmp_path / "student" / "config.json").read_text())
     assert saved["compression"][0]["method"] == "strassen" and saved["teacher"].endswith("checkpoint.pt")
     exp = load_trained(tmp_path / "student" / "checkpoint.pt")

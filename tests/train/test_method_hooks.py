@@ -63,7 +63,7 @@ def test_training_calls_the_hooks_and_records_what_they_return(probe, tmp_path):
     )  # fmt: skip
     result = train(config, tmp_path / "run", log=lambda line: None)
     assert CALLS == ["prepare: measured", "begin 0", "begin 1"]
-    trained = TrainConfig.from_dict(result["config"]).compression[0]
+    trained = TrainConfig.from_dict(result.config).compression[0]
     assert trained.measured is not None and trained.measured > 0
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["probe_measured"] for m in metrics] == [trained.measured] * 2
@@ -74,7 +74,7 @@ def test_training_calls_the_hooks_and_records_what_they_return(probe, tmp_path):
     CALLS.clear()
     longer = train(config.with_(epochs=3), tmp_path / "run", resume=True, log=lambda line: None)
     assert CALLS == ["prepare: resumed", "begin 2"]
-    assert TrainConfig.from_dict(longer["config"]).compression[0].measured == trained.measured
+    assert TrainConfig.from_dict(longer.config).compression[0].measured == trained.measured
 
 
 def test_the_band_limiting_hooks_report_the_rate_and_the_achieved_rate(tmp_path):

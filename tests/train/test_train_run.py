@@ -21,7 +21,7 @@ VOLATILE = {"epoch_time_s", "peak_memory_bytes"}  # wall-clock and process-wide 
 
 
 def _stable(metrics):
-    return [{k: v for k, v in m.items() if k not in VOLATILE} for m in metrics]
+    return [{k: v for k, v in m.to_dict().items() if k not in VOLATILE} for m in metrics]
 
 
 def quiet(_line: str) -> None:
@@ -31,11 +31,11 @@ def quiet(_line: str) -> None:
 def test_training_learns_and_writes_its_folder(small_config, tmp_path):
     result = train(small_config.with_(epochs=4), tmp_path, log=quiet)
     metrics = load_metrics(tmp_path)
-    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
-    assert metrics[-1]["loss"] < metrics[0]["loss"]
-    assert result["final_test_acc"] > 0.5  # 4 classes: chance is 0.25
-    assert 0.5 <= result["achieved_rate"] < 0.6
-    assert all(m["saved_bytes"] > 0 and m["peak_memory_bytes"] > 0 for m in metrics)
+    assert [m.epoch for m in metrics] == [1, 2, 3, 4]
+    assert metrics[-1].loss < metrics[0].loss
+    assert result.final_test_acc > 0.5  # 4 classes: chance is 0.25
+    assert 0.5 <= result.achieved_rate < 0.6
+    assert all(m.saved_bytes > 0 and m.peak_memory_bytes > 0 for m in metrics)
     assert {p.name for p in tmp_path.iterdir()} == {"checkpoint.pt", "metrics.jsonl", "result.json", "config.json"}
     assert json.loads((tmp_path / "config.json").read_text()) == small_config.with_(epochs=4).to_dict()
 
@@ -100,7 +100,7 @@ def test_fewer_epochs_are_refused_and_the_same_run_is_returned_as_it_is(small_co
     with pytest.raises(ConfigError, match="has run 2 epochs already: --epochs must be at least 2 .*got 1"):
         train(small_config.with_(epochs=1), tmp_path, resume=True, log=quiet)
     lines = []
-    assert train(small_config.with_(epochs=2), tmp_path, log=lines.append)["epochs"] == 2
+    assert train(small_config.with_(epochs=2), tmp_path, log=lines.append).epochs == 2
     assert lines == [f"finished already ({tmp_path / 'result.json'})"] and _files(tmp_path) == before
 
 
@@ -111,7 +111,7 @@ def test_resume_with_more_epochs_equals_an_uninterrupted_longer_run(small_config
         train(config.with_(epochs=3), tmp_path / "short", log=quiet)
     extended = train(config.with_(epochs=3), tmp_path / "short", resume=True, log=quiet)
     longer = train(config.with_(epochs=3), tmp_path / "long", log=quiet)
-    assert extended["epochs"] == longer["epochs"] == 3
+    assert extended.epochs == longer.epochs == 3
     assert _stable(load_metrics(tmp_path / "short")) == _stable(load_metrics(tmp_path / "long"))
     a, b = (load_checkpoint(tmp_path / name / "checkpoint.pt")["model_state"] for name in ("short", "long"))
     assert all(torch.equal(a[key], b[key]) for key in b)
@@ -123,14 +123,14 @@ def test_evaluate_at_other_rates(small_config, tmp_path):
     rows = evaluate_checkpoint(tmp_path / "checkpoint.pt", [0.0, 0.5, 0.95])
     assert [r["rate"] for r in rows] == [0.0, 0.5, 0.95]
     assert rows[0]["achieved_rate"] == 0.0 and rows[2]["achieved_rate"] >= 0.95
-    assert rows[0]["test_acc"] == load_metrics(tmp_path)[-1]["test_acc"]
+    assert rows[0]["test_acc"] == load_metrics(tmp_path)[-1].test_acc
 
 
 def test_baseline_and_mixed_precision_runs(small_config, tmp_path):
     base = train(small_config.with_(compression=(), epochs=1), tmp_path / "direct", log=quiet)
-    assert base["achieved_rate"] == 0.0
+    assert base.achieved_rate == 0.0
     bf16 = train(apply_settings(small_config, {"precision": "bf16"}).with_(epochs=2), tmp_path / "bf16", log=quiet)
-    assert bf16["final_train_loss"] < 1.4  # learns under bf16 autocast (ln 4 = 1.39 at chance)
+    assert bf16.final_train_loss < 1.4  # learns under bf16 autocast (ln 4 = 1.39 at chance)
     with pytest.raises(ConfigError, match="unknown compression method 'nope'"):
         small_config.with_(compression=[{"method": "nope"}])
 
@@ -138,10 +138,10 @@ def test_baseline_and_mixed_precision_runs(small_config, tmp_path):
 def test_image_run_with_augmentation_and_schedules(tmp_path):
     config = IMAGE_RUN.with_(epochs=2, batch_size=64, limit=128)
     result = train(config, tmp_path / "cos", log=quiet)
-    assert result["epochs"] == 2
-    assert load_metrics(tmp_path / "cos")[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert result.epochs == 2
+    assert load_metrics(tmp_path / "cos")[-1].lr == pytest.approx(0.0, abs=1e-12)
     plateau = train(config.with_(schedule="plateau"), tmp_path / "plateau", log=quiet)
-    assert plateau["epochs"] == 2
+    assert plateau.epochs == 2
 
 
 def test_sweep_skips_finished_runs(small_config, tmp_path):
@@ -228,7 +228,7 @@ def test_a_run_folder_from_before_compression_configs_still_resumes(small_config
     legacy.update(method="bandlimit", rate=0.5, rate_overrides={})
     save_checkpoint(tmp_path / "checkpoint.pt", {**state, "config": legacy})
     assert TrainConfig.from_dict(legacy) == small_config.with_(epochs=1)
-    assert train(small_config.with_(epochs=2), tmp_path, resume=True, log=quiet)["epochs"] == 2
+    assert train(small_config.with_(epochs=2), tmp_path, resume=True, log=quiet).epochs == 2
     baseline = TrainConfig.from_dict({**legacy, "method": "none", "rate": 0.0})
     assert baseline.compression == ()
 
@@ -243,17 +243,17 @@ def test_energy_runs_record_their_rates_and_a_calibrated_run_resumes_with_its_ra
     dynamic = small_config.with_(epochs=2, compression=(BandLimitConfig(energy=0.9),))
     train(dynamic, tmp_path / "dynamic", log=quiet)
     metrics = load_metrics(tmp_path / "dynamic")
-    assert all(set(m["layer_rates"]) == {"features.0", "features.3", "features.6"} for m in metrics)
-    assert all(m["achieved_rate"] == pytest.approx(sum(m["layer_rates"].values()) / 3) for m in metrics)
+    assert all(set(m.extra["layer_rates"]) == {"features.0", "features.3", "features.6"} for m in metrics)
+    assert all(m.achieved_rate == pytest.approx(sum(m.extra["layer_rates"].values()) / 3) for m in metrics)
 
     calibrating = small_config.with_(compression=(BandLimitConfig(energy=0.9, calibrate=2),))
     full = train(calibrating, tmp_path / "full", log=quiet)
     # config.json keeps the request; the checkpoint and the result the calibrated per-layer rates.
     assert json.loads((tmp_path / "full" / "config.json").read_text()) == calibrating.to_dict()
-    trained = full["config"]["compression"][0]
+    trained = full.config["compression"][0]
     assert trained["energy"] is None and trained["calibrated_energy"] == 0.9
     assert set(trained["overrides"]) == {"features.0", "features.3", "features.6"}
-    assert load_checkpoint(tmp_path / "full" / "checkpoint.pt")["config"] == full["config"]
+    assert load_checkpoint(tmp_path / "full" / "checkpoint.pt")["config"] == full.config
 
     def kill_after_first_epoch(line: str) -> None:
         if line.startswith("epoch 1/"):
@@ -262,7 +262,7 @@ def test_energy_runs_record_their_rates_and_a_calibrated_run_resumes_with_its_ra
     with pytest.raises(KeyboardInterrupt):
         train(calibrating, tmp_path / "killed", log=kill_after_first_epoch)
     resumed = train(calibrating, tmp_path / "killed", resume=True, log=quiet)
-    assert resumed["config"] == full["config"]
+    assert resumed.config == full.config
     assert _stable(load_metrics(tmp_path / "killed")) == _stable(load_metrics(tmp_path / "full"))
 
 
@@ -286,13 +286,13 @@ def test_a_run_with_validation_selects_its_epoch_on_it(small_config, tmp_path):
     config = small_config.with_(validation=0.25, epochs=4)
     result = train(config, tmp_path / "run")
     metrics = load_metrics(tmp_path / "run")
-    assert all("val_acc" in m for m in metrics)
-    best_val = max(m["val_acc"] for m in metrics)
-    first_best = next(m for m in metrics if m["val_acc"] == best_val)
-    assert result["selected_epoch"] == first_best["epoch"] and result["selected_test_acc"] == first_best["test_acc"]
-    assert result["best_test_acc"] == max(m["test_acc"] for m in metrics)  # still reported, as a secondary figure
+    assert all(m.val_acc is not None for m in metrics)
+    best_val = max(m.val_acc for m in metrics)
+    first_best = next(m for m in metrics if m.val_acc == best_val)
+    assert result.selected_epoch == first_best.epoch and result.selected_test_acc == first_best.test_acc
+    assert result.best_test_acc == max(m.test_acc for m in metrics)  # still reported, as a secondary figure
     plain = train(small_config, tmp_path / "plain")
-    assert plain["selected_epoch"] is None and "val_acc" not in load_metrics(tmp_path / "plain")[0]
+    assert plain.selected_epoch is None and load_metrics(tmp_path / "plain")[0].val_acc is None
     with pytest.raises(ConfigError, match=r"validation must be in \[0, 1\)"):
         small_config.with_(validation=1.0)
 
@@ -301,12 +301,12 @@ def test_eval_every_tests_only_where_asked_and_after_the_last_epoch(small_config
     config = small_config.with_(epochs=5, eval_every=2, validation=0.25)
     result = train(config, tmp_path, log=quiet)
     metrics = load_metrics(tmp_path)
-    assert [m["epoch"] for m in metrics if "test_acc" in m] == [2, 4, 5]
-    assert [m["epoch"] for m in metrics if "val_acc" in m] == [2, 4, 5]
-    assert all("loss" in m and "train_acc" in m for m in metrics)
-    tested = [m for m in metrics if "test_acc" in m]
-    assert result["best_test_acc"] == max(m["test_acc"] for m in tested)
-    assert result["selected_epoch"] in (2, 4, 5) and result["final_test_acc"] == metrics[-1]["test_acc"]
+    assert [m.epoch for m in metrics if m.test_acc is not None] == [2, 4, 5]
+    assert [m.epoch for m in metrics if m.val_acc is not None] == [2, 4, 5]
+    assert all(m.loss > 0 and 0 <= m.train_acc <= 1 for m in metrics)
+    tested = [m for m in metrics if m.test_acc is not None]
+    assert result.best_test_acc == max(m.test_acc for m in tested)
+    assert result.selected_epoch in (2, 4, 5) and result.final_test_acc == metrics[-1].test_acc
 
 
 def test_the_plateau_schedule_stops_at_its_minimum(small_config):
@@ -323,7 +323,7 @@ def test_a_folder_that_cannot_be_continued_or_identified_is_refused(small_config
     config = small_config.with_(epochs=1)
     train(config, tmp_path / "run", log=quiet)
     (tmp_path / "run" / "checkpoint.pt").unlink()
-    assert train(config, tmp_path / "run", log=quiet)["epochs"] == 1  # finished: nothing to continue
+    assert train(config, tmp_path / "run", log=quiet).epochs == 1  # finished: nothing to continue
     before = _files(tmp_path / "run")
     with pytest.raises(ConfigError, match="has run 1 epochs but has no checkpoint.pt to continue from"):
         train(config.with_(epochs=2), tmp_path / "run", resume=True, log=quiet)
@@ -331,7 +331,7 @@ def test_a_folder_that_cannot_be_continued_or_identified_is_refused(small_config
     with pytest.raises(ConfigError, match="holds result.json, metrics.jsonl but no config.json"):
         train(config.with_(lr=0.5), tmp_path / "run", log=quiet)
     assert _files(tmp_path / "run") == {k: v for k, v in before.items() if str(k) != "config.json"}
-    assert train(config.with_(lr=0.5), tmp_path / "run", force=True, log=quiet)["config"]["lr"] == 0.5
+    assert train(config.with_(lr=0.5), tmp_path / "run", force=True, log=quiet).config["lr"] == 0.5
     (tmp_path / "run" / "config.json").write_text("[]")
     with pytest.raises(ConfigError, match="not a run's config"):
         train(config, tmp_path / "run", log=quiet)
@@ -340,10 +340,10 @@ def test_a_folder_that_cannot_be_continued_or_identified_is_refused(small_config
 def test_a_calibrated_folder_written_before_config_json_kept_the_request_is_the_same_run(small_config, tmp_path):
     calibrating = small_config.with_(epochs=1, compression=(BandLimitConfig(energy=0.9, calibrate=2),))
     result = train(calibrating, tmp_path, log=quiet)
-    (tmp_path / "config.json").write_text(json.dumps(result["config"]))  # as ffeb3f1 wrote it: calibrated
+    (tmp_path / "config.json").write_text(json.dumps(result.config))  # as ffeb3f1 wrote it: calibrated
     lines = []
-    assert train(calibrating, tmp_path, log=lines.append)["epochs"] == 1 and "finished already" in lines[0]
-    assert train(calibrating.with_(epochs=2), tmp_path, resume=True, log=quiet)["epochs"] == 2
+    assert train(calibrating, tmp_path, log=lines.append).epochs == 1 and "finished already" in lines[0]
+    assert train(calibrating.with_(epochs=2), tmp_path, resume=True, log=quiet).epochs == 2
 
 
 def test_demo_names_the_methods_its_baseline_keeps(tmp_path):

@@ -44,7 +44,7 @@ def _train(args: argparse.Namespace) -> None:
         raise ConfigError("--resume continues the folder's run and --force discards it: give one of them")
     config = config_from_args(args, TrainConfig())
     result = train(config, args.out, resume=args.resume, force=args.force, progress=not args.no_progress)
-    accuracy = f"final test accuracy {result['final_test_acc']:.4f} (best {result['best_test_acc']:.4f})"
+    accuracy = f"final test accuracy {result.final_test_acc:.4f} (best {result.best_test_acc:.4f})"
     print(f"{accuracy}; results in {args.out}")
 
 

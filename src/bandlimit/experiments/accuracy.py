@@ -21,7 +21,8 @@ from ..data import load_dataset
 from ..nn import BandLimitedConv1d
 from ..report.render import plt as _plt
 from ..train import TrainConfig, run_is_finished
-from ..train.run import RESULT, load_metrics
+from ..train.results import load_metrics
+from ..train.run import RESULT
 from .paper_numbers import AUTHORS_FIFTYWORDS_ENERGY, PAPER
 from .plan import Scale, plan, variants
 from .registry import Block, ExperimentResult, register_experiment
@@ -61,7 +62,7 @@ def accuracy(scale: Scale, out: Path, log: Log) -> Accuracy:
             results = [json.loads((out / r.folder / RESULT).read_text()) for r in mine]
             # Dynamic energy runs report the training batches' mean rate per epoch: the last epoch's.
             rates = [
-                load_metrics(out / r.folder)[-1].get("achieved_rate", res["achieved_rate"])
+                load_metrics(out / r.folder)[-1].achieved_rate
                 for r, res in zip(mine, results)
             ]
             row: dict[str, Any] = {

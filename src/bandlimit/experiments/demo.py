@@ -18,7 +18,8 @@ from ..train import TrainConfig
 from ..train.config import NO_COMPRESSION
 from ..train.experiment import build_experiment
 from ..train.named_settings import apply_settings, get_setting
-from ..train.run import RESULT, load_metrics
+from ..train.results import load_metrics
+from ..train.run import RESULT
 from .sweep import run_sweep
 
 __all__ = ["DEMO", "DEMO_RATES", "run_demo"]
@@ -66,7 +67,7 @@ def _row(config: TrainConfig, folder: Path) -> dict[str, Any]:
         "saved_mib": result["saved_bytes"] / 2**20,
         "ckpt_saved_mib": None if baseline else _checkpointed_saved_bytes(config) / 2**20,
         "conv_saved_mib": result["conv_saved_bytes"] / 2**20,
-        "curve": [m["test_acc"] for m in load_metrics(folder) if "test_acc" in m],
+        "curve": [m.test_acc for m in load_metrics(folder) if m.test_acc is not None],
     }
 
 

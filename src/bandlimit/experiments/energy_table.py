@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from ..train import run_is_finished
-from ..train.run import RESULT, load_metrics
+from ..train.results import load_metrics
+from ..train.run import RESULT
 from .paper_numbers import NOT_REPRODUCED, PAPER_TABLE3, REPRODUCED
 from .registry import Block, ExperimentResult, register_experiment
 from .series import energy_setting, runs_read, scale_series
@@ -116,7 +117,7 @@ def energy_table(scale: Any, out: Path, log: Log) -> EnergyTable:
         if not folders:
             continue
         results = [json.loads((f / RESULT).read_text()) for f in folders]
-        saved = [m["saved_bytes"] for f in folders for m in load_metrics(f)]
+        saved = [m.saved_bytes for f in folders for m in load_metrics(f)]
         rows.append(
             {
                 "energy": energy,

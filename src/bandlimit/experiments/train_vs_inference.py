@@ -16,7 +16,7 @@ import numpy as np
 
 from ..report.plots import critical_difference, heatmap
 from ..train import run_is_finished
-from ..train.run import load_metrics
+from ..train.results import load_metrics
 from .paper_numbers import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
 from .registry import Block, ExperimentResult, register_experiment
 from .series import SETTINGS, inference_tests, runs_read, scale_series, tested
@@ -128,7 +128,7 @@ def train_vs_inference(scale: Any, out: Path, log: Log) -> TrainVsInference:
         folder = out / run.folder
         if run_is_finished(folder):
             matrix.setdefault(run.task, {})[run.variant] = tested(folder)
-            seconds[run.task] = seconds.get(run.task, 0.0) + sum(m["epoch_time_s"] for m in load_metrics(folder))
+            seconds[run.task] = seconds.get(run.task, 0.0) + sum(m.epoch_time_s for m in load_metrics(folder))
     complete = {name: rows for name, rows in matrix.items() if set(rows) == set(SETTINGS)}
     return TrainVsInference(
         settings=list(SETTINGS),

@@ -7,15 +7,18 @@ from .describe import OperationCounts, operation_counts, summarize
 from .experiment import Experiment, build_experiment
 from .folder import RunPlan, check_out_dir, check_out_file, plan_run, run_is_finished
 from .named_settings import apply_settings, setting_names
-from .run import check_run, evaluate_checkpoint, load_metrics, train
+from .results import EpochRecord, RunResult, load_metrics, load_result
+from .run import check_run, evaluate_checkpoint, train
 from .state import TrainingState
 
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "EpochRecord",
     "Experiment",
     "OperationCounts",
     "RunPlan",
+    "RunResult",
     "TrainConfig",
     "TrainingState",
     "apply_settings",
@@ -27,6 +30,7 @@ __all__ = [
     "load_checkpoint",
     "load_config_file",
     "load_metrics",
+    "load_result",
     "operation_counts",
     "plan_run",
     "run_is_finished",

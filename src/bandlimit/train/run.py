@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..compress import BandLimitConfig, compress_
-from ..io import atomic_write_text, read_jsonl, write_jsonl
+from ..io import atomic_write_text, write_jsonl
 from ..memory import peak_memory_bytes
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
@@ -32,10 +32,11 @@ from .distributed import DistContext, all_reduce_sum, setup_distributed
 from .experiment import Experiment, build_experiment, layer_stats
 from .folder import CHECKPOINT, CONFIG, METRICS, RESULT, RunPlan, check_out_dir, discard_run, plan_run
 from .loop import epoch_generator, evaluate, train_epoch
+from .results import EpochRecord, RunResult
 from .state import TrainingState
 
 __all__ = ["CHECKPOINT", "CONFIG", "METRICS", "RESULT", "check_run", "evaluate_checkpoint", "evaluate_settings"]
-__all__ += ["load_metrics", "load_trained", "train"]
+__all__ += ["load_trained", "train"]
 
 # Evaluation keeps no autograd graph, so a batch larger than training's costs little memory
 # and amortises the per-call overhead of small layers.
@@ -51,8 +52,8 @@ def train(
     progress: bool = False,
     ctx: DistContext | None = None,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train ``config`` into the run folder ``out_dir``; return the final result record.
+) -> RunResult:
+    """Train ``config`` into the run folder ``out_dir``; return its result.
 
     Args:
         config: the run.
@@ -77,7 +78,7 @@ def train(
     plan = plan_run(config, out, resume=resume, force=force)
     if plan.result is not None:
         log(f"finished already ({out / RESULT})")
-        return plan.result
+        return RunResult.from_dict(plan.result)
     saved = plan.checkpoint
     trained_config = _prepared(config, exp, saved["config"] if saved else None)
     state = TrainingState.create(trained_config, exp.model, ctx.device)
@@ -134,13 +135,13 @@ def train(
                 out / CHECKPOINT,
                 {"model": config.model, "data": config.data, "config": config.to_dict(), **state.state_dict()},
             )
-            write_jsonl(out / METRICS, state.metrics)
+            write_jsonl(out / METRICS, [EpochRecord.from_dict(m).to_dict() for m in state.metrics])
             log(_epoch_line(config, record))
         ctx.barrier()
 
     result = _result(config, state.metrics, exp)
     if ctx.is_main:
-        atomic_write_text(out / RESULT, json.dumps(result, indent=2, sort_keys=True))
+        atomic_write_text(out / RESULT, json.dumps(result.to_dict(), indent=2, sort_keys=True))
     return result
 
 
@@ -215,27 +216,29 @@ def _prepare_folder(out: Path, fresh: bool) -> None:
         (out / RESULT).unlink(missing_ok=True)
 
 
-def _result(config: TrainConfig, metrics: list[dict[str, Any]], exp: Experiment) -> dict[str, Any]:
-    last = metrics[-1]
-    tested = [m for m in metrics if "test_acc" in m]  # every eval_every-th epoch and the last
+def _result(config: TrainConfig, metrics: list[dict[str, Any]], exp: Experiment) -> RunResult:
+    records = [EpochRecord.from_dict(m) for m in metrics]
+    last = records[-1]
+    tested = [m for m in records if m.test_acc is not None]  # every eval_every-th epoch and the last
     # Model selection on the validation split: the first epoch with the best validation accuracy.
-    selected = max(tested, key=lambda m: m["val_acc"]) if "val_acc" in last else None
-    return {
-        "config": config.to_dict(),
-        "epochs": len(metrics),
-        "final_test_acc": last["test_acc"],
-        "best_test_acc": max(m["test_acc"] for m in tested),
-        "selected_epoch": selected["epoch"] if selected else None,
-        "selected_val_acc": selected["val_acc"] if selected else None,
-        "selected_test_acc": selected["test_acc"] if selected else None,
-        "final_train_loss": last["loss"],
-        "median_epoch_time_s": float(np.median([m["epoch_time_s"] for m in metrics])),
-        "saved_bytes": last["saved_bytes"],
-        "peak_memory_bytes": last["peak_memory_bytes"],
+    selected = max(tested, key=lambda m: m.val_acc or 0.0) if last.val_acc is not None else None
+    assert last.test_acc is not None  # the last epoch is always evaluated
+    return RunResult(
+        config=config.to_dict(),
+        epochs=len(records),
+        final_test_acc=last.test_acc,
+        best_test_acc=max(m.test_acc or 0.0 for m in tested),
+        selected_epoch=selected.epoch if selected else None,
+        selected_val_acc=selected.val_acc if selected else None,
+        selected_test_acc=selected.test_acc if selected else None,
+        final_train_loss=last.loss,
+        median_epoch_time_s=float(np.median([m.epoch_time_s for m in records])),
+        saved_bytes=last.saved_bytes,
+        peak_memory_bytes=last.peak_memory_bytes,
         # As metrics.jsonl has it: the layers' mean rate (energy mode: over the last epoch's batches).
-        "achieved_rate": last["achieved_rate"],
-        "conv_saved_bytes": exp.conv_saved_bytes_per_sample * config.batch_size,
-    }
+        achieved_rate=last.achieved_rate,
+        conv_saved_bytes=exp.conv_saved_bytes_per_sample * config.batch_size,
+    )
 
 
 def load_trained(path: str | Path, device: str = "cpu") -> Experiment:
@@ -270,7 +273,3 @@ def evaluate_settings(path: str | Path, configs: list[BandLimitConfig], device: 
         record = evaluate(exp.model, exp.test_data, batch_size=EVAL_BATCH_SIZE, device=torch.device(device))
         rows.append({"rate": band.rate, "achieved_rate": layer_stats(exp.model, exp.input_shape)[0], **record})
     return rows
-
-
-def load_metrics(out_dir: str | Path) -> list[dict[str, Any]]:
-    return read_jsonl(Path(out_dir) / METRICS)
