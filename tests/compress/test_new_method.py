@@ -15,6 +15,9 @@ import bandlimit as bl
 from bandlimit.checks import check_float
 from bandlimit.cli import main
 from bandlimit.compress import CompressionConfig, config_types, register_transform, unregister_method
+from bandlimit.compress.costs import LayerCost, LayerCount
+from bandlimit.compress.counting import count_operations
+from bandlimit.compress.transform import retype
 from bandlimit.settings import setting
 
 
@@ -115,3 +118,34 @@ def test_unregistering_the_method_frees_its_name_its_transform_and_its_flags(lea
         main(["train", "--help"])
     assert "--leaky-slope" not in capsys.readouterr().out
     unregister_method(leaky)  # again: nothing to undo
+
+
+def test_a_method_prices_and_counts_its_own_layers():
+    """summary and count_operations ask each method for the layers it made (its layer_cost and
+    layer_count hooks) and price every other convolution as a direct one."""
+
+    class ScaledConv1d(nn.Conv1d):
+        pass
+
+    @dataclasses.dataclass(frozen=True)
+    class ScaledConfig(CompressionConfig):
+        method: ClassVar[str] = "scaled_test"
+
+        @classmethod
+        def layer_cost(cls, module, in_spatial, out_spatial, batch):
+            return LayerCost(flops=1.0, path="scaled") if isinstance(module, ScaledConv1d) else None
+
+        @classmethod
+        def layer_count(cls, name, module, out_shape):
+            return LayerCount(name, "scaled", 7, 0, 0, 0) if isinstance(module, ScaledConv1d) else None
+
+    register_transform(ScaledConfig, targets=(nn.Conv1d,))(lambda module, config: retype(module, ScaledConv1d))
+    try:
+        model = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Conv1d(4, 2, 3))
+        bl.compress_(model, ScaledConfig(), lambda module, name: name == "2")
+        rows = bl.summary(model, (2, 1, 16))
+        assert [(r.path, r.flops) for r in rows] == [("-", 2.0 * 4 * 1 * 3 * 14), ("scaled", 1.0)]
+        counts = count_operations(model, torch.zeros(1, 1, 16))
+        assert [(c.kind, c.multiplications) for c in counts] == [("Conv1d", 4 * 3 * 14), ("scaled", 7)]
+    finally:
+        unregister_method(ScaledConfig)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -13,10 +13,13 @@ from .. import recompute
 from ..checks import check_bool, check_fraction, check_int, check_rate, optional
 from ..errors import ConfigError
 from ..functional.conv import BASES
-from ..functional.energy import rate_for_energy
+from ..functional.cost import direct_conv_flops
+from ..functional.plan import plan_conv
 from ..nn import BandLimitedConv1d, BandLimitedConv2d
 from ..settings import setting
+from .calibration import band_limited_layers, chosen_rates, energy_rates
 from .config import CompressionConfig
+from .costs import LayerCost
 from .summary import summary
 from .transform import compress_, register_transform, replace_modules, retype
 
@@ -135,6 +138,36 @@ class BandLimitConfig(CompressionConfig):
         rates = [r.rate for r in summary(model, (2, *input_shape)) if r.grid is not None]
         return {"rate": self.rate, "achieved_rate": sum(rates) / len(rates) if rates else 0.0}
 
+    @classmethod
+    def layer_cost(
+        cls, module: nn.Module, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...], batch: int
+    ) -> LayerCost | None:
+        """A band-limited layer's band, and its paths and FLOPs as its plans for a training step
+        and for inference (filter band cached) give them (:func:`plan_conv`)."""
+        if not isinstance(module, BandLimitedConv):
+            return None
+        shape = module.conv_shape(in_spatial, batch)
+        flops = direct_conv_flops(
+            module.in_channels, module.out_channels, module.groups, module.kernel_size, out_spatial
+        )
+        band = module.band(in_spatial)
+        rate = module.effective_rate(in_spatial)
+        if module.where_it_pays and rate == 0:
+            return LayerCost(flops, band.grid, band.achieved_rate, path="plain", inference_path="plain")
+        step = plan_conv(shape, rate, module.basis, training=True, dtype=module.weight.dtype)
+        inference = plan_conv(shape, rate, module.basis, training=False, cached_filter=True, dtype=module.weight.dtype)
+        # The training forward's FLOPs: the planned step's forward (a forward-only plan of its path).
+        forward = step.basis.flops(shape, step.band, step.path, training=False, cached_filter=False)
+        cache = step.band.kept * module.out_channels * (module.in_channels // module.groups) * 2
+        return LayerCost(
+            flops=(forward or 0.0) / batch,
+            grid=band.grid,
+            rate=band.achieved_rate,
+            path=step.path,
+            inference_path=inference.path,
+            filter_cache_bytes=cache * module.weight.element_size() if inference.path == "spectral" else 0,
+        )
+
 
 def _install_checkpoints(model: nn.Module, config: BandLimitConfig) -> None:
     if config.checkpoint:
@@ -155,11 +188,6 @@ def _band_limit(module: nn.Conv1d | nn.Conv2d, config: BandLimitConfig) -> nn.Mo
     # Until calibrated, a calibrating config chooses per batch like the dynamic mode.
     new.energy = config.energy
     return new
-
-
-def band_limited_layers(model: nn.Module) -> dict[str, BandLimitedConv1d | BandLimitedConv2d]:
-    """The band-limited layers of ``model`` by qualified name."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, BandLimitedConv)}
 
 
 def set_rate(model: nn.Module, rate: float) -> nn.Module:
@@ -209,60 +237,11 @@ def calibrate_(
     """
     energy = check_fraction(energy, "energy")
     batches = check_int(batches, "batches", minimum=1)
+    rates = energy_rates(model, loader, energy, batches)
     layers = band_limited_layers(model)
-    if not layers:
-        raise ValueError("calibrate_ needs a model with band-limited layers: apply BandLimitConfig first")
-    maps: dict[str, dict[tuple[int, ...], torch.Tensor]] = {name: {} for name in layers}
-
-    def record(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...]], None]:
-        def hook(layer: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-            assert isinstance(layer, BandLimitedConv)
-            x = inputs[0]
-            grid = layer.energy_grid(tuple(x.shape[-len(layer.kernel_size) :]))
-            power = layer.spectral_energy(x)
-            maps[name][grid] = maps[name][grid] + power if grid in maps[name] else power
-
-        return hook
-
-    handles = [layer.register_forward_pre_hook(record(name)) for name, layer in layers.items()]
-    previous = {name: layer.energy for name, layer in layers.items()}
-    training = model.training
-    try:
-        for layer in layers.values():
-            layer.energy = energy
-        model.eval()
-        with torch.no_grad():
-            for _, batch in zip(range(batches), loader):
-                model(batch if isinstance(batch, torch.Tensor) else batch[0])
-    finally:
-        model.train(training)
-        for handle in handles:
-            handle.remove()
-        for name, layer in layers.items():
-            layer.energy = previous[name]
-    unused = [name for name, seen in maps.items() if not seen]
-    if unused:
-        raise ValueError(f"calibrate_: layers {unused} saw no input in {batches} batches of the loader")
-    rates = {
-        name: min(rate_for_energy(power, grid, energy, layers[name].basis) for grid, power in seen.items())
-        for name, seen in maps.items()
-    }
     for name, layer in layers.items():
         layer.energy, layer.rate = None, rates[name]
     base = config or BandLimitConfig()
     return dataclasses.replace(
         base, energy=None, calibrate=0, calibrated_energy=energy, overrides={**base.overrides, **rates}
     )
-
-
-def chosen_rates(model: nn.Module, reset: bool = True) -> dict[str, float]:
-    """Energy mode: each band-limited layer's mean achieved rate over its calls since the last
-    reset (the layers called at least once), and start new averages if ``reset``."""
-    out = {}
-    for name, layer in band_limited_layers(model).items():
-        chosen = layer.chosen_rate
-        if chosen is not None:
-            out[name] = chosen[1]
-        if reset:
-            layer.reset_chosen_rate()
-    return out

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..settings import setting, settings_from_mapping, validate_settings
+from .costs import LayerCost, LayerCount
 
 __all__ = [
     "CompressionConfig",
@@ -146,6 +147,24 @@ class CompressionConfig:
         evaluation) on the model this config compressed, for inputs of per-sample shape
         ``input_shape``. None by default."""
         return {}
+
+    @classmethod
+    def layer_cost(
+        cls, module: nn.Module, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...], batch: int
+    ) -> LayerCost | None:
+        """The cost of ``module``, a convolution of this method's making, for inputs of spatial
+        size ``in_spatial`` (outputs ``out_spatial``) in batches of ``batch`` (for
+        :func:`bandlimit.compress.summary`); None for a layer this method did not make (the
+        default: such a layer is priced as a direct convolution)."""
+        return None
+
+    @classmethod
+    def layer_count(cls, name: str, module: nn.Module, out_shape: torch.Size) -> LayerCount | None:
+        """The inference arithmetic of ``module`` (qualified name ``name``), a layer of this
+        method's making, for one sample whose output has shape ``out_shape`` ``(1, *shape)``
+        (for :func:`bandlimit.compress.counting.count_operations`); None for a layer this method
+        did not make (the default: such a layer is counted as a dense one)."""
+        return None
 
     @classmethod
     def upgrade(cls, data: dict[str, Any], version: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -27,9 +28,13 @@ from ..functional.ternary import MODES
 from ..nn.strassen import StrassenConv1d, StrassenConv2d, StrassenLinear
 from ..settings import setting
 from .config import CompressionConfig
+from .costs import LayerCount
 from .transform import register_transform
 
 __all__ = ["StrassenConfig", "strassen_layers", "strassen_phase"]
+
+StrassenConv = StrassenConv1d | StrassenConv2d
+_LAYERS = (StrassenConv1d, StrassenConv2d, StrassenLinear)
 
 
 _at_least_one = functools.partial(check_int, minimum=1)
@@ -88,11 +93,16 @@ class StrassenConfig(CompressionConfig):
     def begin_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
         strassen_phase(model, self.phase_at(epoch, epochs))
 
+    @classmethod
+    def layer_count(cls, name: str, module: nn.Module, out_shape: torch.Size) -> LayerCount | None:
+        """A sum-product layer multiplies only by its factors ``a``; its ternary ``W_b`` and
+        ``W_c`` add (see :mod:`bandlimit.compress.counting`)."""
+        return _count(name, module, out_shape) if isinstance(module, _LAYERS) else None
+
 
 def strassen_layers(model: nn.Module) -> dict[str, StrassenConv1d | StrassenConv2d | StrassenLinear]:
     """The sum-product layers of ``model`` by qualified name."""
-    kinds = (StrassenConv1d, StrassenConv2d, StrassenLinear)
-    return {n: m for n, m in model.named_modules() if isinstance(m, kinds)}
+    return {n: m for n, m in model.named_modules() if isinstance(m, _LAYERS)}
 
 
 def strassen_phase(model: nn.Module, phase: str) -> nn.Module:
@@ -105,6 +115,43 @@ def strassen_phase(model: nn.Module, phase: str) -> nn.Module:
 def _hidden(config: StrassenConfig, out: int) -> int:
     """``r``: ``hidden * out`` rounded to a positive multiple of the groups."""
     return max(1, round(config.hidden * out / config.groups)) * config.groups
+
+
+def _sums(rows: torch.Tensor) -> int:
+    """Additions to sum the non-zero terms of each row of a ternary matrix: ``nnz - 1`` per row."""
+    nnz = rows.ne(0).sum(1)
+    return int((nnz - 1).clamp_min(0).sum())
+
+
+def _count(name: str, module: StrassenConv | StrassenLinear, out: torch.Size) -> LayerCount:
+    """A sum-product layer's arithmetic (see :mod:`bandlimit.compress.counting`); ``out``: its
+    output shape for one sample, ``(1, C_out, *spatial)`` or ``(1, *, out)``."""
+    wb, wc = module.ternary_weights()
+    r = module.hidden
+    if isinstance(module, StrassenConv):
+        g, (ph, pw) = module.groups, wc.shape[2:]  # W_c: (r, C_out/g, ph, pw), 1-D as height 1
+        h, w = (1, out[-1]) if module.ndim == 1 else (out[-2], out[-1])
+        positions = math.ceil(h / ph) * math.ceil(w / pw)  # W_b's output grid
+        # An output pixel sums, within its group, the products of its tap of the patch; a tap
+        # counts where its pixel survives the crop to the output size.
+        sums = (wc.reshape(g, r // g, -1, ph, pw).ne(0).sum(1) - 1).clamp_min(0)  # (g, C_out/g, ph, pw)
+        rows = torch.tensor([h // ph + (t < h % ph) for t in range(ph)])
+        cols = torch.tensor([w // pw + (t < w % pw) for t in range(pw)])
+        additions_c = int((sums * rows[:, None] * cols[None, :]).sum())
+        # W_b's sums at every position, W_c's, and the folded batch norm's shift
+        additions = _sums(wb.reshape(r, -1)) * positions + additions_c + r * positions
+        floats = 2 * r  # batch norm folded into a: a factor and a shift per channel
+    else:
+        positions = math.prod(out[1:-1])
+        additions = (_sums(wb) + _sums(wc)) * positions
+        floats = r
+    if module.bias is not None:
+        additions += math.prod(out[1:])
+        floats += module.bias.numel()
+    ternary = wb.numel() + wc.numel()
+    return LayerCount(
+        name, type(module).__name__, r * positions, additions, ternary + floats, math.ceil(2 * ternary / 8) + 4 * floats
+    )
 
 
 _CONVERTED: dict[type[nn.Module], type[nn.Module]] = {nn.Conv1d: StrassenConv1d, nn.Conv2d: StrassenConv2d}

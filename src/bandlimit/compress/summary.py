@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,9 +11,9 @@ import torch
 from torch import nn
 
 from ..functional.cost import direct_conv_flops
-from ..functional.plan import plan_conv
 from ..memory import SavedBytes
-from ..nn import BandLimitedConv1d, BandLimitedConv2d
+from .config import config_types
+from .costs import LayerCost
 
 __all__ = ["LayerSummary", "summary", "format_summary"]
 
@@ -54,30 +55,16 @@ class LayerSummary:
     filter_cache_bytes: int = 0
 
 
-def _costs(
+def _cost(
     layer: nn.Conv1d | nn.Conv2d, in_spatial: tuple[int, ...], out_spatial: tuple[int, ...], batch: int
-) -> dict[str, Any]:
-    """The cost fields of :class:`LayerSummary`: flops, the two paths and the filter cache's bytes,
-    read from the layer's plans for a training step and for inference (:func:`plan_conv`)."""
-    flops = direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, layer.kernel_size, out_spatial)
-    plain = {"flops": flops}
-    if not isinstance(layer, (BandLimitedConv1d, BandLimitedConv2d)):
-        return plain
-    rate = layer.effective_rate(in_spatial)
-    if layer.where_it_pays and rate == 0:
-        return {**plain, "path": "plain", "inference_path": "plain"}
-    shape = layer.conv_shape(in_spatial, batch)
-    step = plan_conv(shape, rate, layer.basis, training=True, dtype=layer.weight.dtype)
-    inference = plan_conv(shape, rate, layer.basis, training=False, cached_filter=True, dtype=layer.weight.dtype)
-    # The training forward's FLOPs: the planned step's forward (a forward-only plan of its path).
-    forward = step.basis.flops(shape, step.band, step.path, training=False, cached_filter=False)
-    cache = step.band.kept * layer.out_channels * (layer.in_channels // layer.groups) * 2 * layer.weight.element_size()
-    return {
-        "flops": (forward or 0.0) / batch,
-        "path": step.path,
-        "inference_path": inference.path,
-        "filter_cache_bytes": cache if inference.path == "spectral" else 0,
-    }
+) -> LayerCost:
+    """The cost of ``layer`` as the method that made it prices it, else as a direct convolution."""
+    for config_type in config_types().values():
+        cost = config_type.layer_cost(layer, in_spatial, out_spatial, batch)
+        if cost is not None:
+            return cost
+    kernel = layer.kernel_size
+    return LayerCost(direct_conv_flops(layer.in_channels, layer.out_channels, layer.groups, kernel, out_spatial))
 
 
 def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary]:
@@ -126,18 +113,15 @@ def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSummary
         if name not in shapes or not isinstance(module, _CONVS):
             continue
         in_shape, out_shape = (tuple(s[-module.weight.dim() + 1 :]) for s in shapes[name])
-        in_spatial, out_spatial = in_shape[1:], out_shape[1:]
-        band = module.band(in_spatial) if isinstance(module, (BandLimitedConv1d, BandLimitedConv2d)) else None
+        cost = _cost(module, in_shape[1:], out_shape[1:], batch)
         rows.append(
             LayerSummary(
                 name=name,
                 kind=type(module).__name__,
                 input_shape=in_shape,
                 output_shape=out_shape,
-                grid=band.grid if band else None,
-                rate=band.achieved_rate if band else 0.0,
                 saved_bytes_per_sample=saved.by_scope.get(name, 0) / batch,
-                **_costs(module, in_spatial, out_spatial, batch),
+                **dataclasses.asdict(cost),
             )
         )
     return rows
