@@ -11,18 +11,23 @@ from torch import nn
 import bandlimit as bl
 from bandlimit.models import create_model
 
-CALLS = {  # (input shape, weight shape, bias?, stride, padding, padding_str, dilation, groups, rate, basis)
-    "2d": ((2, 4, 9, 9), (6, 4, 3, 3), True, [1, 1], [1, 1], "", [1, 1], 1, 0.5, "fft"),
-    "2d-strided-grouped": ((2, 4, 10, 10), (4, 2, 3, 3), False, [2, 2], [1, 1], "", [1, 1], 2, 0.3, "fft"),
-    "2d-same-even": ((1, 3, 8, 8), (2, 3, 4, 4), True, [1, 1], [], "same", [1, 1], 1, 0.5, "fft"),
-    "2d-dilated-full": ((2, 2, 11, 11), (3, 2, 3, 3), True, [1, 1], [2, 2], "", [2, 2], 1, 0.0, "fft"),
-    "1d": ((2, 3, 20), (5, 3, 5), True, [1], [2], "", [1], 1, 0.85, "fft"),
-    "2d-dct": ((2, 3, 8, 8), (4, 3, 3, 3), True, [1, 1], [1, 1], "", [1, 1], 1, 0.5, "dct"),
+# (input shape, weight shape, bias?, stride, padding as F.conv*d takes it, the op's pads (before,
+# after per dimension; 'same' with an even kernel pads one more after, as F.conv2d does),
+# dilation, groups, rate, basis)
+CALLS = {
+    "2d": ((2, 4, 9, 9), (6, 4, 3, 3), True, [1, 1], [1, 1], [1, 1, 1, 1], [1, 1], 1, 0.5, "fft"),
+    "2d-strided-grouped": ((2, 4, 10, 10), (4, 2, 3, 3), False, [2, 2], [1, 1], [1, 1, 1, 1], [1, 1], 2, 0.3, "fft"),
+    "2d-same-even": ((1, 3, 8, 8), (2, 3, 4, 4), True, [1, 1], "same", [1, 2, 1, 2], [1, 1], 1, 0.5, "fft"),
+    "2d-dilated-full": ((2, 2, 11, 11), (3, 2, 3, 3), True, [1, 1], [2, 2], [2, 2, 2, 2], [2, 2], 1, 0.0, "fft"),
+    "1d": ((2, 3, 20), (5, 3, 5), True, [1], [2], [2, 2], [1], 1, 0.85, "fft"),
+    "2d-dct": ((2, 3, 8, 8), (4, 3, 3, 3), True, [1, 1], [1, 1], [1, 1, 1, 1], [1, 1], 1, 0.5, "dct"),
 }
 
 
-def _arguments(call, dtype=torch.float32, requires_grad=False):
-    x_shape, w_shape, has_bias, *rest = call
+def _arguments(call, dtype=torch.float32, requires_grad=False, op=True):
+    """The call's arguments: the op's (``op``), or ``F.conv*d``'s with the rate and basis."""
+    x_shape, w_shape, has_bias, stride, padding, pads, dilation, groups, rate, basis = call
+    rest = (stride, pads if op else padding, dilation, groups, rate, basis)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(x_shape, dtype=dtype, generator=generator, requires_grad=requires_grad)
     w = torch.randn(w_shape, dtype=dtype, generator=generator, requires_grad=requires_grad)
@@ -38,16 +43,17 @@ def test_the_custom_op_passes_opcheck(call):
 
 @pytest.mark.parametrize("call", CALLS.values(), ids=CALLS.keys())
 def test_the_custom_op_equals_the_eager_op_and_its_gradients_check(call):
-    x, w, b, stride, padding, padding_str, dilation, groups, rate, basis = _arguments(call, torch.float64, True)
+    x, w, b, stride, padding, dilation, groups, rate, basis = _arguments(call, torch.float64, True, op=False)
+    pads = _arguments(call, op=True)[4]
     op = bl.functional.conv1d if x.dim() == 3 else bl.functional.conv2d
-    eager = op(x, w, b, stride, padding_str or padding, dilation, groups, rate=rate, basis=basis)
-    custom = torch.ops.bandlimit.conv(x, w, b, stride, padding, padding_str, dilation, groups, rate, basis)
+    eager = op(x, w, b, stride, padding, dilation, groups, rate=rate, basis=basis)
+    custom = torch.ops.bandlimit.conv(x, w, b, stride, pads, dilation, groups, rate, basis)
     torch.testing.assert_close(custom, eager)
     inputs = (x, w) if b is None else (x, w, b)
 
     def through_op(*tensors):
         bias = tensors[2] if len(tensors) == 3 else None
-        return torch.ops.bandlimit.conv(*tensors[:2], bias, stride, padding, padding_str, dilation, groups, rate, basis)
+        return torch.ops.bandlimit.conv(*tensors[:2], bias, stride, pads, dilation, groups, rate, basis)
 
     assert torch.autograd.gradcheck(through_op, inputs)
 

@@ -25,6 +25,7 @@ from .cache import FilterCache
 from .execute import run_conv
 from .export import compiled_conv
 from .plan import forced_path
+from .shape import ConvShape
 
 __all__ = ["BASES", "FilterCache", "conv1d", "conv2d", "forced_path"]
 
@@ -59,9 +60,10 @@ def _conv(
         weight = _autocast(weight) if isinstance(weight, torch.Tensor) else weight
         bias = _autocast(bias) if isinstance(bias, torch.Tensor) else bias
     check_conv_inputs(input, weight, bias, groups, ndim)
+    shape = ConvShape.of_call(input, weight, stride, padding, dilation, groups)
     if torch.compiler.is_compiling():  # torch.compile and torch.export see one opaque op (:mod:`.export`)
-        return compiled_conv(input, weight, bias, stride, padding, dilation, groups, rate, ndim, basis)
-    return run_conv(input, weight, bias, stride, padding, dilation, groups, rate, ndim, basis, filter_cache, param)
+        return compiled_conv(input, weight, bias, shape, rate, basis)
+    return run_conv(input, weight, bias, shape, rate, basis, filter_cache, param)
 
 
 def conv2d(

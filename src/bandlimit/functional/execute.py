@@ -5,7 +5,6 @@ checkpoint when a :mod:`bandlimit.recompute` tape records, and the lift undone."
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -25,23 +24,17 @@ def run_conv(
     input: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
-    stride: int | Sequence[int],
-    padding: str | int | Sequence[int],
-    dilation: int | Sequence[int],
-    groups: int,
+    shape: ConvShape,
     rate: float,
-    ndim: int,
     basis: str,
     filter_cache: FilterCache | None = None,
     param: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The call of :func:`.conv.conv2d` / :func:`.conv.conv1d` on checked arguments; ``param`` is
-    the caller's weight before any cast (what ``filter_cache`` is keyed on)."""
+    """The call of :func:`.conv.conv2d` / :func:`.conv.conv1d` on checked arguments, of sizes
+    ``shape`` (:meth:`ConvShape.of_call`); ``param`` is the caller's weight before any cast
+    (what ``filter_cache`` is keyed on)."""
+    ndim = shape.ndim
     unbatched = input.dim() == ndim + 1
-    shape = ConvShape.of(
-        weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), tuple(input.shape[-ndim:]),
-        stride=stride, padding=padding, dilation=dilation, groups=groups, batch=1 if unbatched else input.shape[0],
-    )  # fmt: skip
     training = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
     plan = plan_conv(shape, rate, basis, training=training, cached_filter=filter_cache is not None, dtype=input.dtype)
 

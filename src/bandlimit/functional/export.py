@@ -18,22 +18,24 @@ layers with fixed (or calibrated) rates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
-from .arguments import as_tuple
 from .execute import run_conv
 from .shape import ConvShape
 
 __all__ = ["compiled_conv"]
 
 
-def _padding(padding: str | int | Sequence[int], ndim: int) -> tuple[str, list[int]]:
-    """``padding`` as the op's two arguments: a string (``same``/``valid``) or explicit ints."""
-    if isinstance(padding, str):
-        return padding, []
-    return "", list(as_tuple("padding", padding, ndim, minimum=0))
+def _shape(
+    input: torch.Tensor, weight: torch.Tensor, stride: list[int], pads: list[int], dilation: list[int], groups: int
+) -> ConvShape:
+    """The call's sizes from the op's arguments; ``pads``: ``before, after`` per dimension."""
+    ndim = weight.dim() - 2
+    return ConvShape(
+        weight.shape[1] * groups, weight.shape[0], groups, tuple(weight.shape[2:]), tuple(input.shape[-ndim:]),
+        tuple(zip(pads[::2], pads[1::2])), tuple(stride), tuple(dilation),
+        input.shape[0] if input.dim() == ndim + 2 else 1,
+    )  # fmt: skip
 
 
 @torch.library.custom_op("bandlimit::conv", mutates_args=())
@@ -42,32 +44,26 @@ def _conv_op(
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     stride: list[int],
-    padding: list[int],
-    padding_str: str,
+    pads: list[int],
     dilation: list[int],
     groups: int,
     rate: float,
     basis: str,
 ) -> torch.Tensor:
     ndim = weight.dim() - 2
-    pad = padding_str or padding
     with torch.no_grad():  # the registered autograd below differentiates it
-        out = run_conv(input, weight, bias, stride, pad, dilation, groups, rate, ndim, basis)
+        out = run_conv(input, weight, bias, _shape(input, weight, stride, pads, dilation, groups), rate, basis)
     # 1D and unbatched results are views of the 4D kernel's output; an op's output must be its own.
     return out if ndim == 2 and input.dim() == 4 else out.clone()
 
 
 @_conv_op.register_fake
 def _conv_fake(
-    input: torch.Tensor, weight: torch.Tensor, bias: object, stride: list[int], padding: list[int], padding_str: str,
+    input: torch.Tensor, weight: torch.Tensor, bias: object, stride: list[int], pads: list[int],
     dilation: list[int], groups: int, *_: object,
 ) -> torch.Tensor:  # fmt: skip
-    ndim = weight.dim() - 2
-    shape = ConvShape.of(
-        weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), tuple(input.shape[-ndim:]),
-        stride=stride, padding=padding_str or padding, dilation=dilation, groups=groups,
-    )  # fmt: skip
-    return input.new_empty((*input.shape[: -ndim - 1], weight.shape[0], *shape.output_size))
+    shape = _shape(input, weight, stride, pads, dilation, groups)
+    return input.new_empty((*input.shape[: -shape.ndim - 1], weight.shape[0], *shape.output_size))
 
 
 @torch.library.custom_op("bandlimit::conv_backward", mutates_args=())
@@ -77,8 +73,7 @@ def _conv_backward_op(
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     stride: list[int],
-    padding: list[int],
-    padding_str: str,
+    pads: list[int],
     dilation: list[int],
     groups: int,
     rate: float,
@@ -95,9 +90,9 @@ def _conv_backward_op(
     w = weight.reshape(*weight.shape[:2], *[1] * rows, *weight.shape[2:]).to(compute).detach().requires_grad_()
     b = bias.to(compute).detach().requires_grad_() if bias is not None else None
     lift = [1] * rows
-    pad: str | list[int] = padding_str or [0] * rows + list(padding)
+    shape = _shape(x, w, lift + list(stride), [0, 0] * rows + list(pads), lift + list(dilation), groups)
     with torch.enable_grad():
-        y = run_conv(x, w, b, lift + list(stride), pad, lift + list(dilation), groups, rate, 2, basis)
+        y = run_conv(x, w, b, shape, rate, basis)
         grads = torch.autograd.grad(y, [x, w, *([b] if b is not None else [])], grad.to(compute).reshape(y.shape))
     grad_bias = grads[2].to(weight.dtype) if b is not None else weight.new_zeros(weight.shape[0])
     return grads[0].reshape(input.shape).to(input.dtype), grads[1].reshape(weight.shape).to(weight.dtype), grad_bias
@@ -119,29 +114,18 @@ def _setup_context(ctx: torch.autograd.function.FunctionCtx, inputs: tuple[objec
 def _backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[object, ...]:
     input, weight, bias = ctx.saved_tensors  # type: ignore[attr-defined]
     grad_input, grad_weight, grad_bias = _conv_backward_op(grad, input, weight, bias, *ctx.arguments)  # type: ignore[attr-defined]
-    return (grad_input, grad_weight, grad_bias if bias is not None else None, *[None] * 7)
+    return (grad_input, grad_weight, grad_bias if bias is not None else None, *[None] * 6)
 
 
 _conv_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def compiled_conv(
-    input: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    stride: int | Sequence[int],
-    padding: str | int | Sequence[int],
-    dilation: int | Sequence[int],
-    groups: int,
-    rate: float,
-    ndim: int,
-    basis: str,
+    input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, shape: ConvShape, rate: float, basis: str
 ) -> torch.Tensor:
     """The checked call as ``bandlimit::conv`` (arguments as :func:`.execute.run_conv`)."""
-    padding_str, pads = _padding(padding, ndim)
-    stride_l = list(as_tuple("stride", stride, ndim, minimum=1))
-    dilation_l = list(as_tuple("dilation", dilation, ndim, minimum=1))
+    pads = [p for pair in shape.pads for p in pair]
     out: torch.Tensor = torch.ops.bandlimit.conv(
-        input, weight, bias, stride_l, pads, padding_str, dilation_l, groups, rate, basis
+        input, weight, bias, list(shape.stride), pads, list(shape.dilation), shape.groups, rate, basis
     )
     return out

@@ -66,6 +66,25 @@ class ConvShape:
         return shape
 
     @classmethod
+    def of_call(
+        cls,
+        input: Any,
+        weight: Any,
+        stride: int | Sequence[int] = 1,
+        padding: str | int | Sequence[int] = 0,
+        dilation: int | Sequence[int] = 1,
+        groups: int = 1,
+    ) -> ConvShape:
+        """The sizes of ``F.conv*d(input, weight, ...)`` for a checked call: ``input``
+        ``(B, Cin, *spatial)`` or unbatched ``(Cin, *spatial)``, ``weight`` ``(Cout, Cin/groups, *kernel)``."""
+        ndim = weight.dim() - 2
+        batch = input.shape[0] if input.dim() == ndim + 2 else 1
+        return cls.of(
+            weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), tuple(input.shape[-ndim:]),
+            stride=stride, padding=padding, dilation=dilation, groups=groups, batch=batch,
+        )  # fmt: skip
+
+    @classmethod
     def of_module(cls, conv: Any, input_size: Sequence[int], batch: int = 1) -> ConvShape:
         """The sizes of an ``nn.Conv1d`` / ``nn.Conv2d`` (or a subclass) on ``batch`` inputs of
         spatial size ``input_size``: zero padding is folded into the transforms; other padding
