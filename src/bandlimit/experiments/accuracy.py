@@ -61,10 +61,7 @@ def accuracy(scale: Scale, out: Path, log: Log) -> Accuracy:
                 continue
             results = [json.loads((out / r.folder / RESULT).read_text()) for r in mine]
             # Dynamic energy runs report the training batches' mean rate per epoch: the last epoch's.
-            rates = [
-                load_metrics(out / r.folder)[-1].achieved_rate
-                for r, res in zip(mine, results)
-            ]
+            rates = [load_metrics(out / r.folder)[-1].achieved_rate for r, res in zip(mine, results)]
             row: dict[str, Any] = {
                 "variant": variant,
                 "baseline": variant == "plain",

@@ -3,6 +3,7 @@
 from .band import Band, fft_size, select_band, spectral_band
 from .conv import BASES, FilterCache, conv1d, conv2d, forced_path
 from .dct import DctBand, select_dct_band
+from .precision import low_precision
 
 __all__ = [
     "BASES",
@@ -13,6 +14,7 @@ __all__ = [
     "conv2d",
     "fft_size",
     "forced_path",
+    "low_precision",
     "select_band",
     "select_dct_band",
     "spectral_band",

@@ -7,10 +7,7 @@ from typing import Any, Protocol
 
 import torch
 
-__all__ = ["LOW_PRECISION", "Context", "pair", "release_recipe"]
-
-LOW_PRECISION = (torch.float16, torch.bfloat16)
-"""Input dtypes computed in float32 (FFTs of half types are not supported everywhere)."""
+__all__ = ["Context", "pair", "release_recipe"]
 
 
 class Context(Protocol):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, cast
 import torch
 
 from ..checks import check_choice
-from .autograd import LOW_PRECISION, pair
+from .autograd import pair
 from .band import Band, band_for_size, select_band
 from .cost import Path, conv_flops, low_pass_grid, preferred_path, saved_kind, training_flops
 from .dct import DctBand, dct_analysis, dct_low_pass_flops, select_dct_band
@@ -64,9 +64,10 @@ class Basis(abc.ABC):
 
     @abc.abstractmethod
     def plan(
-        self, shape: ConvShape, band: Any, *, training: bool, cached_filter: bool, dtype: torch.dtype, forced: str
+        self, shape: ConvShape, band: Any, *, training: bool, cached_filter: bool, upcast: bool, forced: str
     ) -> tuple[str, Any]:
-        """``(path, geometry)`` of a call: the path's name and what its autograd Function needs."""
+        """``(path, geometry)`` of a call: the path's name and what its autograd Function needs;
+        ``upcast``: the call computes in a wider dtype than its input's (a copy of the input)."""
 
     @abc.abstractmethod
     def function(self, path: str) -> type[torch.autograd.Function]:
@@ -99,7 +100,7 @@ class FftBasis(Basis):
         return weighted
 
     def plan(
-        self, shape: ConvShape, band: Band, *, training: bool, cached_filter: bool, dtype: torch.dtype, forced: str
+        self, shape: ConvShape, band: Band, *, training: bool, cached_filter: bool, upcast: bool, forced: str
     ) -> tuple[str, Geometry]:
         path: Path
         if forced != "auto":
@@ -109,7 +110,7 @@ class FftBasis(Basis):
         low_hw, low_step = low_pass_grid(shape.kernel, shape.padded, shape.output_size, shape.stride)
         input_hw = pair(shape.input_size, 1)
         saved = saved_kind(band, input_hw, low_hw, path)
-        if saved == "input" and dtype in LOW_PRECISION:  # a float32 copy of the input would be new memory
+        if saved == "input" and upcast:  # a float32 copy of the input would be new memory
             saved = "low" if path == "direct" and band.is_full else "band"  # a full band's low-pass is a copy
         return path, Geometry(
             band=band,
@@ -156,7 +157,7 @@ class DctBasis(Basis):
         return coefficients.square().sum((0, 1))
 
     def plan(
-        self, shape: ConvShape, band: DctBand, *, training: bool, cached_filter: bool, dtype: torch.dtype, forced: str
+        self, shape: ConvShape, band: DctBand, *, training: bool, cached_filter: bool, upcast: bool, forced: str
     ) -> tuple[str, DctGeometry]:
         (top, bottom), (left, right) = ((0, 0), shape.pads[0]) if shape.ndim == 1 else shape.pads
         return "dct", DctGeometry(

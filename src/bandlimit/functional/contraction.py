@@ -1,7 +1,15 @@
 """The spectral path's channel contraction, and the filter's DFT it contracts with: per frequency
 (and group) a complex matrix product,
 ``X (F, B, Cin)``, ``W (F, Cout, Cin_g)``, ``G (F, B, Cout)``, with the filter's band built in
-frequency chunks so that its spectrum never takes more than about ``CHUNK_BYTES``."""
+frequency chunks so that its spectrum never takes more than about ``CHUNK_BYTES``.
+
+In bfloat16/float16 the bands are real, ``(F, B, 2 C)`` with each channel's (re, im) side by
+side (:mod:`.spectral`), and a filter band is its real block form ``(F, 2 Cout, 2 Cin_g)``: the
+``2 x 2`` block of entry ``(o, i)`` maps ``(re, im)`` of the output-gradient channel ``o`` to
+that of the input channel ``i``, ``[[a, b], [-b, a]]`` for ``W = a + ib``. A complex product
+``G W`` is then the real product of the interleaved ``G`` with the block, and ``X conj(W)^T``
+the product of ``X`` with the block's transpose: the same GEMM shapes as the complex
+contraction, with one real GEMM of twice the sizes instead of a complex one."""
 
 from __future__ import annotations
 
@@ -14,6 +22,8 @@ from .band import Band
 from .spectral import chunks, column_weights, complex_dtype
 
 __all__ = [
+    "block_form",
+    "filter_band",
     "filter_band_conj",
     "filter_dft_matrix",
     "frequency_chunks",
@@ -36,34 +46,70 @@ def _ungrouped(t: torch.Tensor) -> torch.Tensor:
 
 
 def output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout)."""
+    """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout).
+
+    Real bands: ``w_conj`` is the block form of ``W`` (:func:`filter_band_conj`), whose
+    transpose is that of ``Wc``."""
     w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
     return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
 
 
 def input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Xbar[f, b, i] = sum_o G[f, b, o] * W[f, o, i]`` -> (F, B, Cin)."""
+    """``Xbar[f, b, i] = sum_o G[f, b, o] * W[f, o, i]`` -> (F, B, Cin) (real bands: ``w_band``
+    in block form)."""
     w = torch.unflatten(w_band, 1, (groups, -1))
     return _ungrouped(_grouped(g_band, groups) @ w)
 
 
 def weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g)."""
-    wbar = _grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)  # (F, g, Cout_g, Cin_g)
-    return wbar.flatten(1, 2)
+    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g), complex.
+
+    Real bands: the real GEMM of the interleaved parts, ``P = G^T X`` with blocks
+    ``[[Gr Xr, Gr Xi], [Gi Xr, Gi Xi]]``, summed in float32 into ``Wbar = (P_rr + P_ii) + i (P_ri - P_ir)``."""
+    g = _grouped(g_band, groups)
+    if g.is_complex():
+        return (g.conj().transpose(-1, -2) @ _grouped(x_band, groups)).flatten(1, 2)  # (F, g, Cout_g, Cin_g)
+    p = (g.mT @ _grouped(x_band, groups)).float()  # (F, g, 2 Cout_g, 2 Cin_g)
+    p = p.reshape(p.shape[0], -1, 2, p.shape[-1] // 2, 2)  # (F, Cout, [re|im] of G, Cin_g, [re|im] of X)
+    real = p[:, :, 0, :, 0] + p[:, :, 1, :, 1]
+    imag = p[:, :, 0, :, 1] - p[:, :, 1, :, 0]
+    return torch.complex(real, imag)
+
+
+def block_form(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A complex ``(F, Cout, Cin_g)`` band ``W = a + ib`` as real ``(F, 2 Cout, 2 Cin_g)`` of
+    ``dtype``, the ``2 x 2`` block of ``(o, i)`` being ``[[a, b], [-b, a]]``: a row vector
+    ``(re, im)`` of ``G[o]`` times it is ``(re, im)`` of ``G[o] W[o, i]``."""
+    a, b = w.real, w.imag
+    block = torch.stack((torch.stack((a, b), -1), torch.stack((-b, a), -1)), 2)  # (F, Cout, 2, Cin_g, 2)
+    return block.reshape(w.shape[0], 2 * w.shape[1], 2 * w.shape[2]).to(dtype)
 
 
 def frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
-    """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g) is about ``CHUNK_BYTES``."""
-    return chunks(n_freq, weight.shape[0] * weight.shape[1] * torch.empty((), dtype=dtype).element_size())
+    """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g, of ``dtype``, or its block
+    form, 4 reals an entry) is about ``CHUNK_BYTES``."""
+    entry = torch.empty((), dtype=dtype).element_size() * (1 if dtype.is_complex else 4)
+    return chunks(n_freq, weight.shape[0] * weight.shape[1] * entry)
 
 
 def filter_band_conj(
     weight: torch.Tensor, band: Band, dilation: tuple[int, int], dtype: torch.dtype, f: slice = slice(None)
 ) -> torch.Tensor:
-    """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)``."""
+    """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex
+    ``dtype``; for a real ``dtype`` (bfloat16/float16), the band itself in block form
+    (:func:`block_form`), computed in complex64."""
+    if not dtype.is_complex:
+        return block_form(filter_band(weight, band, dilation, torch.complex64, f), dtype)
     dft_conj = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f].conj().resolve_conj()
     return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
+
+
+def filter_band(
+    weight: torch.Tensor, band: Band, dilation: tuple[int, int], dtype: torch.dtype, f: slice = slice(None)
+) -> torch.Tensor:
+    """The filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex ``dtype``."""
+    dft = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]
+    return torch.unflatten(dft.to(dtype) @ kernel_taps(weight, dtype), 1, weight.shape[:2])
 
 
 def filter_dft_matrix(

@@ -95,8 +95,9 @@ def conv2d(
             discarded, and ``filter_cache`` is not used (the filter is not transformed).
 
     Returns:
-        ``(B, Cout, Ho, Wo)`` (or ``(Cout, Ho, Wo)``), in the input dtype. float16/bfloat16
-        inputs are computed in float32.
+        ``(B, Cout, Ho, Wo)`` (or ``(Cout, Ho, Wo)``), in the input dtype, channels_last if the
+        input or the weight is. float16/bfloat16 inputs (and calls under autocast) compute in
+        their own dtype where the device multiplies it natively, else in float32 (:func:`low_precision`).
     """
     return _conv(input, weight, bias, stride, padding, dilation, groups, rate, 2, filter_cache, basis)
 

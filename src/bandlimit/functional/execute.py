@@ -15,7 +15,7 @@ from .cache import FilterCache
 from .contraction import filter_band_conj
 from .plan import plan_conv
 from .shape import ConvShape
-from .spectral import complex_dtype
+from .spectral import spectrum_dtype
 
 __all__ = ["run_conv"]
 
@@ -36,14 +36,17 @@ def run_conv(
     ndim = shape.ndim
     unbatched = input.dim() == ndim + 1
     training = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
-    plan = plan_conv(shape, rate, basis, training=training, cached_filter=filter_cache is not None, dtype=input.dtype)
+    plan = plan_conv(
+        shape, rate, basis, training=training, cached_filter=filter_cache is not None, dtype=input.dtype,
+        device_type=input.device.type,
+    )  # fmt: skip
 
     x = input.unsqueeze(0) if unbatched else input
     w = weight
     if ndim == 1:  # a 1D layer is a 2D layer on one row
         x, w = x.unsqueeze(-2), w.unsqueeze(-2)
     dtype = x.dtype
-    if dtype != plan.compute_dtype:  # FFTs of half types are not supported everywhere: compute in float32
+    if dtype != plan.compute_dtype:  # bfloat16/float16 where they do not compute natively (:mod:`.precision`)
         x, w = x.to(plan.compute_dtype), w.to(plan.compute_dtype)
         bias = bias.to(plan.compute_dtype) if bias is not None else None
 
@@ -54,7 +57,7 @@ def run_conv(
         filter_conj = filter_cache.get(
             weight if param is None else param,
             key,
-            lambda: filter_band_conj(w, geo.band, geo.dilation, complex_dtype(w.dtype)),
+            lambda: filter_band_conj(w, geo.band, geo.dilation, spectrum_dtype(w.dtype)),
         )
     function: Any = plan.function
     tape = current_tape()
@@ -71,5 +74,13 @@ def run_conv(
 
     y = y.to(dtype)
     if ndim == 1:
-        y = y.squeeze(-2)
-    return y.squeeze(0) if unbatched else y
+        return y.squeeze(-2).squeeze(0) if unbatched else y.squeeze(-2)
+    if unbatched:
+        return y.squeeze(0)
+    # As F.conv2d: a channels_last input or weight gives a channels_last output.
+    return y.contiguous(memory_format=torch.channels_last) if _channels_last(input) or _channels_last(weight) else y
+
+
+def _channels_last(t: torch.Tensor) -> bool:
+    """A 4D tensor laid out channels_last (and not also plain contiguous, as size-1 axes allow)."""
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()

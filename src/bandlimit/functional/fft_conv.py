@@ -19,6 +19,7 @@ from torch.autograd.function import once_differentiable
 from .autograd import Context, release_recipe
 from .band import Band
 from .contraction import (
+    block_form,
     filter_band_conj,
     filter_dft_matrix,
     frequency_chunks,
@@ -69,7 +70,8 @@ def _synthesize(
     backward. The result is a tensor of its own, never a view, so that in-place ops on the
     layer's output work.
     """
-    y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], weight.shape[0])  # (F, B, Cout)
+    parts = 1 if x_band.is_complex() else 2  # a real band holds (re, im) per channel
+    y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], parts * weight.shape[0])  # (F, B, Cout)
     for f in frequency_chunks(x_band.shape[0], weight, x_band.dtype):
         w_conj = (
             filter_conj[f]
@@ -128,6 +130,18 @@ def _direct(low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, 
     return F.conv2d(low, weight, bias, stride, padding, geo.dilation, geo.groups)
 
 
+def _filter_band(
+    cached: torch.Tensor | None, dft: torch.Tensor, taps: torch.Tensor, weight: torch.Tensor, dtype: torch.dtype
+) -> torch.Tensor:
+    """The filter's band ``W`` at the chunk's frequencies, as the input gradient contracts it:
+    ``(f, Cout, Cin_g)`` complex, or in block form for a real band of ``dtype``; from the
+    cache (which holds ``conj(W)``, or the block form) if there is one, else ``dft @ taps``."""
+    if cached is not None:
+        return cached.conj() if cached.is_complex() else cached
+    w_band = torch.unflatten(dft @ taps, 1, weight.shape[:2])
+    return w_band if dtype.is_complex else block_form(w_band, dtype)
+
+
 class SpectralConv2d(torch.autograd.Function):
     """Band-limited 2D cross-correlation contracted per frequency, with a hand-written backward."""
 
@@ -170,27 +184,26 @@ class SpectralConv2d(torch.autograd.Function):
             # The strided samples' spectrum on the stride-1 output grid (zeros between them).
             g_band = band_rfft2(grad_y, band, step=geo.stride)  # (F, B, Cout)
             x_band = _restart(saved, geo, "band") if need_w else None  # (F, B, Cin)
-            dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)
-            taps = kernel_taps(weight, g_band.dtype)
+            dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)  # complex64 for half types
+            taps = kernel_taps(weight, dft.dtype)
             n_freq, batch = g_band.shape[:2]
-            x_bar = g_band.new_empty(n_freq, batch, weight.shape[1] * geo.groups) if need_x else None
-            taps_bar = torch.zeros(taps.shape, dtype=weight.dtype, device=weight.device) if need_w else None
+            parts = 1 if g_band.is_complex() else 2  # a real band holds (re, im) per channel
+            x_bar = g_band.new_empty(n_freq, batch, parts * weight.shape[1] * geo.groups) if need_x else None
+            taps_bar = torch.zeros(taps.shape, dtype=dft.real.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
             for f in frequency_chunks(n_freq, weight, g_band.dtype):
                 if x_bar is not None:
-                    cached = ctx.filter_conj
-                    w_band = (  # (f, Cout, Cin_g)
-                        cached[f].conj() if cached is not None else torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
+                    x_bar[f] = input_grad_band(
+                        g_band[f], _filter_band(ctx.filter_conj, dft[f], taps, weight, g_band.dtype), geo.groups
                     )
-                    x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and taps_bar is not None and adjoint is not None:
-                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g)
+                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g), complex
                     taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
             if taps_bar is not None:
-                grad_w = taps_bar.t().reshape(weight.shape)
+                grad_w = taps_bar.t().reshape(weight.shape).to(weight.dtype)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None, None

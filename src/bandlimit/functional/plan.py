@@ -15,6 +15,7 @@ import torch
 
 from ..checks import check_choice, check_rate
 from .basis import AnyBand, Basis, basis
+from .precision import compute_dtype, precision_mode
 from .shape import ConvShape
 
 __all__ = ["ConvPlan", "forced_path", "plan_conv"]
@@ -46,7 +47,7 @@ class ConvPlan:
         path: ``"spectral"`` or ``"direct"`` (FFT basis), ``"dct"``.
         geometry: what the path's autograd Function needs (its ``saved`` says what the call
             keeps for backward: ``"input"``, ``"band"`` or ``"low"``).
-        compute_dtype: the dtype the transforms run in (float16/bfloat16 inputs: float32).
+        compute_dtype: the dtype the transforms and contractions run in (:mod:`.precision`).
         training: a backward with input and weight gradients was planned for.
         cached_filter: the filter band is kept between calls.
     """
@@ -79,13 +80,20 @@ class ConvPlan:
 
 @lru_cache(maxsize=4096)
 def _plan(
-    shape: ConvShape, rate: float, name: str, training: bool, cached_filter: bool, dtype: torch.dtype, forced: str
+    shape: ConvShape,
+    rate: float,
+    name: str,
+    training: bool,
+    cached_filter: bool,
+    dtype: torch.dtype,
+    device_type: str,
+    forced: tuple[str, str],
 ) -> ConvPlan:
     strategy = basis(name)
     band = strategy.band(shape, rate)
-    compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    compute = compute_dtype(dtype, device_type, forced[1])
     path, geometry = strategy.plan(
-        shape, band, training=training, cached_filter=cached_filter, dtype=dtype, forced=forced
+        shape, band, training=training, cached_filter=cached_filter, upcast=compute != dtype, forced=forced[0]
     )
     return ConvPlan(shape, strategy, band, path, geometry, compute, training, cached_filter)
 
@@ -98,6 +106,7 @@ def plan_conv(
     training: bool,
     cached_filter: bool = False,
     dtype: torch.dtype = torch.float32,
+    device_type: str = "cpu",
 ) -> ConvPlan:
     """The plan of a call of ``shape`` at ``rate`` in ``basis`` (cached: one per layer and size).
 
@@ -105,5 +114,8 @@ def plan_conv(
         training: a backward with input and weight gradients follows (it changes the cheaper path).
         cached_filter: the filter band is kept between calls (inference with a module's cache).
         dtype: the input's dtype.
+        device_type: where it runs (``"cpu"``, ``"cuda"``): whether bfloat16/float16 compute
+            in their own dtype (:mod:`.precision`).
     """
-    return _plan(shape, check_rate(rate), basis, bool(training), bool(cached_filter), dtype, _forced.get())
+    forced = (_forced.get(), precision_mode())
+    return _plan(shape, check_rate(rate), basis, bool(training), bool(cached_filter), dtype, device_type, forced)

@@ -3,7 +3,10 @@
 Spatial arrays are ``(B, C, H, W)``. A band is stored frequency-major as ``(F, B, C)``, with
 ``F = cols * rows`` ordered (column, row) and rows in ascending signed frequency
 (``-Kr..Kr``, see :attr:`Band.rows`): the channel contraction is then one batched matrix
-product over frequencies with no layout copies.
+product over frequencies with no layout copies. There is no complex bfloat16 or float16: a
+band of a low-precision input is real, ``(F, B, 2 C)`` with each channel's real and imaginary
+parts side by side (what ``view_as_real`` of the complex band would hold), and its
+contraction is a real GEMM with the filter in a real block form (:mod:`.contraction`).
 
 On the small grids of CNN layers (up to ``GEMM_MAX_GRID`` per axis) the transforms are dense
 products with DFT matrices restricted to the band: they prune the transform for free, fold
@@ -26,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .band import Band
+from .precision import LOW_PRECISION
 
 __all__ = [
     "GEMM_MAX_GRID",
@@ -35,6 +39,7 @@ __all__ = [
     "band_rfft2_flops",
     "column_weights",
     "complex_dtype",
+    "spectrum_dtype",
     "uses_gemm",
 ]
 
@@ -118,9 +123,13 @@ def band_rfft2(
             implicit): a strided layer's output gradient sits on the grid this way.
 
     Returns:
-        Complex tensor ``(F, B, C)``, frequency-major.
+        Complex tensor ``(F, B, C)``, frequency-major (for a bfloat16/float16 ``x``, real
+        ``(F, B, 2 C)``, see above).
     """
     if not uses_gemm(band):
+        if x.dtype in LOW_PRECISION:  # no half-type FFTs: in float32, the band stored as the GEMMs store it
+            z = torch.view_as_real(_band_rfft2_fft(x.float(), band, top, left, step))
+            return z.to(x.dtype).view(*z.shape[:2], -1)
         return _band_rfft2_fft(x, band, top, left, step)
     b, c, h, w = x.shape
     rows, cols = band.shape
@@ -128,8 +137,8 @@ def band_rfft2(
     dw = _matrices(band, "cols", w, left, step[1], x.dtype, device)  # (2 cols, W)
     dh = _matrices(band, "rows", h, top, step[0], x.dtype, device)  # (2 R, H)
     planes = x.reshape(b * c, h, w)
-    out = torch.empty(cols, rows, b * c, dtype=complex_dtype(x.dtype), device=x.device)
-    parts = torch.view_as_real(out)
+    out = torch.empty(cols, rows, b * c, *_parts(x.dtype), dtype=spectrum_dtype(x.dtype), device=x.device)
+    parts = out if out.dtype in LOW_PRECISION else torch.view_as_real(out)
     for chunk in chunks(b * c, 2 * cols * h * x.element_size()):
         n = chunk.stop - chunk.start
         p1 = dw @ planes[chunk].reshape(n * h, w).t()  # (2 cols, n H): column transform, H made the last axis
@@ -139,7 +148,17 @@ def band_rfft2(
         # (cos - i sin)(A + iB) = (cos A + sin B) + i (cos B - sin A), written straight into (cols, R, BC).
         torch.add(re_w[:, 0], im_w[:, 1], out=parts[:, :, chunk, 0])
         torch.sub(im_w[:, 0], re_w[:, 1], out=parts[:, :, chunk, 1])
-    return out.view(cols * rows, b, c)
+    return out.view(cols * rows, b, -1)
+
+
+def spectrum_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of a band of ``dtype`` inputs: complex, or ``dtype`` itself for bfloat16/float16."""
+    return dtype if dtype in LOW_PRECISION else complex_dtype(dtype)
+
+
+def _parts(dtype: torch.dtype) -> tuple[int, ...]:
+    """The trailing (real, imaginary) axis of a real band of ``dtype`` inputs; none if complex."""
+    return (2,) if dtype in LOW_PRECISION else ()
 
 
 # Work in chunks whose intermediate products are about this size: whole-batch intermediates (and
@@ -199,7 +218,8 @@ def band_irfft2(
     """Real ``irfft2`` on the grid of a spectrum that is zero outside the band, sampled.
 
     Args:
-        z: complex tensor ``(F, B, C)``, frequency-major, Hermitian-consistent.
+        z: complex tensor ``(F, B, C)``, frequency-major, Hermitian-consistent (or real
+            ``(F, B, 2 C)`` in bfloat16/float16, see above).
         out_h, out_w: number of output samples per axis.
         top, left: where the samples start on the grid.
         step: grid distance between samples (a strided layer's stride). Only the samples are
@@ -210,10 +230,13 @@ def band_irfft2(
         modify it in place.
     """
     if not uses_gemm(band):
+        if not z.is_complex():  # a half-type band (see band_rfft2)
+            spectrum = torch.view_as_complex(z.float().view(*z.shape[:2], -1, 2))
+            return _band_irfft2_fft(spectrum, band, out_h, out_w, top, left, step).to(z.dtype)
         return _band_irfft2_fft(z, band, out_h, out_w, top, left, step)
     rows, cols = band.shape
-    _, b, c = z.shape
-    parts = torch.view_as_real(z).view(cols, rows, b * c, 2)
+    parts = (torch.view_as_real(z) if z.is_complex() else z).reshape(cols, rows, -1, 2)
+    b, c = z.shape[1], parts.shape[2] // z.shape[1]
     device = str(z.device)
     e_rows = _matrices(band, "inverse_rows", out_h, top, step[0], parts.dtype, device)  # (2, 2R, out_h)
     e_cols = _matrices(band, "inverse_cols", out_w, left, step[1], parts.dtype, device).view(cols, 2, out_w)
