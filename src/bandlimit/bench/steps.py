@@ -56,6 +56,7 @@ class StepCase:
         precision: ``fp32``, or ``bf16`` for the forward under CPU bf16 autocast
             (:class:`bandlimit.compress.PrecisionConfig`).
         model_kwargs: extra arguments of the model's factory.
+        channels_last: the model's weights and the input in channels_last (oneDNN's fast layout).
     """
 
     model: str
@@ -65,11 +66,12 @@ class StepCase:
     inference: bool = False
     precision: str = "fp32"
     model_kwargs: tuple[tuple[str, Any], ...] = ()
+    channels_last: bool = False
 
     @property
     def name(self) -> str:
         name = self.variant + (f" {self.rate}" if self.variant.startswith("bandlimit") else "")
-        return name + ("+bf16" if self.precision == "bf16" else "")
+        return name + ("+bf16" if self.precision == "bf16" else "") + ("+channels_last" if self.channels_last else "")
 
 
 class _Checkpointed(nn.Module):
@@ -103,17 +105,25 @@ def _model(case: StepCase) -> nn.Module:
                     stage[i] = _Checkpointed(block)
     if case.precision != "fp32":
         compress_(model, PrecisionConfig(dtype=case.precision))
+    if case.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
     return model
+
+
+def _input(case: StepCase, generator: torch.Generator | None = None) -> torch.Tensor:
+    channels, spatial, _ = _DATA[case.model]
+    x = torch.randn(case.batch, channels, *spatial, generator=generator)
+    return x.to(memory_format=torch.channels_last) if case.channels_last else x
 
 
 def build_step(case: StepCase) -> Callable[[], None]:
     """A closure running one SGD training step (or one inference forward) of the case on fixed
     random data (module-level, for fresh processes)."""
-    channels, spatial, classes = _DATA[case.model]
+    classes = _DATA[case.model][2]
     model = _model(case)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(case.batch, channels, *spatial, generator=generator)
+    x = _input(case, generator)
     y = torch.randint(0, classes, (case.batch,), generator=generator)
     if case.inference:
         model.eval()
@@ -143,9 +153,8 @@ def saved_activation_bytes(case: StepCase) -> int | None:
     """
     if case.variant.startswith("torch.checkpoint") or case.inference:
         return None
-    channels, spatial, classes = _DATA[case.model]
     model = _model(case)
-    x = torch.randn(case.batch, channels, *spatial)
+    x = _input(case)
     with count_saved_bytes(exclude=model.parameters()) as saved:
         model(x)
     return saved.total
