@@ -25,6 +25,7 @@ from .cost import Path, conv_flops, low_pass_grid, preferred_path, saved_kind, t
 from .dct import DctBand, dct_analysis, dct_low_pass_flops, select_dct_band
 from .dct_conv import DctConv2d, DctGeometry
 from .fft_conv import DirectConv2d, Geometry, SpectralConv2d
+from .precision import LOW_PRECISION
 from .shape import ConvShape
 from .spectral import column_weights
 
@@ -64,10 +65,11 @@ class Basis(abc.ABC):
 
     @abc.abstractmethod
     def plan(
-        self, shape: ConvShape, band: Any, *, training: bool, cached_filter: bool, upcast: bool, forced: str
-    ) -> tuple[str, Any]:
-        """``(path, geometry)`` of a call: the path's name and what its autograd Function needs;
-        ``upcast``: the call computes in a wider dtype than its input's (a copy of the input)."""
+        self, shape: ConvShape, band: Any, *, training: bool, cached_filter: bool, dtype: torch.dtype,
+        compute: torch.dtype, forced: str,
+    ) -> tuple[str, Any]:  # fmt: skip
+        """``(path, geometry)`` of a call on ``dtype`` inputs computing in ``compute``: the path's
+        name and what its autograd Function needs."""
 
     @abc.abstractmethod
     def function(self, path: str) -> type[torch.autograd.Function]:
@@ -100,17 +102,26 @@ class FftBasis(Basis):
         return weighted
 
     def plan(
-        self, shape: ConvShape, band: Band, *, training: bool, cached_filter: bool, upcast: bool, forced: str
+        self,
+        shape: ConvShape,
+        band: Band,
+        *,
+        training: bool,
+        cached_filter: bool,
+        dtype: torch.dtype,
+        compute: torch.dtype,
+        forced: str,
     ) -> tuple[str, Geometry]:
         path: Path
         if forced != "auto":
             path = "spectral" if forced == "spectral" else "direct"
         else:
-            path = preferred_path(shape, band, training=training, cached_filter=cached_filter)
+            low = compute in LOW_PRECISION
+            path = preferred_path(shape, band, training=training, cached_filter=cached_filter, low_precision=low)
         low_hw, low_step = low_pass_grid(shape.kernel, shape.padded, shape.output_size, shape.stride)
         input_hw = pair(shape.input_size, 1)
         saved = saved_kind(band, input_hw, low_hw, path)
-        if saved == "input" and upcast:  # a float32 copy of the input would be new memory
+        if saved == "input" and compute != dtype:  # a float32 copy of the input would be new memory
             saved = "low" if path == "direct" and band.is_full else "band"  # a full band's low-pass is a copy
         return path, Geometry(
             band=band,
@@ -157,7 +168,15 @@ class DctBasis(Basis):
         return coefficients.square().sum((0, 1))
 
     def plan(
-        self, shape: ConvShape, band: DctBand, *, training: bool, cached_filter: bool, upcast: bool, forced: str
+        self,
+        shape: ConvShape,
+        band: DctBand,
+        *,
+        training: bool,
+        cached_filter: bool,
+        dtype: torch.dtype,
+        compute: torch.dtype,
+        forced: str,
     ) -> tuple[str, DctGeometry]:
         (top, bottom), (left, right) = ((0, 0), shape.pads[0]) if shape.ndim == 1 else shape.pads
         return "dct", DctGeometry(

@@ -42,6 +42,7 @@ from .spectral import band_irfft2_flops, band_rfft2_flops
 
 __all__ = [
     "DIRECT_SPEEDUP",
+    "DIRECT_SPEEDUP_LOW_PRECISION",
     "PAYS_BATCH",
     "Path",
     "Saved",
@@ -65,6 +66,13 @@ Saved = Literal["input", "band", "low"]
 # AVX-512): oneDNN ran at 110-190 GFLOP/s, the spectral path at 10-50. With 4 the choice was
 # the faster path on 33 of 36 layers and lost 3.4 ms of 1.5 s in all.
 DIRECT_SPEEDUP = 4.0
+
+# The same in bfloat16/float16 computed natively (:mod:`.precision`): oneDNN's convolution gains
+# 2-2.4x from bf16, the spectral path about 1.5x (its elementwise work, the filter band's block
+# form above all, gains little). Fitted like DIRECT_SPEEDUP on 28 calls (ResNet-18's layer
+# shapes, batch 4 and 32, rates 0.5 and 0.85, bf16, 1 thread, AMD EPYC with avx512_bf16): with
+# 11 the choice was the faster path on 27 (the other lost 4 ms of 21 and 25).
+DIRECT_SPEEDUP_LOW_PRECISION = 11.0
 
 PAYS_BATCH = 32
 """The batch at which :func:`band_limiting_pays` prices a training step."""
@@ -246,16 +254,20 @@ def training_flops(shape: ConvShape, band: Band, *, path: Path) -> float:
 
 
 @lru_cache(maxsize=4096)
-def preferred_path(shape: ConvShape, band: Band, *, training: bool, cached_filter: bool) -> Path:
+def preferred_path(
+    shape: ConvShape, band: Band, *, training: bool, cached_filter: bool, low_precision: bool = False
+) -> Path:
     """The path with the smaller estimated time for this call: direct-convolution FLOPs count
-    ``1 / DIRECT_SPEEDUP``.
+    ``1 / DIRECT_SPEEDUP`` (``1 / DIRECT_SPEEDUP_LOW_PRECISION`` if ``low_precision``).
 
     Args:
         training: a backward with input and weight gradients follows.
         cached_filter: the spectral path would find the filter band cached.
+        low_precision: the call computes in bfloat16/float16.
     """
     layer = _Layer(shape, band)
-    direct, spectral = (_seconds(layer, path, training, cached_filter) for path in ("direct", "spectral"))
+    speedup = DIRECT_SPEEDUP_LOW_PRECISION if low_precision else DIRECT_SPEEDUP
+    direct, spectral = (_seconds(layer, path, training, cached_filter, speedup) for path in ("direct", "spectral"))
     return "direct" if direct < spectral else "spectral"
 
 
@@ -270,10 +282,10 @@ def band_limiting_pays(shape: ConvShape, band: Band) -> bool:
     """
     layer = _Layer(dataclasses.replace(shape, batch=PAYS_BATCH), band)
     plain = 3 * layer.direct() / DIRECT_SPEEDUP  # forward, input gradient, weight gradient
-    return not band.is_full and _seconds(layer, "spectral", True, False) < plain
+    return not band.is_full and _seconds(layer, "spectral", True, False, DIRECT_SPEEDUP) < plain
 
 
-def _seconds(layer: _Layer, path: Path, training: bool, cached_filter: bool) -> float:
-    """Estimated time of a call on ``path``, in spectral-kernel FLOPs."""
+def _seconds(layer: _Layer, path: Path, training: bool, cached_filter: bool, speedup: float) -> float:
+    """Estimated time of a call on ``path``, in spectral-kernel FLOPs (direct ones count ``1 / speedup``)."""
     parts = [layer.forward(path, cached_filter)] + ([layer.backward(path)] if training else [])
-    return sum(spectral + direct / DIRECT_SPEEDUP for spectral, direct in parts)
+    return sum(spectral + direct / speedup for spectral, direct in parts)

@@ -93,7 +93,7 @@ def _plan(
     band = strategy.band(shape, rate)
     compute = compute_dtype(dtype, device_type, forced[1])
     path, geometry = strategy.plan(
-        shape, band, training=training, cached_filter=cached_filter, upcast=compute != dtype, forced=forced[0]
+        shape, band, training=training, cached_filter=cached_filter, dtype=dtype, compute=compute, forced=forced[0]
     )
     return ConvPlan(shape, strategy, band, path, geometry, compute, training, cached_filter)
 
