@@ -80,9 +80,14 @@ def block_form(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """A complex ``(F, Cout, Cin_g)`` band ``W = a + ib`` as real ``(F, 2 Cout, 2 Cin_g)`` of
     ``dtype``, the ``2 x 2`` block of ``(o, i)`` being ``[[a, b], [-b, a]]``: a row vector
     ``(re, im)`` of ``G[o]`` times it is ``(re, im)`` of ``G[o] W[o, i]``."""
+    f, cout, cin = w.shape
+    block = torch.empty(f, cout, 2, cin, 2, dtype=dtype, device=w.device)
     a, b = w.real, w.imag
-    block = torch.stack((torch.stack((a, b), -1), torch.stack((-b, a), -1)), 2)  # (F, Cout, 2, Cin_g, 2)
-    return block.reshape(w.shape[0], 2 * w.shape[1], 2 * w.shape[2]).to(dtype)
+    block[:, :, 0, :, 0] = a
+    block[:, :, 1, :, 1] = a
+    block[:, :, 0, :, 1] = b
+    block[:, :, 1, :, 0] = -b
+    return block.view(f, 2 * cout, 2 * cin)
 
 
 def frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:

@@ -197,8 +197,10 @@ class SpectralConv2d(torch.autograd.Function):
                         g_band[f], _filter_band(ctx.filter_conj, dft[f], taps, weight, g_band.dtype), geo.groups
                     )
                 if x_band is not None and taps_bar is not None and adjoint is not None:
-                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout, Cin_g), complex
-                    taps_bar += (adjoint[:, f] @ w_bar.flatten(1)).real
+                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups).flatten(1)  # (f, Cout Cin_g), complex
+                    # Re(A W) as two real products into the taps, with no complex (kh kw, Cout Cin_g) temporary.
+                    taps_bar.addmm_(adjoint.real[:, f], w_bar.real)
+                    taps_bar.addmm_(adjoint.imag[:, f], w_bar.imag, alpha=-1)
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
