@@ -153,3 +153,15 @@ def test_half_types_work_with_the_filter_cache_energy_mode_checkpoints_and_the_d
             torch.testing.assert_close(first, second, atol=0, rtol=0)
             assert _relative(first, reference) < 0.03
             model.float().train()
+
+
+def test_the_summary_shows_the_compute_dtype_and_the_halved_bytes():
+    model = bl.compress_(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1)), bl.BandLimitConfig(rate=0.5))
+    rows = {}
+    for mode in ("always", "never"):
+        with low_precision(mode), torch.autocast("cpu", dtype=torch.bfloat16):
+            rows[mode] = bl.summary(model, (2, 3, 16, 16))[0]
+    assert (rows["always"].compute, rows["never"].compute) == ("bfloat16", "float32")
+    assert rows["always"].saved_bytes_per_sample < rows["never"].saved_bytes_per_sample
+    assert bl.summary(model, (2, 3, 16, 16))[0].compute == "float32"
+    assert "bfloat16" in bl.format_summary([rows["always"]])

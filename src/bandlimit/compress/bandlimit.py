@@ -154,18 +154,29 @@ class BandLimitConfig(CompressionConfig):
         rate = module.effective_rate(in_spatial)
         if module.where_it_pays and rate == 0:
             return LayerCost(flops, band.grid, band.achieved_rate, path="plain", inference_path="plain")
-        step = plan_conv(shape, rate, module.basis, training=True, dtype=module.weight.dtype)
-        inference = plan_conv(shape, rate, module.basis, training=False, cached_filter=True, dtype=module.weight.dtype)
+        device = module.weight.device.type
+        dtype = module.weight.dtype  # or the autocast dtype, if the summary runs under autocast
+        if torch.is_autocast_enabled(device) and dtype == torch.float32:
+            dtype = torch.get_autocast_dtype(device)
+        step, inference = (
+            plan_conv(
+                shape, rate, module.basis, training=not eval_, cached_filter=eval_, dtype=dtype, device_type=device
+            )
+            for eval_ in (False, True)
+        )
         # The training forward's FLOPs: the planned step's forward (a forward-only plan of its path).
         forward = step.basis.flops(shape, step.band, step.path, training=False, cached_filter=False)
-        cache = step.band.kept * module.out_channels * (module.in_channels // module.groups) * 2
+        # A cached band entry: complex, or its 2 x 2 real block form in bf16/fp16 (as many bytes).
+        entry = 8 if step.compute_dtype in (torch.float16, torch.bfloat16) else 2 * step.compute_dtype.itemsize
+        cache = step.band.kept * module.out_channels * (module.in_channels // module.groups) * entry
         return LayerCost(
             flops=(forward or 0.0) / batch,
             grid=band.grid,
             rate=band.achieved_rate,
             path=step.path,
             inference_path=inference.path,
-            filter_cache_bytes=cache * module.weight.element_size() if inference.path == "spectral" else 0,
+            filter_cache_bytes=cache if inference.path == "spectral" else 0,
+            compute=str(step.compute_dtype).removeprefix("torch."),
         )
 
 

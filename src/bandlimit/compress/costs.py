@@ -21,6 +21,8 @@ class LayerCost:
         path: the path the layer takes in a training step (``"-"`` for a plain convolution).
         inference_path: likewise in eval mode.
         filter_cache_bytes: memory the layer keeps between inference calls.
+        compute: the dtype the layer's transforms and contractions run in (``"-"`` for a plain
+            convolution).
     """
 
     flops: float
@@ -29,6 +31,7 @@ class LayerCost:
     path: str = "-"
     inference_path: str = "-"
     filter_cache_bytes: int = 0
+    compute: str = "-"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ class LayerSummary:
         inference_path: likewise in eval mode, with the filter band cached.
         filter_cache_bytes: memory of the filter band kept between inference calls (0 on the
             direct path, which has none).
+        compute: the dtype a band-limited layer computes in (``float32``, or ``bfloat16`` /
+            ``float16`` where the device has it natively; run the summary under autocast to see
+            that), ``"-"`` for a plain convolution.
     """
 
     name: str
@@ -53,6 +56,7 @@ class LayerSummary:
     path: str = "-"
     inference_path: str = "-"
     filter_cache_bytes: int = 0
+    compute: str = "-"
 
 
 def _cost(
@@ -131,7 +135,7 @@ def format_summary(rows: list[LayerSummary]) -> str:
     """A plain-text table of :func:`summary` rows, with totals."""
     header = (
         f"{'layer':<28} {'kind':<18} {'input':<16} {'output':<16} {'grid':<10} "
-        f"{'rate':>6} {'saved/sample':>13} {'MFLOPs':>9} {'path train/eval':>17} {'filter cache':>13}"
+        f"{'rate':>6} {'saved/sample':>13} {'MFLOPs':>9} {'path train/eval':>17} {'filter cache':>13} {'compute':>9}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
@@ -140,7 +144,7 @@ def format_summary(rows: list[LayerSummary]) -> str:
         lines.append(
             f"{r.name:<28} {r.kind:<18} {str(r.input_shape):<16} {str(r.output_shape):<16} {grid:<10} "
             f"{r.rate:>6.3f} {r.saved_bytes_per_sample / 1024:>10.1f} KB {r.flops / 1e6:>9.2f} {paths:>17} "
-            f"{r.filter_cache_bytes / 2**20:>10.2f} MB"
+            f"{r.filter_cache_bytes / 2**20:>10.2f} MB {r.compute:>9}"
         )
     total_saved = sum(r.saved_bytes_per_sample for r in rows)
     total_flops = sum(r.flops for r in rows)
