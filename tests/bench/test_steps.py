@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+import torch
+
 from bandlimit.bench.report import format_steps
 from bandlimit.bench.steps import StepCase, build_step, run_steps, saved_activation_bytes
 from bandlimit.report import plot_memory_time
@@ -39,3 +42,13 @@ def test_inference_steps_are_timed_apart_and_keep_nothing():
     section = report["fcn batch 2 inference"]
     assert all(entry["saved_bytes"] is None for entry in section.values())
     assert "eval mode under no_grad" in format_steps(report)
+
+
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+)
+def test_steps_run_on_the_device_in_bf16_and_channels_last(device):
+    case = StepCase("small_resnet", 2, "bandlimit", 0.5, precision="bf16", channels_last=True, device=device)
+    assert case.name == "bandlimit 0.5+bf16+channels_last"
+    build_step(case)()
+    assert saved_activation_bytes(case) < saved_activation_bytes(StepCase("small_resnet", 2, "bandlimit", 0.5))

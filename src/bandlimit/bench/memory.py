@@ -17,7 +17,7 @@ import torch
 
 from ..memory import count_saved_bytes
 
-__all__ = ["saved_bytes", "peak_step_bytes"]
+__all__ = ["cuda_peak_step_bytes", "saved_bytes", "peak_step_bytes"]
 
 _MMAP_THRESHOLD = "MALLOC_MMAP_THRESHOLD_"
 
@@ -71,3 +71,15 @@ def peak_step_bytes(builder, *args) -> int:
         proc.kill()
         raise RuntimeError(f"the memory measurement process failed (exit code {proc.exitcode})")
     return int(queue.get(timeout=10))
+
+
+def cuda_peak_step_bytes(builder, *args) -> int:
+    """Peak CUDA memory added by one call of ``builder(*args)()``, in this process: PyTorch's
+    allocator counts every CUDA tensor (library workspaces outside it are not counted)."""
+    step = builder(*args)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    step()
+    torch.cuda.synchronize()
+    return max(0, torch.cuda.max_memory_allocated() - before)

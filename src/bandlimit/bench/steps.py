@@ -22,7 +22,7 @@ from torch.utils.checkpoint import checkpoint
 from ..compress import BandLimitConfig, PrecisionConfig, compress_
 from ..memory import count_saved_bytes
 from ..models import create_model
-from .memory import peak_step_bytes
+from .memory import cuda_peak_step_bytes, peak_step_bytes
 from .timing import time_interleaved
 
 __all__ = ["StepCase", "build_step", "default_step_cases", "run_steps", "saved_activation_bytes", "tradeoff_cases"]
@@ -53,10 +53,11 @@ class StepCase:
             ``torch.checkpoint:<block|stage>``.
         rate: compression rate of the band-limited variants.
         inference: a forward in eval mode under ``no_grad`` instead of a training step.
-        precision: ``fp32``, or ``bf16`` for the forward under CPU bf16 autocast
-            (:class:`bandlimit.compress.PrecisionConfig`).
+        precision: ``fp32``, or ``bf16`` / ``fp16`` for the forward under autocast on the
+            case's device (:class:`bandlimit.compress.PrecisionConfig`).
         model_kwargs: extra arguments of the model's factory.
         channels_last: the model's weights and the input in channels_last (oneDNN's fast layout).
+        device: ``cpu`` or ``cuda``.
     """
 
     model: str
@@ -67,11 +68,13 @@ class StepCase:
     precision: str = "fp32"
     model_kwargs: tuple[tuple[str, Any], ...] = ()
     channels_last: bool = False
+    device: str = "cpu"
 
     @property
     def name(self) -> str:
         name = self.variant + (f" {self.rate}" if self.variant.startswith("bandlimit") else "")
-        return name + ("+bf16" if self.precision == "bf16" else "") + ("+channels_last" if self.channels_last else "")
+        name += f"+{self.precision}" if self.precision != "fp32" else ""
+        return name + ("+channels_last" if self.channels_last else "")
 
 
 class _Checkpointed(nn.Module):
@@ -105,6 +108,7 @@ def _model(case: StepCase) -> nn.Module:
                     stage[i] = _Checkpointed(block)
     if case.precision != "fp32":
         compress_(model, PrecisionConfig(dtype=case.precision))
+    model.to(case.device)
     if case.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
     return model
@@ -112,7 +116,7 @@ def _model(case: StepCase) -> nn.Module:
 
 def _input(case: StepCase, generator: torch.Generator | None = None) -> torch.Tensor:
     channels, spatial, _ = _DATA[case.model]
-    x = torch.randn(case.batch, channels, *spatial, generator=generator)
+    x = torch.randn(case.batch, channels, *spatial, generator=generator).to(case.device)
     return x.to(memory_format=torch.channels_last) if case.channels_last else x
 
 
@@ -124,7 +128,7 @@ def build_step(case: StepCase) -> Callable[[], None]:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     generator = torch.Generator().manual_seed(0)
     x = _input(case, generator)
-    y = torch.randint(0, classes, (case.batch,), generator=generator)
+    y = torch.randint(0, classes, (case.batch,), generator=generator).to(case.device)
     if case.inference:
         model.eval()
 
@@ -210,7 +214,8 @@ def run_steps(
             entry: dict[str, Any] = {"case": case.__dict__, "threads": torch.get_num_threads(), **times[case.name]}
             entry["saved_bytes"] = saved_activation_bytes(case)
             if memory:
-                entry["peak_bytes"] = peak_step_bytes(build_step, case)
+                peak = cuda_peak_step_bytes if case.device == "cuda" else peak_step_bytes
+                entry["peak_bytes"] = peak(build_step, case)
             section[case.name] = entry
         base = section.get("nn.Conv")
         for entry in section.values():
