@@ -165,3 +165,31 @@ def test_the_summary_shows_the_compute_dtype_and_the_halved_bytes():
     assert rows["always"].saved_bytes_per_sample < rows["never"].saved_bytes_per_sample
     assert bl.summary(model, (2, 3, 16, 16))[0].compute == "float32"
     assert "bfloat16" in bl.format_summary([rows["always"]])
+
+
+def test_grids_with_fft_transforms_keep_float32_on_the_spectral_path(monkeypatch):
+    """There the low precision would be slower (see FftBasis.low_precision_pays); "always" still forces it."""
+    from bandlimit.functional import plan, spectral
+    from bandlimit.functional.shape import ConvShape
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    shape = ConvShape.of(8, 8, (3,), (300,), padding=1, batch=4)
+    computed = {}
+    for grid_limit in (0, 512):  # FFT transforms, then GEMM ones
+        monkeypatch.setattr(spectral, "GEMM_MAX_GRID", grid_limit)
+        plan._plan.cache_clear()  # plans are cached per call, not per machine setting
+        for path in ("spectral", "direct"):
+            with BF.forced_path(path):
+                computed[grid_limit, path] = plan.plan_conv(
+                    shape, 0.5, training=True, dtype=torch.bfloat16
+                ).compute_dtype
+                with low_precision("always"):
+                    forced = plan.plan_conv(shape, 0.5, training=True, dtype=torch.bfloat16).compute_dtype
+                assert forced == torch.bfloat16
+    plan._plan.cache_clear()
+    assert computed == {
+        (0, "spectral"): torch.float32,
+        (0, "direct"): torch.bfloat16,
+        (512, "spectral"): torch.bfloat16,
+        (512, "direct"): torch.bfloat16,
+    }

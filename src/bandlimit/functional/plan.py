@@ -15,7 +15,7 @@ import torch
 
 from ..checks import check_choice, check_rate
 from .basis import AnyBand, Basis, basis
-from .precision import compute_dtype, precision_mode
+from .precision import LOW_PRECISION, compute_dtype, precision_mode
 from .shape import ConvShape
 
 __all__ = ["ConvPlan", "forced_path", "plan_conv"]
@@ -92,6 +92,12 @@ def _plan(
     strategy = basis(name)
     band = strategy.band(shape, rate)
     compute = compute_dtype(dtype, device_type, forced[1])
+    path, geometry = strategy.plan(
+        shape, band, training=training, cached_filter=cached_filter, dtype=dtype, compute=compute, forced=forced[0]
+    )
+    if compute not in LOW_PRECISION or forced[1] == "always" or strategy.low_precision_pays(band, path):
+        return ConvPlan(shape, strategy, band, path, geometry, compute, training, cached_filter)
+    compute = torch.float32  # the low precision would be slower on this path: as before it, in float32
     path, geometry = strategy.plan(
         shape, band, training=training, cached_filter=cached_filter, dtype=dtype, compute=compute, forced=forced[0]
     )
