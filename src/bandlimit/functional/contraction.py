@@ -22,7 +22,9 @@ from .band import Band
 from .spectral import chunks, column_weights, complex_dtype
 
 __all__ = [
+    "block_dft",
     "block_form",
+    "block_tap_adjoint",
     "filter_band",
     "filter_band_conj",
     "filter_dft_matrix",
@@ -32,6 +34,7 @@ __all__ = [
     "output_band",
     "tap_adjoint_matrix",
     "weight_grad_band",
+    "weight_grad_parts",
 ]
 
 
@@ -62,32 +65,44 @@ def input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> 
 
 
 def weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g), complex.
-
-    Real bands: the real GEMM of the interleaved parts, ``P = G^T X`` with blocks
-    ``[[Gr Xr, Gr Xi], [Gi Xr, Gi Xi]]``, summed in float32 into ``Wbar = (P_rr + P_ii) + i (P_ri - P_ir)``."""
-    g = _grouped(g_band, groups)
-    if g.is_complex():
-        return (g.conj().transpose(-1, -2) @ _grouped(x_band, groups)).flatten(1, 2)  # (F, g, Cout_g, Cin_g)
-    p = (g.mT @ _grouped(x_band, groups)).float()  # (F, g, 2 Cout_g, 2 Cin_g)
-    p = p.reshape(p.shape[0], -1, 2, p.shape[-1] // 2, 2)  # (F, Cout, [re|im] of G, Cin_g, [re|im] of X)
-    real = p[:, :, 0, :, 0] + p[:, :, 1, :, 1]
-    imag = p[:, :, 0, :, 1] - p[:, :, 1, :, 0]
-    return torch.complex(real, imag)
+    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g), complex."""
+    return (_grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)).flatten(1, 2)
 
 
-def block_form(w: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A complex ``(F, Cout, Cin_g)`` band ``W = a + ib`` as real ``(F, 2 Cout, 2 Cin_g)`` of
-    ``dtype``, the ``2 x 2`` block of ``(o, i)`` being ``[[a, b], [-b, a]]``: a row vector
-    ``(re, im)`` of ``G[o]`` times it is ``(re, im)`` of ``G[o] W[o, i]``."""
-    f, cout, cin = w.shape
-    block = torch.empty(f, cout, 2, cin, 2, dtype=dtype, device=w.device)
-    a, b = w.real, w.imag
-    block[:, :, 0, :, 0] = a
-    block[:, :, 1, :, 1] = a
-    block[:, :, 0, :, 1] = b
-    block[:, :, 1, :, 0] = -b
-    return block.view(f, 2 * cout, 2 * cin)
+def weight_grad_parts(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
+    """:func:`weight_grad_band` of real bands, unsummed: the products of the parts
+    ``P[f, q, p, o, i] = sum_b G_q[f, b, o] X_p[f, b, i]`` (``q, p``: re, im) as float32
+    ``(4 F, Cout * Cin_g)``, so that ``Wbar = (P_rr + P_ii) + i (P_ri - P_ir)`` and any linear
+    map of it (the tap adjoint, :func:`block_tap_adjoint`) is one real GEMM."""
+    p = _grouped(g_band, groups).mT @ _grouped(x_band, groups)  # (F, g, 2 Cout_g, 2 Cin_g), (o, q) x (i, p)
+    n = p.shape[0]
+    p = p.reshape(n, -1, 2, p.shape[-1] // 2, 2).permute(0, 2, 4, 1, 3)  # (F, q, p, Cout, Cin_g)
+    return p.to(torch.float32, memory_format=torch.contiguous_format).view(4 * n, -1)
+
+
+def block_dft(dft: torch.Tensor) -> torch.Tensor:
+    """The filter DFT ``E = Er + i Ei`` ``(F, taps)`` as the real ``(4 F, taps)`` matrix whose
+    rows ``(f, q, p)`` are ``[[Er, Ei], [-Ei, Er]][q][p]``: times the kernel taps, the block
+    form of the filter band (:func:`block_form`)."""
+    er, ei = dft.real, dft.imag
+    return torch.stack((er, ei, -ei, er), dim=1).reshape(4 * dft.shape[0], -1)
+
+
+def block_form(parts: torch.Tensor, cout: int) -> torch.Tensor:
+    """The block form ``(F, 2 Cout, 2 Cin_g)`` of a filter band from ``block_dft(E) @ taps``,
+    ``(4 F, Cout * Cin_g)``: the ``2 x 2`` block of ``(o, i)`` is ``[[a, b], [-b, a]]`` for
+    ``W[o, i] = a + ib``, so a row vector ``(re, im)`` of ``G[o]`` times it is ``(re, im)`` of
+    ``G[o] W[o, i]``."""
+    n = parts.shape[0] // 4
+    blocks = parts.view(n, 2, 2, cout, -1).permute(0, 3, 1, 4, 2)  # (F, Cout, q, Cin_g, p)
+    return blocks.reshape(n, 2 * cout, -1)
+
+
+def block_tap_adjoint(adjoint: torch.Tensor) -> torch.Tensor:
+    """:func:`tap_adjoint_matrix` ``A`` ``(taps, F)`` for :func:`weight_grad_parts`: the real
+    ``(taps, 4 F)`` matrix with ``Re(A Wbar) = block_tap_adjoint(A) @ P``."""
+    ar, ai = adjoint.real, adjoint.imag
+    return torch.stack((ar, -ai, ai, ar), dim=2).reshape(adjoint.shape[0], -1)
 
 
 def frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
@@ -104,17 +119,29 @@ def filter_band_conj(
     ``dtype``; for a real ``dtype`` (bfloat16/float16), the band itself in block form
     (:func:`block_form`), computed in complex64."""
     if not dtype.is_complex:
-        return block_form(filter_band(weight, band, dilation, torch.complex64, f), dtype)
+        dft = block_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
+        return block_form(dft @ kernel_taps(weight, dtype), weight.shape[0])
     dft_conj = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f].conj().resolve_conj()
     return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
 
 
 def filter_band(
-    weight: torch.Tensor, band: Band, dilation: tuple[int, int], dtype: torch.dtype, f: slice = slice(None)
+    cached: torch.Tensor | None,
+    dft: torch.Tensor,
+    blocks: torch.Tensor | None,
+    taps: torch.Tensor,
+    weight: torch.Tensor,
+    f: slice,
 ) -> torch.Tensor:
-    """The filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex ``dtype``."""
-    dft = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]
-    return torch.unflatten(dft.to(dtype) @ kernel_taps(weight, dtype), 1, weight.shape[:2])
+    """The filter's band ``W`` at frequencies ``f``, as the input gradient contracts it:
+    ``(f, Cout, Cin_g)`` complex, or in block form (``blocks``: :func:`block_dft`
+    of ``dft``, for half-type bands); from the cache (which holds ``conj(W)``, or the block
+    form) if there is one."""
+    if cached is not None:
+        return cached[f].conj() if cached.is_complex() else cached[f]
+    if blocks is not None:
+        return block_form(blocks[4 * f.start : 4 * f.stop] @ taps, weight.shape[0])
+    return torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
 
 
 def filter_dft_matrix(

@@ -19,7 +19,9 @@ from torch.autograd.function import once_differentiable
 from .autograd import Context, release_recipe
 from .band import Band
 from .contraction import (
-    block_form,
+    block_dft,
+    block_tap_adjoint,
+    filter_band,
     filter_band_conj,
     filter_dft_matrix,
     frequency_chunks,
@@ -28,6 +30,7 @@ from .contraction import (
     output_band,
     tap_adjoint_matrix,
     weight_grad_band,
+    weight_grad_parts,
 )
 from .cost import Saved
 from .low_pass import band_low_pass, band_low_pass_adjoint
@@ -130,18 +133,6 @@ def _direct(low: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, 
     return F.conv2d(low, weight, bias, stride, padding, geo.dilation, geo.groups)
 
 
-def _filter_band(
-    cached: torch.Tensor | None, dft: torch.Tensor, taps: torch.Tensor, weight: torch.Tensor, dtype: torch.dtype
-) -> torch.Tensor:
-    """The filter's band ``W`` at the chunk's frequencies, as the input gradient contracts it:
-    ``(f, Cout, Cin_g)`` complex, or in block form for a real band of ``dtype``; from the
-    cache (which holds ``conj(W)``, or the block form) if there is one, else ``dft @ taps``."""
-    if cached is not None:
-        return cached.conj() if cached.is_complex() else cached
-    w_band = torch.unflatten(dft @ taps, 1, weight.shape[:2])
-    return w_band if dtype.is_complex else block_form(w_band, dtype)
-
-
 class SpectralConv2d(torch.autograd.Function):
     """Band-limited 2D cross-correlation contracted per frequency, with a hand-written backward."""
 
@@ -185,19 +176,29 @@ class SpectralConv2d(torch.autograd.Function):
             g_band = band_rfft2(grad_y, band, step=geo.stride)  # (F, B, Cout)
             x_band = _restart(saved, geo, "band") if need_w else None  # (F, B, Cin)
             dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)  # complex64 for half types
-            taps = kernel_taps(weight, dft.dtype)
+            real = not g_band.is_complex()  # a half-type band: (re, im) per channel, filter in block form
+            taps = kernel_taps(weight, g_band.dtype if real else dft.dtype)
+            blocks = block_dft(dft).to(g_band.dtype) if real else None
             n_freq, batch = g_band.shape[:2]
-            parts = 1 if g_band.is_complex() else 2  # a real band holds (re, im) per channel
-            x_bar = g_band.new_empty(n_freq, batch, parts * weight.shape[1] * geo.groups) if need_x else None
+            x_bar = (
+                g_band.new_empty(n_freq, batch, g_band.shape[2] // weight.shape[0] * weight.shape[1] * geo.groups)
+                if need_x
+                else None
+            )
             taps_bar = torch.zeros(taps.shape, dtype=dft.real.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
+            if adjoint is not None and real:
+                adjoint = block_tap_adjoint(adjoint)  # (kh*kw, 4F)
             for f in frequency_chunks(n_freq, weight, g_band.dtype):
                 if x_bar is not None:
-                    x_bar[f] = input_grad_band(
-                        g_band[f], _filter_band(ctx.filter_conj, dft[f], taps, weight, g_band.dtype), geo.groups
-                    )
+                    w_band = filter_band(ctx.filter_conj, dft, blocks, taps, weight, f)  # W (or its block form)
+                    x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and taps_bar is not None and adjoint is not None:
-                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups).flatten(1)  # (f, Cout Cin_g), complex
+                    if real:  # Re(A Wbar) as one real GEMM of the parts' products
+                        parts = weight_grad_parts(x_band[f], g_band[f], geo.groups)  # (4f, Cout Cin_g)
+                        taps_bar.addmm_(adjoint[:, 4 * f.start : 4 * f.stop], parts)
+                        continue
+                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups).flatten(1)  # (f, Cout Cin_g)
                     # Re(A W) as two real products into the taps, with no complex (kh kw, Cout Cin_g) temporary.
                     taps_bar.addmm_(adjoint.real[:, f], w_bar.real)
                     taps_bar.addmm_(adjoint.imag[:, f], w_bar.imag, alpha=-1)
