@@ -205,7 +205,7 @@ def test_where_it_pays_chooses_the_layers_the_readme_names(model, shape, rate, e
     assert {r.name for r in bl.summary(net, shape) if r.path != "plain"} == expected
 
 
-def test_where_it_pays_at_high_rates_takes_every_stride_one_3x3_layer_of_resnet18_but_the_stem():
+def test_where_it_pays_at_high_rates_takes_every_stride_one_3x3_layer_of_resnet18_but_the_stem_and_one_strided():
     from bandlimit.models import create_model
 
     net = create_model("resnet18", 3, 10)
@@ -216,4 +216,6 @@ def test_where_it_pays_at_high_rates_takes_every_stride_one_3x3_layer_of_resnet1
         for name, m in net.named_modules()
         if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) and m.stride == (1, 1) and m.in_channels > 3
     }
-    assert paying == stride_one_3x3 and len(paying) == 13
+    # The third stage's strided 3x3 (128 -> 256 channels, 16x16) pays too since the weight
+    # gradient's tap adjoint is real: measured 0.92x of oneDNN (float32, batch 32, 1 thread).
+    assert paying == stride_one_3x3 | {"stages.2.0.conv1"} and len(stride_one_3x3) == 13

@@ -199,9 +199,10 @@ def test_fft_path_transforms_run_no_gemms_and_are_counted_as_ffts(fft_path, laye
     assert (forward.fft > 0) == (rate > 0 or path == "spectral")
     total = forward.gemm + forward.fft + forward.direct
     assert total == pytest.approx(layer.cost(conv_flops, rate, path), rel=1e-12)
-    # Backward: the filter DFT again, the tap adjoint (same size) and both gradient contractions.
+    # Backward: the filter DFT again, the tap adjoint (its real part: half the size) and both
+    # gradient contractions.
     training = layer.run(rate, backward=True, path=path)
-    assert training.gemm == 3 * (contraction + filter_dft)
+    assert training.gemm == 3 * contraction + 2.5 * filter_dft
     total = training.gemm + training.fft + training.direct
     assert total == pytest.approx(layer.cost(training_flops, rate, path), rel=1e-12)
 

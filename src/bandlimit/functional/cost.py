@@ -221,8 +221,9 @@ class _Layer:
         grad_out = band_rfft2_flops(
             self.band, self.shape.batch * self.shape.out_channels, out_h, out_w, step=self.row_step
         )
-        # The filter DFT again and its adjoint for the weight gradient (same size), two contractions.
-        spectral = grad_out + 2 * self.filter_dft() + 2 * self.contraction() + grad_input_inverse
+        # The filter DFT again, and its adjoint for the weight gradient: the real part only, two
+        # real GEMMs of the same sizes (half the complex one); two contractions.
+        spectral = grad_out + 1.5 * self.filter_dft() + 2 * self.contraction() + grad_input_inverse
         return restart + spectral, 0.0
 
 
