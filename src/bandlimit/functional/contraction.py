@@ -117,7 +117,7 @@ def filter_band_conj(
 ) -> torch.Tensor:
     """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex
     ``dtype``; for a real ``dtype`` (bfloat16/float16), the band itself in block form
-    (:func:`block_form`), computed in complex64."""
+    (:func:`block_form`), one real GEMM in ``dtype`` (:func:`block_dft`)."""
     if not dtype.is_complex:
         dft = block_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
         return block_form(dft @ kernel_taps(weight, dtype), weight.shape[0])
