@@ -73,8 +73,8 @@ def _synthesize(
     backward. The result is a tensor of its own, never a view, so that in-place ops on the
     layer's output work.
     """
-    parts = 1 if x_band.is_complex() else 2  # a real band holds (re, im) per channel
-    y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], parts * weight.shape[0])  # (F, B, Cout)
+    width = 1 if x_band.is_complex() else 2  # a real band holds (re, im) per channel
+    y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], width * weight.shape[0])  # (F, B, Cout)
     for f in frequency_chunks(x_band.shape[0], weight, x_band.dtype):
         w_conj = (
             filter_conj[f]
@@ -180,11 +180,8 @@ class SpectralConv2d(torch.autograd.Function):
             taps = kernel_taps(weight, g_band.dtype if real else dft.dtype)
             blocks = block_dft(dft).to(g_band.dtype) if real else None
             n_freq, batch = g_band.shape[:2]
-            x_bar = (
-                g_band.new_empty(n_freq, batch, g_band.shape[2] // weight.shape[0] * weight.shape[1] * geo.groups)
-                if need_x
-                else None
-            )
+            width = 2 if real else 1  # numbers per channel and frequency
+            x_bar = g_band.new_empty(n_freq, batch, width * weight.shape[1] * geo.groups) if need_x else None
             taps_bar = torch.zeros(taps.shape, dtype=dft.real.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
             if adjoint is not None and real:
