@@ -121,7 +121,9 @@ class FftBasis(Basis):
         if forced != "auto":
             path = "spectral" if forced == "spectral" else "direct"
         else:
-            low = compute in LOW_PRECISION
+            # bf16's exchange rate was fitted on GEMM transforms; FFT grids choose as in float32
+            # (and keep float32 on the spectral path, see low_precision_pays).
+            low = compute in LOW_PRECISION and uses_gemm(band)
             path = preferred_path(shape, band, training=training, cached_filter=cached_filter, low_precision=low)
         low_hw, low_step = low_pass_grid(shape.kernel, shape.padded, shape.output_size, shape.stride)
         input_hw = pair(shape.input_size, 1)
