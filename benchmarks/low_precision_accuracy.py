@@ -26,6 +26,7 @@ def _run(out: Path, precision: str, seed: int) -> float:
         argv += ["--batch-size", str(DEMO.batch_size), "--lr", str(DEMO.lr), "--schedule", DEMO.schedule]
         argv += ["--seed", str(seed), "--method", "bandlimit", "precision", "--rate", "0.5"]
         argv += ["--precision", precision, "--threads", "1", "--no-progress", "--out", str(folder)]
+        argv += ["--resume"] if (folder / "config.json").exists() else []
         if main(argv) != 0:
             raise SystemExit(f"the run {folder} failed")
     return load_result(folder).best_test_acc
