@@ -48,7 +48,7 @@ def test_half_types_err_at_most_three_times_as_much_as_f_conv(case, rate, dtype,
     generator = torch.Generator().manual_seed(0)
     x, w = (torch.randn(s, generator=generator, dtype=torch.float64).to(device) for s in (x_shape, w_shape))
     args = {"stride": stride, "padding": padding, "groups": groups}
-    grad = torch.randn_like(theirs(x, w, **args))
+    grad = torch.randn(theirs(x, w, **args).shape, generator=generator, dtype=torch.float64).to(device)
     with low_precision("always"):
         half = _forward_and_grads(ours, (x, w), grad, dtype, rate=rate, **args)
     exact = _forward_and_grads(ours, (x, w), grad, torch.float64, rate=rate, **args)

@@ -3,13 +3,9 @@
 ``X (F, B, Cin)``, ``W (F, Cout, Cin_g)``, ``G (F, B, Cout)``, with the filter's band built in
 frequency chunks so that its spectrum never takes more than about ``CHUNK_BYTES``.
 
-In bfloat16/float16 the bands are real, ``(F, B, 2 C)`` with each channel's (re, im) side by
-side (:mod:`.spectral`), and a filter band is its real block form ``(F, 2 Cout, 2 Cin_g)``: the
-``2 x 2`` block of entry ``(o, i)`` maps ``(re, im)`` of the output-gradient channel ``o`` to
-that of the input channel ``i``, ``[[a, b], [-b, a]]`` for ``W = a + ib``. A complex product
-``G W`` is then the real product of the interleaved ``G`` with the block, and ``X conj(W)^T``
-the product of ``X`` with the block's transpose: the same GEMM shapes as the complex
-contraction, with one real GEMM of twice the sizes instead of a complex one."""
+In bfloat16/float16 the bands are real, ``(F, 2, B, C)`` (:mod:`.spectral`), and so is a
+filter band, ``(F, 2, Cout, Cin_g)``: the real and imaginary parts as matrices. A complex
+product is then four real GEMMs of the parts (:func:`_complex_matmul`), with no layout copies."""
 
 from __future__ import annotations
 
@@ -22,9 +18,6 @@ from .band import Band
 from .spectral import chunks, column_weights, complex_dtype
 
 __all__ = [
-    "block_dft",
-    "block_form",
-    "block_tap_adjoint",
     "filter_band",
     "filter_band_conj",
     "filter_dft_matrix",
@@ -32,9 +25,9 @@ __all__ = [
     "input_grad_band",
     "kernel_taps",
     "output_band",
+    "parts_dft",
     "tap_adjoint_matrix",
     "weight_grad_band",
-    "weight_grad_parts",
 ]
 
 
@@ -48,67 +41,70 @@ def _ungrouped(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(1, 2).flatten(2)
 
 
+def _parts(band: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A real band ``(F, 2, N, C)``'s parts, grouped: ``(F, groups, N, C / groups)`` each."""
+    return _grouped(band[:, 0], groups), _grouped(band[:, 1], groups)
+
+
+def _complex_matmul(
+    a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor], conj_a: bool = False,
+    conj_b: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """``(re, im)`` of ``op(a) @ op(b)`` from the parts ``(re, im)`` of ``a`` and ``b``, ``op``
+    conjugating where asked (one of the two at most): four real products."""
+    (ar, ai), (br, bi) = (tuple(t.flatten(0, 1) for t in pair) for pair in (a, b))  # (F g, rows, cols)
+    sign = -1 if conj_a or conj_b else 1
+    # The second product is accumulated onto the first inside one GEMM (one rounding in bf16).
+    re = torch.baddbmm(torch.bmm(ar, br), ai, bi, alpha=-sign)
+    if conj_b:  # (ar + i ai)(br - i bi)
+        im = torch.baddbmm(torch.bmm(ai, br), ar, bi, alpha=-1)
+    else:
+        im = torch.baddbmm(torch.bmm(ar, bi), ai, br, alpha=sign)
+    return re.view(*a[0].shape[:-1], -1), im.view(*a[0].shape[:-1], -1)
+
+
+def _stacked(parts: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Grouped parts ``(F, g, N, C_g)`` back into one real band ``(F, 2, N, g * C_g)``."""
+    return torch.stack((_ungrouped(parts[0]), _ungrouped(parts[1])), dim=1)
+
+
 def output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
     """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout).
 
-    Real bands: ``w_conj`` is the block form of ``W`` (:func:`filter_band_conj`), whose
-    transpose is that of ``Wc``."""
-    w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
-    return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
+    Real bands: ``w_conj`` holds the parts of ``W`` itself, ``(F, 2, Cout, Cin_g)``
+    (:func:`filter_band_conj`)."""
+    if x_band.is_complex():
+        w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
+        return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
+    w = torch.unflatten(w_conj, 2, (groups, -1)).transpose(-1, -2)  # (F, 2, g, Cin_g, Cout_g)
+    return _stacked(_complex_matmul(_parts(x_band, groups), (w[:, 0], w[:, 1]), conj_b=True))
 
 
 def input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
     """``Xbar[f, b, i] = sum_o G[f, b, o] * W[f, o, i]`` -> (F, B, Cin) (real bands: ``w_band``
-    in block form)."""
-    w = torch.unflatten(w_band, 1, (groups, -1))
-    return _ungrouped(_grouped(g_band, groups) @ w)
+    ``(F, 2, Cout, Cin_g)``)."""
+    if g_band.is_complex():
+        w = torch.unflatten(w_band, 1, (groups, -1))
+        return _ungrouped(_grouped(g_band, groups) @ w)
+    w = torch.unflatten(w_band, 2, (groups, -1))  # (F, 2, g, Cout_g, Cin_g)
+    return _stacked(_complex_matmul(_parts(g_band, groups), (w[:, 0], w[:, 1])))
 
 
-def weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]`` -> (F, Cout, Cin_g), complex."""
-    return (_grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)).flatten(1, 2)
-
-
-def weight_grad_parts(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> torch.Tensor:
-    """:func:`weight_grad_band` of real bands, unsummed: the products of the parts
-    ``P[f, q, p, o, i] = sum_b G_q[f, b, o] X_p[f, b, i]`` (``q, p``: re, im) as float32
-    ``(4 F, Cout * Cin_g)``, so that ``Wbar = (P_rr + P_ii) + i (P_ri - P_ir)`` and any linear
-    map of it (the tap adjoint, :func:`block_tap_adjoint`) is one real GEMM."""
-    p = _grouped(g_band, groups).mT @ _grouped(x_band, groups)  # (F, g, 2 Cout_g, 2 Cin_g), (o, q) x (i, p)
-    n = p.shape[0]
-    p = p.reshape(n, -1, 2, p.shape[-1] // 2, 2).permute(0, 2, 4, 1, 3)  # (F, q, p, Cout, Cin_g)
-    return p.to(torch.float32, memory_format=torch.contiguous_format).view(4 * n, -1)
-
-
-def block_dft(dft: torch.Tensor) -> torch.Tensor:
-    """The filter DFT ``E = Er + i Ei`` ``(F, taps)`` as the real ``(4 F, taps)`` matrix whose
-    rows ``(f, q, p)`` are ``[[Er, Ei], [-Ei, Er]][q][p]``: times the kernel taps, the block
-    form of the filter band (:func:`block_form`)."""
-    er, ei = dft.real, dft.imag
-    return torch.stack((er, ei, -ei, er), dim=1).reshape(4 * dft.shape[0], -1)
-
-
-def block_form(parts: torch.Tensor, cout: int) -> torch.Tensor:
-    """The block form ``(F, 2 Cout, 2 Cin_g)`` of a filter band from ``block_dft(E) @ taps``,
-    ``(4 F, Cout * Cin_g)``: the ``2 x 2`` block of ``(o, i)`` is ``[[a, b], [-b, a]]`` for
-    ``W[o, i] = a + ib``, so a row vector ``(re, im)`` of ``G[o]`` times it is ``(re, im)`` of
-    ``G[o] W[o, i]``."""
-    n = parts.shape[0] // 4
-    blocks = parts.view(n, 2, 2, cout, -1).permute(0, 3, 1, 4, 2)  # (F, Cout, q, Cin_g, p)
-    return blocks.reshape(n, 2 * cout, -1)
-
-
-def block_tap_adjoint(adjoint: torch.Tensor) -> torch.Tensor:
-    """:func:`tap_adjoint_matrix` ``A`` ``(taps, F)`` for :func:`weight_grad_parts`: the real
-    ``(taps, 4 F)`` matrix with ``Re(A Wbar) = block_tap_adjoint(A) @ P``."""
-    ar, ai = adjoint.real, adjoint.imag
-    return torch.stack((ar, -ai, ai, ar), dim=2).reshape(adjoint.shape[0], -1)
+def weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]``: its real and imaginary parts,
+    ``(F, Cout * Cin_g)`` each (float32 for real bands)."""
+    if g_band.is_complex():
+        w = (_grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)).flatten(1)
+        return w.real, w.imag
+    gr, gi = _parts(g_band, groups)
+    re, im = _complex_matmul((gr.mT, gi.mT), _parts(x_band, groups), conj_a=True)  # (F, g, Cout_g, Cin_g)
+    return re.flatten(1).float(), im.flatten(1).float()
 
 
 def frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
-    """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g, of ``dtype``, or its block
-    form, 4 reals an entry) is about ``CHUNK_BYTES``."""
-    entry = torch.empty((), dtype=dtype).element_size() * (1 if dtype.is_complex else 4)
+    """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g of ``dtype``, or its two
+    real parts) is about ``CHUNK_BYTES``."""
+    entry = torch.empty((), dtype=dtype).element_size() * (1 if dtype.is_complex else 2)
     return chunks(n_freq, weight.shape[0] * weight.shape[1] * entry)
 
 
@@ -116,11 +112,11 @@ def filter_band_conj(
     weight: torch.Tensor, band: Band, dilation: tuple[int, int], dtype: torch.dtype, f: slice = slice(None)
 ) -> torch.Tensor:
     """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex
-    ``dtype``; for a real ``dtype`` (bfloat16/float16), the band itself in block form
-    (:func:`block_form`), one real GEMM in ``dtype`` (:func:`block_dft`)."""
+    ``dtype``; for a real ``dtype`` (bfloat16/float16), the parts of the band itself,
+    ``(f, 2, Cout, Cin_g)``, one real GEMM in ``dtype`` (:func:`parts_dft`)."""
     if not dtype.is_complex:
-        dft = block_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
-        return block_form(dft @ kernel_taps(weight, dtype), weight.shape[0])
+        dft = parts_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
+        return _filter_parts(dft, kernel_taps(weight, dtype), weight)
     dft_conj = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f].conj().resolve_conj()
     return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
 
@@ -128,20 +124,31 @@ def filter_band_conj(
 def filter_band(
     cached: torch.Tensor | None,
     dft: torch.Tensor,
-    blocks: torch.Tensor | None,
+    parts: torch.Tensor | None,
     taps: torch.Tensor,
     weight: torch.Tensor,
     f: slice,
 ) -> torch.Tensor:
     """The filter's band ``W`` at frequencies ``f``, as the input gradient contracts it:
-    ``(f, Cout, Cin_g)`` complex, or in block form (``blocks``: :func:`block_dft`
-    of ``dft``, for half-type bands); from the cache (which holds ``conj(W)``, or the block
-    form) if there is one."""
+    ``(f, Cout, Cin_g)`` complex, or its parts ``(f, 2, Cout, Cin_g)`` (``parts``:
+    :func:`parts_dft` of ``dft``, for real bands); from the cache (which holds ``conj(W)``, or
+    the parts of ``W``) if there is one."""
     if cached is not None:
         return cached[f].conj() if cached.is_complex() else cached[f]
-    if blocks is not None:
-        return block_form(blocks[4 * f.start : 4 * f.stop] @ taps, weight.shape[0])
+    if parts is not None:
+        return _filter_parts(parts[2 * f.start : 2 * f.stop], taps, weight)
     return torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
+
+
+def parts_dft(dft: torch.Tensor) -> torch.Tensor:
+    """The filter DFT ``(F, taps)`` as the real ``(2 F, taps)`` matrix of its parts, rows
+    ``(f, re|im)``: times the kernel taps, the filter band's parts."""
+    return torch.stack((dft.real, dft.imag), dim=1).flatten(0, 1)
+
+
+def _filter_parts(parts: torch.Tensor, taps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``parts @ taps`` as the filter band's parts ``(f, 2, Cout, Cin_g)``."""
+    return (parts @ taps).view(-1, 2, *weight.shape[:2])
 
 
 def filter_dft_matrix(

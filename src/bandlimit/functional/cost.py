@@ -68,11 +68,11 @@ Saved = Literal["input", "band", "low"]
 DIRECT_SPEEDUP = 4.0
 
 # The same in bfloat16/float16 computed natively (:mod:`.precision`): oneDNN's convolution gains
-# 2-2.4x from bf16, the spectral path about 1.5x (its elementwise work, the filter band's block
-# form above all, gains little). Fitted like DIRECT_SPEEDUP on 28 calls (ResNet-18's layer
-# shapes, batch 4 and 32, rates 0.5 and 0.85, bf16, 1 thread, AMD EPYC with avx512_bf16): with
-# 11 the choice was the faster path on 27 (the other lost 4 ms of 21 and 25).
-DIRECT_SPEEDUP_LOW_PRECISION = 11.0
+# 2-2.4x from bf16, and so does the spectral path once its contractions are real GEMMs of the
+# parts. Fitted like DIRECT_SPEEDUP on 28 calls (ResNet-18's layer shapes, batch 4 and 32, rates
+# 0.5 and 0.85, bf16, 1 thread, AMD EPYC with avx512_bf16): with 4.5 the choice was the faster
+# path on 24; the other 4 lost 6.9 ms of the 330 ms the faster paths took.
+DIRECT_SPEEDUP_LOW_PRECISION = 4.5
 
 PAYS_BATCH = 32
 """The batch at which :func:`band_limiting_pays` prices a training step."""

@@ -19,8 +19,6 @@ from torch.autograd.function import once_differentiable
 from .autograd import Context, release_recipe
 from .band import Band
 from .contraction import (
-    block_dft,
-    block_tap_adjoint,
     filter_band,
     filter_band_conj,
     filter_dft_matrix,
@@ -28,13 +26,13 @@ from .contraction import (
     input_grad_band,
     kernel_taps,
     output_band,
+    parts_dft,
     tap_adjoint_matrix,
     weight_grad_band,
-    weight_grad_parts,
 )
 from .cost import Saved
 from .low_pass import band_low_pass, band_low_pass_adjoint
-from .spectral import band_irfft2, band_rfft2
+from .spectral import band_irfft2, band_rfft2, empty_band
 
 __all__ = ["DirectConv2d", "Geometry", "SpectralConv2d"]
 
@@ -73,8 +71,7 @@ def _synthesize(
     backward. The result is a tensor of its own, never a view, so that in-place ops on the
     layer's output work.
     """
-    width = 1 if x_band.is_complex() else 2  # a real band holds (re, im) per channel
-    y_band = x_band.new_empty(x_band.shape[0], x_band.shape[1], width * weight.shape[0])  # (F, B, Cout)
+    y_band = empty_band(x_band, weight.shape[0])  # (F, B, Cout)
     for f in frequency_chunks(x_band.shape[0], weight, x_band.dtype):
         w_conj = (
             filter_conj[f]
@@ -176,29 +173,21 @@ class SpectralConv2d(torch.autograd.Function):
             g_band = band_rfft2(grad_y, band, step=geo.stride)  # (F, B, Cout)
             x_band = _restart(saved, geo, "band") if need_w else None  # (F, B, Cin)
             dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)  # complex64 for half types
-            real = not g_band.is_complex()  # a half-type band: (re, im) per channel, filter in block form
+            real = not g_band.is_complex()  # a half-type band: real and imaginary parts as matrices
             taps = kernel_taps(weight, g_band.dtype if real else dft.dtype)
-            blocks = block_dft(dft).to(g_band.dtype) if real else None
-            n_freq, batch = g_band.shape[:2]
-            width = 2 if real else 1  # numbers per channel and frequency
-            x_bar = g_band.new_empty(n_freq, batch, width * weight.shape[1] * geo.groups) if need_x else None
+            parts = parts_dft(dft).to(g_band.dtype) if real else None
+            x_bar = empty_band(g_band, weight.shape[1] * geo.groups) if need_x else None
             taps_bar = torch.zeros(taps.shape, dtype=dft.real.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
-            if adjoint is not None and real:
-                adjoint = block_tap_adjoint(adjoint)  # (kh*kw, 4F)
-            for f in frequency_chunks(n_freq, weight, g_band.dtype):
+            for f in frequency_chunks(dft.shape[0], weight, g_band.dtype):
                 if x_bar is not None:
-                    w_band = filter_band(ctx.filter_conj, dft, blocks, taps, weight, f)  # W (or its block form)
+                    w_band = filter_band(ctx.filter_conj, dft, parts, taps, weight, f)  # W (or its parts)
                     x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and taps_bar is not None and adjoint is not None:
-                    if real:  # Re(A Wbar) as one real GEMM of the parts' products
-                        parts = weight_grad_parts(x_band[f], g_band[f], geo.groups)  # (4f, Cout Cin_g)
-                        taps_bar.addmm_(adjoint[:, 4 * f.start : 4 * f.stop], parts)
-                        continue
-                    w_bar = weight_grad_band(x_band[f], g_band[f], geo.groups).flatten(1)  # (f, Cout Cin_g)
-                    # Re(A W) as two real products into the taps, with no complex (kh kw, Cout Cin_g) temporary.
-                    taps_bar.addmm_(adjoint.real[:, f], w_bar.real)
-                    taps_bar.addmm_(adjoint.imag[:, f], w_bar.imag, alpha=-1)
+                    re, im = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout Cin_g) each
+                    # Re(A Wbar) as two real products into the taps, with no complex (kh kw, Cout Cin_g) temporary.
+                    taps_bar.addmm_(adjoint.real[:, f], re)
+                    taps_bar.addmm_(adjoint.imag[:, f], im, alpha=-1)
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)

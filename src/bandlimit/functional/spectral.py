@@ -4,9 +4,8 @@ Spatial arrays are ``(B, C, H, W)``. A band is stored frequency-major as ``(F, B
 ``F = cols * rows`` ordered (column, row) and rows in ascending signed frequency
 (``-Kr..Kr``, see :attr:`Band.rows`): the channel contraction is then one batched matrix
 product over frequencies with no layout copies. There is no complex bfloat16 or float16: a
-band of a low-precision input is real, ``(F, B, 2 C)`` with each channel's real and imaginary
-parts side by side (what ``view_as_real`` of the complex band would hold), and its
-contraction is a real GEMM with the filter in a real block form (:mod:`.contraction`).
+band of a low-precision input is real, ``(F, 2, B, C)``, the real and imaginary parts of
+each frequency as two matrices, and its contraction is four real GEMMs (:mod:`.contraction`).
 
 On the small grids of CNN layers (up to ``GEMM_MAX_GRID`` per axis) the transforms are dense
 products with DFT matrices restricted to the band: they prune the transform for free, fold
@@ -39,6 +38,7 @@ __all__ = [
     "band_rfft2_flops",
     "column_weights",
     "complex_dtype",
+    "empty_band",
     "spectrum_dtype",
     "uses_gemm",
 ]
@@ -124,12 +124,12 @@ def band_rfft2(
 
     Returns:
         Complex tensor ``(F, B, C)``, frequency-major (for a bfloat16/float16 ``x``, real
-        ``(F, B, 2 C)``, see above).
+        ``(F, 2, B, C)``, see above).
     """
     if not uses_gemm(band):
         if x.dtype in LOW_PRECISION:  # no half-type FFTs: in float32, the band stored as the GEMMs store it
-            z = torch.view_as_real(_band_rfft2_fft(x.float(), band, top, left, step))
-            return z.to(x.dtype).view(*z.shape[:2], -1)
+            z = _band_rfft2_fft(x.float(), band, top, left, step)
+            return torch.stack((z.real, z.imag), dim=1).to(x.dtype)
         return _band_rfft2_fft(x, band, top, left, step)
     b, c, h, w = x.shape
     rows, cols = band.shape
@@ -137,8 +137,9 @@ def band_rfft2(
     dw = _matrices(band, "cols", w, left, step[1], x.dtype, device)  # (2 cols, W)
     dh = _matrices(band, "rows", h, top, step[0], x.dtype, device)  # (2 R, H)
     planes = x.reshape(b * c, h, w)
-    out = torch.empty(cols, rows, b * c, *_parts(x.dtype), dtype=spectrum_dtype(x.dtype), device=x.device)
-    parts = out if out.dtype in LOW_PRECISION else torch.view_as_real(out)
+    real = x.dtype in LOW_PRECISION
+    out = torch.empty(cols, rows, *((2,) if real else ()), b * c, dtype=spectrum_dtype(x.dtype), device=x.device)
+    re, im = (out[:, :, 0], out[:, :, 1]) if real else torch.view_as_real(out).unbind(-1)  # (cols, R, BC) each
     for chunk in chunks(b * c, 2 * cols * h * x.element_size()):
         n = chunk.stop - chunk.start
         p1 = dw @ planes[chunk].reshape(n * h, w).t()  # (2 cols, n H): column transform, H made the last axis
@@ -146,9 +147,9 @@ def band_rfft2(
         p2 = torch.matmul(dh, p1.view(2 * cols, n, h).transpose(1, 2)).view(2, cols, 2, rows, n)
         re_w, im_w = p2[0], p2[1]  # parts of the column transform, each (cols, [cos|sin], R, n)
         # (cos - i sin)(A + iB) = (cos A + sin B) + i (cos B - sin A), written straight into (cols, R, BC).
-        torch.add(re_w[:, 0], im_w[:, 1], out=parts[:, :, chunk, 0])
-        torch.sub(im_w[:, 0], re_w[:, 1], out=parts[:, :, chunk, 1])
-    return out.view(cols * rows, b, -1)
+        torch.add(re_w[:, 0], im_w[:, 1], out=re[:, :, chunk])
+        torch.sub(im_w[:, 0], re_w[:, 1], out=im[:, :, chunk])
+    return out.view(cols * rows, 2, b, c) if real else out.view(cols * rows, b, c)
 
 
 def spectrum_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -156,9 +157,12 @@ def spectrum_dtype(dtype: torch.dtype) -> torch.dtype:
     return dtype if dtype in LOW_PRECISION else complex_dtype(dtype)
 
 
-def _parts(dtype: torch.dtype) -> tuple[int, ...]:
-    """The trailing (real, imaginary) axis of a real band of ``dtype`` inputs; none if complex."""
-    return (2,) if dtype in LOW_PRECISION else ()
+def empty_band(like: torch.Tensor, channels: int) -> torch.Tensor:
+    """An uninitialised band like ``like`` (same frequencies, batch, dtype) with ``channels``
+    channels: ``(F, B, C)`` complex, or ``(F, 2, B, C)`` real."""
+    if like.is_complex():
+        return like.new_empty(like.shape[0], like.shape[1], channels)
+    return like.new_empty(like.shape[0], 2, like.shape[2], channels)
 
 
 # Work in chunks whose intermediate products are about this size: whole-batch intermediates (and
@@ -219,7 +223,7 @@ def band_irfft2(
 
     Args:
         z: complex tensor ``(F, B, C)``, frequency-major, Hermitian-consistent (or real
-            ``(F, B, 2 C)`` in bfloat16/float16, see above).
+            ``(F, 2, B, C)`` in bfloat16/float16, see above).
         out_h, out_w: number of output samples per axis.
         top, left: where the samples start on the grid.
         step: grid distance between samples (a strided layer's stride). Only the samples are
@@ -231,12 +235,16 @@ def band_irfft2(
     """
     if not uses_gemm(band):
         if not z.is_complex():  # a half-type band (see band_rfft2)
-            spectrum = torch.view_as_complex(z.float().view(*z.shape[:2], -1, 2))
+            spectrum = torch.complex(z[:, 0].float(), z[:, 1].float())
             return _band_irfft2_fft(spectrum, band, out_h, out_w, top, left, step).to(z.dtype)
         return _band_irfft2_fft(z, band, out_h, out_w, top, left, step)
     rows, cols = band.shape
-    parts = (torch.view_as_real(z) if z.is_complex() else z).reshape(cols, rows, -1, 2)
-    b, c = z.shape[1], parts.shape[2] // z.shape[1]
+    if z.is_complex():
+        b, c = z.shape[1:]
+        parts = torch.view_as_real(z).view(cols, rows, b * c, 2).permute(0, 3, 1, 2)  # (cols, [re|im], R, BC)
+    else:
+        b, c = z.shape[2:]
+        parts = z.view(cols, rows, 2, b * c).transpose(1, 2)
     device = str(z.device)
     e_rows = _matrices(band, "inverse_rows", out_h, top, step[0], parts.dtype, device)  # (2, 2R, out_h)
     e_cols = _matrices(band, "inverse_cols", out_w, left, step[1], parts.dtype, device).view(cols, 2, out_w)
@@ -245,7 +253,7 @@ def band_irfft2(
     for chunk in chunks(b * c, 2 * cols * max(rows, out_h) * parts.element_size()):
         n = chunk.stop - chunk.start
         # Real and imaginary planes stacked per column: (cols, [re|im] x R, n), seen as (cols, n, 2R).
-        planar = parts[:, :, chunk].permute(0, 3, 1, 2).reshape(cols, 2 * rows, n)
+        planar = parts[..., chunk].reshape(cols, 2 * rows, n)
         # Rows to output rows, one output part at a time: (cols, n, out_h), output rows last.
         re, im = (torch.matmul(planar.transpose(1, 2), e_rows[part]).view(cols, -1) for part in (0, 1))
         # Columns to output columns, contracting (column, part): lands directly in (B, C, out_h, out_w).
