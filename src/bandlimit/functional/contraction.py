@@ -15,9 +15,11 @@ from collections.abc import Sequence
 import torch
 
 from .band import Band
-from .spectral import chunks, column_weights, complex_dtype
+from .precision import complex_dtype
+from .spectral import chunks, column_weights
 
 __all__ = [
+    "empty_band",
     "filter_band",
     "filter_band_conj",
     "filter_dft_matrix",
@@ -66,6 +68,14 @@ def _complex_matmul(
 def _stacked(parts: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     """Grouped parts ``(F, g, N, C_g)`` back into one real band ``(F, 2, N, g * C_g)``."""
     return torch.stack((_ungrouped(parts[0]), _ungrouped(parts[1])), dim=1)
+
+
+def empty_band(like: torch.Tensor, channels: int) -> torch.Tensor:
+    """An uninitialised band like ``like`` (same frequencies, batch, dtype) with ``channels``
+    channels: ``(F, B, C)`` complex, or ``(F, 2, B, C)`` real."""
+    if like.is_complex():
+        return like.new_empty(like.shape[0], like.shape[1], channels)
+    return like.new_empty(like.shape[0], 2, like.shape[2], channels)
 
 
 def output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:

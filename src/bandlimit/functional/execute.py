@@ -14,8 +14,8 @@ from ..recompute import current_tape
 from .cache import FilterCache
 from .contraction import filter_band_conj
 from .plan import plan_conv
+from .precision import spectrum_dtype
 from .shape import ConvShape
-from .spectral import spectrum_dtype
 
 __all__ = ["run_conv"]
 

@@ -19,6 +19,7 @@ from torch.autograd.function import once_differentiable
 from .autograd import Context, release_recipe
 from .band import Band
 from .contraction import (
+    empty_band,
     filter_band,
     filter_band_conj,
     filter_dft_matrix,
@@ -32,7 +33,7 @@ from .contraction import (
 )
 from .cost import Saved
 from .low_pass import band_low_pass, band_low_pass_adjoint
-from .spectral import band_irfft2, band_rfft2, empty_band
+from .spectral import band_irfft2, band_rfft2
 
 __all__ = ["DirectConv2d", "Geometry", "SpectralConv2d"]
 

@@ -22,7 +22,16 @@ import torch
 
 from ..checks import check_choice
 
-__all__ = ["LOW_PRECISION", "compute_dtype", "cpu_flags", "low_precision", "native_low_precision", "precision_mode"]
+__all__ = [
+    "LOW_PRECISION",
+    "complex_dtype",
+    "compute_dtype",
+    "cpu_flags",
+    "low_precision",
+    "native_low_precision",
+    "precision_mode",
+    "spectrum_dtype",
+]
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -76,3 +85,13 @@ def compute_dtype(dtype: torch.dtype, device_type: str, mode: str = "auto") -> t
         return dtype
     native = mode == "always" or (mode == "auto" and native_low_precision(dtype, device_type))
     return dtype if native else torch.float32
+
+
+def complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The complex dtype that holds spectra of a real ``dtype`` (complex128 for float64)."""
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def spectrum_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of a band of ``dtype`` inputs: complex, or ``dtype`` itself for bfloat16/float16."""
+    return dtype if dtype in LOW_PRECISION else complex_dtype(dtype)

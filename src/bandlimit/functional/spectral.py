@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .band import Band
-from .precision import LOW_PRECISION
+from .precision import LOW_PRECISION, spectrum_dtype
 
 __all__ = [
     "GEMM_MAX_GRID",
@@ -37,9 +37,6 @@ __all__ = [
     "band_rfft2",
     "band_rfft2_flops",
     "column_weights",
-    "complex_dtype",
-    "empty_band",
-    "spectrum_dtype",
     "uses_gemm",
 ]
 
@@ -150,19 +147,6 @@ def band_rfft2(
         torch.add(re_w[:, 0], im_w[:, 1], out=re[:, :, chunk])
         torch.sub(im_w[:, 0], re_w[:, 1], out=im[:, :, chunk])
     return out.view(cols * rows, 2, b, c) if real else out.view(cols * rows, b, c)
-
-
-def spectrum_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype of a band of ``dtype`` inputs: complex, or ``dtype`` itself for bfloat16/float16."""
-    return dtype if dtype in LOW_PRECISION else complex_dtype(dtype)
-
-
-def empty_band(like: torch.Tensor, channels: int) -> torch.Tensor:
-    """An uninitialised band like ``like`` (same frequencies, batch, dtype) with ``channels``
-    channels: ``(F, B, C)`` complex, or ``(F, 2, B, C)`` real."""
-    if like.is_complex():
-        return like.new_empty(like.shape[0], like.shape[1], channels)
-    return like.new_empty(like.shape[0], 2, like.shape[2], channels)
 
 
 # Work in chunks whose intermediate products are about this size: whole-batch intermediates (and
@@ -299,8 +283,3 @@ def _band_irfft2_fft(
 def _band_irfft2_fft_flops(band: Band, planes: int, grid_rows: int) -> float:
     """A complex inverse FFT of every kept column, a real inverse FFT of every grid row computed."""
     return planes * (band.cols * _fft_flops(band.n_h) + grid_rows * _fft_flops(band.n_w) / 2)
-
-
-def complex_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The complex dtype that holds spectra of a real ``dtype`` (complex128 for float64)."""
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
