@@ -193,3 +193,20 @@ def test_grids_with_fft_transforms_keep_float32_on_the_spectral_path(monkeypatch
         (512, "spectral"): torch.bfloat16,
         (512, "direct"): torch.bfloat16,
     }
+
+
+def test_a_cached_half_type_filter_band_gives_the_same_output_and_gradients():
+    """The filter cache holds the half-type band transposed; the input gradient reads it back."""
+    torch.manual_seed(0)
+    layer = BandLimitedConv2d(6, 8, 3, padding=1, groups=2, rate=0.5).to(torch.bfloat16)
+    x = torch.randn(4, 6, 12, 12, dtype=torch.bfloat16)
+    results = []
+    with low_precision("always"), BF.forced_path("spectral"):
+        for mode in (True, False):  # eval: the filter band cached; train: built per call
+            layer.train(not mode)
+            leaf = x.clone().requires_grad_()
+            y = layer(leaf)
+            (grad,) = torch.autograd.grad(y.float().square().sum(), leaf)
+            results.append((y, grad))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=0.05, rtol=0.02)
+    torch.testing.assert_close(results[0][1], results[1][1], atol=0.1, rtol=0.02)

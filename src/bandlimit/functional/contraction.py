@@ -81,12 +81,12 @@ def empty_band(like: torch.Tensor, channels: int) -> torch.Tensor:
 def output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
     """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout).
 
-    Real bands: ``w_conj`` holds the parts of ``W`` itself, ``(F, 2, Cout, Cin_g)``
-    (:func:`filter_band_conj`)."""
+    Real bands: ``w_conj`` holds the parts of ``W`` itself, transposed, ``(F, 2, Cin_g, Cout)``
+    (:func:`filter_band_conj`): the GEMMs read it as laid out, with no copy."""
     if x_band.is_complex():
         w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
         return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
-    w = torch.unflatten(w_conj, 2, (groups, -1)).transpose(-1, -2)  # (F, 2, g, Cin_g, Cout_g)
+    w = torch.unflatten(w_conj, 3, (groups, -1)).transpose(2, 3)  # (F, 2, g, Cin_g, Cout_g)
     return _stacked(_complex_matmul(_parts(x_band, groups), (w[:, 0], w[:, 1]), conj_b=True))
 
 
@@ -123,10 +123,11 @@ def filter_band_conj(
 ) -> torch.Tensor:
     """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex
     ``dtype``; for a real ``dtype`` (bfloat16/float16), the parts of the band itself,
-    ``(f, 2, Cout, Cin_g)``, one real GEMM in ``dtype`` (:func:`parts_dft`)."""
+    transposed, ``(f, 2, Cin_g, Cout)``, one real GEMM in ``dtype`` (:func:`parts_dft`)."""
     if not dtype.is_complex:
         dft = parts_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
-        return _filter_parts(dft, kernel_taps(weight, dtype), weight)
+        taps = weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[1] * weight.shape[0]).to(dtype)  # (taps, Cin_g Cout)
+        return (dft @ taps).view(-1, 2, weight.shape[1], weight.shape[0])
     dft_conj = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f].conj().resolve_conj()
     return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
 
@@ -142,9 +143,9 @@ def filter_band(
     """The filter's band ``W`` at frequencies ``f``, as the input gradient contracts it:
     ``(f, Cout, Cin_g)`` complex, or its parts ``(f, 2, Cout, Cin_g)`` (``parts``:
     :func:`parts_dft` of ``dft``, for real bands); from the cache (which holds ``conj(W)``, or
-    the parts of ``W``) if there is one."""
+    the parts of ``W`` transposed) if there is one."""
     if cached is not None:
-        return cached[f].conj() if cached.is_complex() else cached[f]
+        return cached[f].conj() if cached.is_complex() else cached[f].transpose(-1, -2)
     if parts is not None:
         return _filter_parts(parts[2 * f.start : 2 * f.stop], taps, weight)
     return torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
