@@ -102,13 +102,13 @@ def input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> 
 
 def weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``Wbar[f, o, i] = sum_b conj(G[f, b, o]) * X[f, b, i]``: its real and imaginary parts,
-    ``(F, Cout * Cin_g)`` each (float32 for real bands)."""
+    ``(F, Cout * Cin_g)`` each (in the bands' dtype for real bands)."""
     if g_band.is_complex():
         w = (_grouped(g_band, groups).conj().transpose(-1, -2) @ _grouped(x_band, groups)).flatten(1)
         return w.real, w.imag
     gr, gi = _parts(g_band, groups)
     re, im = _complex_matmul((gr.mT, gi.mT), _parts(x_band, groups), conj_a=True)  # (F, g, Cout_g, Cin_g)
-    return re.flatten(1).float(), im.flatten(1).float()
+    return re.flatten(1), im.flatten(1)
 
 
 def frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:

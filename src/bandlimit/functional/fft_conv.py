@@ -186,9 +186,13 @@ class SpectralConv2d(torch.autograd.Function):
                     x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and taps_bar is not None and adjoint is not None:
                     re, im = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout Cin_g) each
-                    # Re(A Wbar) as two real products into the taps, with no complex (kh kw, Cout Cin_g) temporary.
-                    taps_bar.addmm_(adjoint.real[:, f], re)
-                    taps_bar.addmm_(adjoint.imag[:, f], im, alpha=-1)
+                    # Re(A Wbar) = Ar re - Ai im, with no complex (kh kw, Cout Cin_g) temporary; for
+                    # half types one GEMM pair in their dtype (float32 accumulation), added in float32.
+                    ar, ai = adjoint.real[:, f].to(re.dtype), adjoint.imag[:, f].to(re.dtype)
+                    if re.dtype == taps_bar.dtype:
+                        taps_bar.addmm_(ar, re).addmm_(ai, im, alpha=-1)
+                    else:
+                        taps_bar += torch.addmm(torch.mm(ar, re), ai, im, alpha=-1)
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
