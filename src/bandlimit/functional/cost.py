@@ -71,7 +71,8 @@ DIRECT_SPEEDUP = 4.0
 # 2-2.4x from bf16, and so does the spectral path once its contractions are real GEMMs of the
 # parts. Fitted like DIRECT_SPEEDUP on 28 calls (ResNet-18's layer shapes, batch 4 and 32, rates
 # 0.5 and 0.85, bf16, 1 thread, AMD EPYC with avx512_bf16): with 4.5 the choice was the faster
-# path on 24; the other 4 lost 6.9 ms of the 330 ms the faster paths took.
+# path on 25; the other 3 lost 19 ms of the 325 ms the faster paths took (most of it on the
+# 512-channel 4x4 layer at batch 32, whose filter traffic the model does not price).
 DIRECT_SPEEDUP_LOW_PRECISION = 4.5
 
 PAYS_BATCH = 32

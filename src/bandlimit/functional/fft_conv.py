@@ -186,13 +186,16 @@ class SpectralConv2d(torch.autograd.Function):
                     x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and taps_bar is not None and adjoint is not None:
                     re, im = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout Cin_g) each
-                    # Re(A Wbar) = Ar re - Ai im, with no complex (kh kw, Cout Cin_g) temporary; for
-                    # half types one GEMM pair in their dtype (float32 accumulation), added in float32.
-                    ar, ai = adjoint.real[:, f].to(re.dtype), adjoint.imag[:, f].to(re.dtype)
-                    if re.dtype == taps_bar.dtype:
-                        taps_bar.addmm_(ar, re).addmm_(ai, im, alpha=-1)
-                    else:
+                    # Re(A Wbar) = Ar re - Ai im, with no complex (kh kw, Cout Cin_g) temporary. Half
+                    # types: a GEMM pair in their dtype (float32 accumulation) added in float32, unless
+                    # the chunk has fewer than half as many frequencies as taps (wide layers): writing
+                    # the taps per chunk would then cost more than converting the chunk to float32.
+                    if re.dtype != taps_bar.dtype and 2 * re.shape[0] >= taps_bar.shape[0]:
+                        ar, ai = adjoint.real[:, f].to(re.dtype), adjoint.imag[:, f].to(re.dtype)
                         taps_bar += torch.addmm(torch.mm(ar, re), ai, im, alpha=-1)
+                    else:
+                        re, im = re.to(taps_bar.dtype), im.to(taps_bar.dtype)
+                        taps_bar.addmm_(adjoint.real[:, f], re).addmm_(adjoint.imag[:, f], im, alpha=-1)
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
