@@ -4,8 +4,9 @@
 frequency chunks so that its spectrum never takes more than about ``CHUNK_BYTES``.
 
 In bfloat16/float16 the bands are real, ``(F, 2, B, C)`` (:mod:`.spectral`), and so is a
-filter band, ``(F, 2, Cout, Cin_g)``: the real and imaginary parts as matrices. A complex
-product is then four real GEMMs of the parts (:func:`_complex_matmul`), with no layout copies."""
+filter band, ``(2, F, Cout, Cin_g)`` (each part whole, so that a GEMM reads it in place): the
+real and imaginary parts as matrices. A complex product is then four real GEMMs of the parts
+(:func:`_complex_matmul`), with no layout copies."""
 
 from __future__ import annotations
 
@@ -81,13 +82,13 @@ def empty_band(like: torch.Tensor, channels: int) -> torch.Tensor:
 def output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
     """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout).
 
-    Real bands: ``w_conj`` holds the parts of ``W`` itself, transposed, ``(F, 2, Cin_g, Cout)``
+    Real bands: ``w_conj`` holds the parts of ``W`` itself, transposed, ``(2, F, Cin_g, Cout)``
     (:func:`filter_band_conj`): the GEMMs read it as laid out, with no copy."""
     if x_band.is_complex():
         w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
         return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
-    w = torch.unflatten(w_conj, 3, (groups, -1)).transpose(2, 3)  # (F, 2, g, Cin_g, Cout_g)
-    return _stacked(_complex_matmul(_parts(x_band, groups), (w[:, 0], w[:, 1]), conj_b=True))
+    w = torch.unflatten(w_conj, 3, (groups, -1)).transpose(2, 3)  # (2, F, g, Cin_g, Cout_g)
+    return _stacked(_complex_matmul(_parts(x_band, groups), (w[0], w[1]), conj_b=True))
 
 
 def input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> torch.Tensor:
@@ -96,8 +97,8 @@ def input_grad_band(g_band: torch.Tensor, w_band: torch.Tensor, groups: int) -> 
     if g_band.is_complex():
         w = torch.unflatten(w_band, 1, (groups, -1))
         return _ungrouped(_grouped(g_band, groups) @ w)
-    w = torch.unflatten(w_band, 2, (groups, -1))  # (F, 2, g, Cout_g, Cin_g)
-    return _stacked(_complex_matmul(_parts(g_band, groups), (w[:, 0], w[:, 1])))
+    w = torch.unflatten(w_band, 2, (groups, -1))  # (2, F, g, Cout_g, Cin_g)
+    return _stacked(_complex_matmul(_parts(g_band, groups), (w[0], w[1])))
 
 
 def weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,11 +124,11 @@ def filter_band_conj(
 ) -> torch.Tensor:
     """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex
     ``dtype``; for a real ``dtype`` (bfloat16/float16), the parts of the band itself,
-    transposed, ``(f, 2, Cin_g, Cout)``, one real GEMM in ``dtype`` (:func:`parts_dft`)."""
+    transposed, ``(2, f, Cin_g, Cout)``, one real GEMM in ``dtype`` (:func:`parts_dft`)."""
     if not dtype.is_complex:
         dft = parts_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
         taps = weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[1] * weight.shape[0]).to(dtype)  # (taps, Cin_g Cout)
-        return (dft @ taps).view(-1, 2, weight.shape[1], weight.shape[0])
+        return (dft @ taps).view(2, -1, weight.shape[1], weight.shape[0])
     dft_conj = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f].conj().resolve_conj()
     return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
 
@@ -141,25 +142,25 @@ def filter_band(
     f: slice,
 ) -> torch.Tensor:
     """The filter's band ``W`` at frequencies ``f``, as the input gradient contracts it:
-    ``(f, Cout, Cin_g)`` complex, or its parts ``(f, 2, Cout, Cin_g)`` (``parts``:
+    ``(f, Cout, Cin_g)`` complex, or its parts ``(2, f, Cout, Cin_g)`` (``parts``:
     :func:`parts_dft` of ``dft``, for real bands); from the cache (which holds ``conj(W)``, or
     the parts of ``W`` transposed) if there is one."""
     if cached is not None:
-        return cached[f].conj() if cached.is_complex() else cached[f].transpose(-1, -2)
+        return cached[f].conj() if cached.is_complex() else cached[:, f].transpose(-1, -2)
     if parts is not None:
-        return _filter_parts(parts[2 * f.start : 2 * f.stop], taps, weight)
+        return _filter_parts(parts[:, f], taps, weight)
     return torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
 
 
 def parts_dft(dft: torch.Tensor) -> torch.Tensor:
-    """The filter DFT ``(F, taps)`` as the real ``(2 F, taps)`` matrix of its parts, rows
-    ``(f, re|im)``: times the kernel taps, the filter band's parts."""
-    return torch.stack((dft.real, dft.imag), dim=1).flatten(0, 1)
+    """The filter DFT ``(F, taps)`` as its real parts ``(2, F, taps)``: times the kernel taps,
+    the filter band's parts."""
+    return torch.stack((dft.real, dft.imag))
 
 
 def _filter_parts(parts: torch.Tensor, taps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``parts @ taps`` as the filter band's parts ``(f, 2, Cout, Cin_g)``."""
-    return (parts @ taps).view(-1, 2, *weight.shape[:2])
+    """``parts @ taps`` as the filter band's parts ``(2, f, Cout, Cin_g)``."""
+    return torch.matmul(parts, taps).view(2, -1, *weight.shape[:2])
 
 
 def filter_dft_matrix(

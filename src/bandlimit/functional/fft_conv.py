@@ -75,7 +75,7 @@ def _synthesize(
     y_band = empty_band(x_band, weight.shape[0])  # (F, B, Cout)
     for f in frequency_chunks(x_band.shape[0], weight, x_band.dtype):
         w_conj = (
-            filter_conj[f]
+            (filter_conj[f] if filter_conj.is_complex() else filter_conj[:, f])  # (2, F, ...) parts if real
             if filter_conj is not None
             else filter_band_conj(weight, geo.band, geo.dilation, x_band.dtype, f)
         )
