@@ -121,3 +121,37 @@ def test_torch_compile_runs_the_layers_without_graph_breaks_and_trains_like_eage
     for eager, traced in zip(eager_grads, (p.grad for p in model.parameters())):
         torch.testing.assert_close(traced, eager, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(compiled_input.grad, eager_input.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_under_bf16_autocast_torch_compile_trains_like_eager():
+    """The compiled backward computes half types as the eager op does (bf16 where native)."""
+    torch.manual_seed(0)
+    model = bl.compress_(
+        nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3)), bl.BandLimitConfig(rate=0.5)
+    )
+    compiled = torch.compile(model, fullgraph=True)
+    x = torch.randn(2, 3, 12, 12)
+    grads = []
+    for run in (model, compiled):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16), bl.functional.low_precision("always"):
+            y = run(x)
+        assert y.dtype == torch.bfloat16
+        y.float().square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for eager, traced in zip(*grads):
+        torch.testing.assert_close(traced, eager, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_the_backward_op_computes_half_types_as_the_eager_op(mode):
+    x, w, b, stride, pads, dilation, groups, rate, basis = _arguments(CALLS["2d"], torch.bfloat16)
+    grad = torch.randn(2, 6, 9, 9, dtype=torch.bfloat16)
+    with bl.functional.low_precision(mode):
+        ours = torch.ops.bandlimit.conv_backward(grad, x, w, b, stride, pads, dilation, groups, rate, basis)
+        leaves = [t.clone().requires_grad_() for t in (x, w, b)]
+        y = bl.functional.conv2d(*leaves, stride, 1, dilation, groups, rate=rate, basis=basis)
+        eager = torch.autograd.grad(y, leaves, grad)
+    for a, e in zip(ours, eager):
+        torch.testing.assert_close(a, e, atol=0, rtol=0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from .execute import run_conv
+from .precision import compute_dtype, precision_mode
 from .shape import ConvShape
 
 __all__ = ["compiled_conv"]
@@ -83,7 +84,9 @@ def _conv_backward_op(
     # An op's implementation runs below autograd: only the Function records a graph, so the
     # layer runs on leaves it needs no lifting or cast for (4D, batched, in its compute dtype).
     ndim = weight.dim() - 2
-    compute = torch.float32 if input.dtype in (torch.float16, torch.bfloat16) else input.dtype
+    # Half types compute as the eager op's plan would (:mod:`.precision`): in their own dtype
+    # where the device has it natively.
+    compute = compute_dtype(input.dtype, input.device.type, precision_mode())
     rows = 2 - ndim  # a 1D layer runs as a 2D layer on one row
     x = input.reshape(-1, *input.shape[-ndim - 1 :]) if input.dim() == ndim + 2 else input.unsqueeze(0)
     x = x.reshape(*x.shape[:2], *[1] * rows, *x.shape[2:]).to(compute).detach().requires_grad_()
