@@ -23,6 +23,7 @@ CASES = {
     "2d-strided-grouped": ((4, 8, 15, 15), (8, 4, 3, 3), 2, 1, 2),
     "1d": ((4, 6, 40), (10, 6, 5), 1, 2, 1),
     "1d-strided-grouped": ((4, 6, 41), (6, 2, 5), 2, 2, 3),
+    "1d-long": ((2, 4, 300), (6, 4, 8), 1, "same", 1),  # a grid over 128: GEMMs in half types only
 }
 
 

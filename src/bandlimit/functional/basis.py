@@ -123,7 +123,7 @@ class FftBasis(Basis):
         else:
             # bf16's exchange rate was fitted on GEMM transforms; FFT grids choose as in float32
             # (and keep float32 on the spectral path, see low_precision_pays).
-            low = compute in LOW_PRECISION and uses_gemm(band)
+            low = compute in LOW_PRECISION and uses_gemm(band, compute)
             path = preferred_path(shape, band, training=training, cached_filter=cached_filter, low_precision=low)
         low_hw, low_step = low_pass_grid(shape.kernel, shape.padded, shape.output_size, shape.stride)
         input_hw = pair(shape.input_size, 1)
@@ -146,10 +146,9 @@ class FftBasis(Basis):
         )
 
     def low_precision_pays(self, band: Band, path: str) -> bool:
-        """Not on the spectral path of a grid whose transforms are FFTs: they run in float32
-        anyway, and the casts and the block-form contraction cost more than bf16 saves (the
-        FCN's FiftyWords step at rate 0.85: 1.85x plain bf16 against 1.48x in float32)."""
-        return path == "direct" or uses_gemm(band)
+        """Not on the spectral path of a grid whose transforms are FFTs even in bf16: they run
+        in float32 anyway, and the casts cost more than bf16 saves."""
+        return path == "direct" or uses_gemm(band, torch.bfloat16)
 
     def function(self, path: str) -> type[torch.autograd.Function]:
         return SpectralConv2d if path == "spectral" else DirectConv2d

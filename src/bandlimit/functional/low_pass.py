@@ -59,7 +59,7 @@ def band_low_pass(
     band is a rectangle of row and column frequencies, so its low-pass is separable, two real
     matrix products per plane with no spectrum in between.
     """
-    if not uses_gemm(band):  # large grids: FFTs cost fewer FLOPs than these dense products
+    if not uses_gemm(band, x.dtype):  # large grids: FFTs cost fewer FLOPs than these dense products
         return band_irfft2(band_rfft2(x, band, top, left), band, out_h, out_w, step=step)
     device = str(x.device)
     rows = _low_pass_matrix(band, "rows", out_h, step[0], x.shape[2], top, x.dtype, device)
@@ -71,7 +71,7 @@ def band_low_pass_adjoint(
     g: torch.Tensor, band: Band, in_h: int, in_w: int, top: int = 0, left: int = 0, step: tuple[int, int] = (1, 1)
 ) -> torch.Tensor:
     """The adjoint of :func:`band_low_pass`: ``(B, C, out_h, out_w)`` -> ``(B, C, in_h, in_w)``."""
-    if not uses_gemm(band):
+    if not uses_gemm(band, g.dtype):
         return band_irfft2(band_rfft2(g, band, step=step), band, in_h, in_w, top, left)
     device = str(g.device)
     rows = _low_pass_matrix(band, "rows", g.shape[2], step[0], in_h, top, g.dtype, device)

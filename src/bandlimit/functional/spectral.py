@@ -44,14 +44,20 @@ __all__ = [
 # (batch 16, 1 thread, AVX-512), the GEMM transforms changed the layers' forward+backward by
 # -10% to +24% against torch.fft at rates 0.5 and 0.85: no gain, so 1D grids keep the FFT.
 GEMM_MAX_GRID = 128
+# In bf16/fp16 (no half-type FFT) 1D grids up to 4x that use GEMMs: the FCN's FiftyWords step
+# (bf16, batch 16, 1 thread, avx512_bf16) went from 2.39x to 1.77x of plain bf16 at rate 0.5
+# and from 1.79x to 0.92x at rate 0.85.
+HALF_1D_GEMM_FACTOR = 4
 
 
-def uses_gemm(band: Band) -> bool:
-    """True if the transforms of ``band`` run as DFT GEMMs, False if they use ``torch.fft``.
+def uses_gemm(band: Band, dtype: torch.dtype = torch.float32) -> bool:
+    """True if the transforms of ``band`` on ``dtype`` data run as DFT GEMMs, False if they use
+    ``torch.fft``. FLOPs are counted for float32's choice.
 
     Read at call time, so tests can force the FFT path by setting ``GEMM_MAX_GRID`` to 0.
     """
-    return max(band.n_h, band.n_w) <= GEMM_MAX_GRID
+    half_1d = dtype in LOW_PRECISION and band.n_h == 1
+    return max(band.n_h, band.n_w) <= GEMM_MAX_GRID * (HALF_1D_GEMM_FACTOR if half_1d else 1)
 
 
 def _fft_flops(n: int) -> float:
@@ -123,7 +129,7 @@ def band_rfft2(
         Complex tensor ``(F, B, C)``, frequency-major (for a bfloat16/float16 ``x``, real
         ``(F, 2, B, C)``, see above).
     """
-    if not uses_gemm(band):
+    if not uses_gemm(band, x.dtype):
         if x.dtype in LOW_PRECISION:  # no half-type FFTs: in float32, the band stored as the GEMMs store it
             z = _band_rfft2_fft(x.float(), band, top, left, step)
             return torch.stack((z.real, z.imag), dim=1).to(x.dtype)
@@ -217,7 +223,7 @@ def band_irfft2(
         Real tensor ``(B, C, out_h, out_w)``, a tensor of its own (not a view), so callers may
         modify it in place.
     """
-    if not uses_gemm(band):
+    if not uses_gemm(band, z.dtype):
         if not z.is_complex():  # a half-type band (see band_rfft2)
             spectrum = torch.complex(z[:, 0].float(), z[:, 1].float())
             return _band_irfft2_fft(spectrum, band, out_h, out_w, top, left, step).to(z.dtype)
