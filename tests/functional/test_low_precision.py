@@ -2,6 +2,8 @@
 the same dtype (both measured against float64), autocast, saved bytes, the layout, and the
 choice of compute dtype per device. Tests run on every available device."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -154,6 +156,47 @@ def test_half_types_work_with_the_filter_cache_energy_mode_checkpoints_and_the_d
             torch.testing.assert_close(first, second, atol=0, rtol=0)
             assert _relative(first, reference) < 0.03
             model.float().train()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "config",
+    [
+        bl.BandLimitConfig(rate=0.0),
+        bl.BandLimitConfig(rate=0.5),
+        bl.BandLimitConfig(rate=0.5, checkpoint=True),
+        bl.BandLimitConfig(rate=0.0, basis="dct"),
+    ],
+    ids=["rate0", "rate0.5", "checkpoint", "dct"],
+)
+def test_under_autocast_the_float32_weight_is_saved_not_a_cast_copy(config, device, conv_path):
+    """nn.Conv2d under autocast keeps its bf16 weight copy for backward; the band-limited layer
+    casts inside and saves the parameter (alive anyway). Its gradients are float32, and at rate
+    0 they match nn.Conv2d's under the same autocast."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1)).to(device)
+    ours = bl.compress_(copy.deepcopy(plain), config)
+    x = torch.randn(2, 32, 6, 6, device=device)
+
+    def run(model, autocast=True):
+        model = copy.deepcopy(model)
+        meter = SavedBytes(exclude=model.parameters())
+        with torch.autograd.graph.saved_tensors_hooks(meter.pack, lambda t: t):
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+                y = model(x.to(next(model.parameters()).dtype))
+        y.double().square().sum().backward()
+        return meter.total, [p.grad for p in model.parameters()], y
+
+    reference_saved, reference_grads, reference_y = run(plain)
+    saved, grads, y = run(ours)
+    _, exact_grads, _ = run(copy.deepcopy(ours).double(), autocast=False)
+    weight_copies = sum(2 * p.numel() for p in plain.parameters() if p.dim() == 4)
+    assert y.dtype == reference_y.dtype == torch.bfloat16
+    assert saved < reference_saved - weight_copies + 4096  # the bf16 copies are not kept
+    for grad, plain_grad, exact in zip(grads, reference_grads, exact_grads):
+        assert grad.dtype == torch.float32
+        if config.rate == 0.0:  # the same convolution as nn.Conv2d's: the precision contract
+            assert _relative(grad, exact) <= 3 * _relative(plain_grad, exact)
 
 
 def test_the_summary_shows_the_compute_dtype_and_the_halved_bytes():

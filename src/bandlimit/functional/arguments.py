@@ -62,9 +62,15 @@ def _check_tensor(name: str, tensor: object) -> torch.Tensor:
 
 
 def check_conv_inputs(
-    input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, groups: int, ndim: int
+    input: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    groups: int,
+    ndim: int,
+    autocast: torch.dtype | None = None,
 ) -> None:
-    """Check types, ranks, dtypes, devices and channel counts of a ``conv{ndim}d`` call."""
+    """Check types, ranks, dtypes, devices and channel counts of a ``conv{ndim}d`` call
+    (under ``autocast`` to that dtype, a float32 weight goes with an input of that dtype)."""
     _check_tensor("input", input)
     _check_tensor("weight", weight)
     if input.dim() not in (ndim + 1, ndim + 2):
@@ -76,7 +82,7 @@ def check_conv_inputs(
         raise ValueError(
             f"weight must be {ndim + 2}D (out_channels, in_channels / groups, *kernel), got shape {tuple(weight.shape)}"
         )
-    if weight.dtype != input.dtype:
+    if weight.dtype != input.dtype and not (weight.dtype == torch.float32 and input.dtype == autocast):
         raise TypeError(f"weight dtype {weight.dtype} must equal input dtype {input.dtype}")
     if weight.device != input.device:
         raise ValueError(f"weight is on {weight.device} but input is on {input.device}")

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import torch
 
-__all__ = ["Context", "pair", "release_recipe"]
+__all__ = ["Context", "pair", "release_recipe", "saved_for_backward"]
 
 
 class Context(Protocol):
@@ -29,6 +29,19 @@ def release_recipe(ctx: Context) -> None:
     release = getattr(ctx, "release", None)
     if release is not None:
         release()
+
+
+def saved_for_backward(ctx: Context, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.dtype]:
+    """What a layer's forward saved, its weight cast to the compute ``dtype``, and the caller's
+    weight dtype (the weight gradient's); a spectral checkpoint's recipe is dropped.
+
+    The layers cast the weight themselves and save the caller's tensor, not the cast: a
+    parameter is alive anyway, while autocast's bfloat16 copy would be kept for backward only
+    (as large as the weight: a fifth of what ResNet-18 saves in bf16 with spectral checkpoints).
+    """
+    saved, weight = ctx.saved_tensors
+    release_recipe(ctx)
+    return saved, weight.to(dtype), weight.dtype
 
 
 def pair(values: Sequence[int], fill: int) -> tuple[int, int]:

@@ -52,18 +52,19 @@ def _conv(
     when torch.compile or torch.export traces it."""
     rate = check_rate(rate)
     basis = check_choice(basis, "basis", tuple(BASES))
-    param = weight  # the caller's tensor, before any cast: what a filter cache is keyed on
+    autocast = None
     if isinstance(input, torch.Tensor) and torch.is_autocast_enabled(input.device.type):
         # Under autocast a convolution runs in the autocast dtype, as F.conv*d does; anything
-        # that is not a tensor is left for check_conv_inputs to refuse.
+        # that is not a tensor is left for check_conv_inputs to refuse. A float32 weight is
+        # cast by the layer, which saves the caller's tensor for backward rather than the cast.
+        autocast = torch.get_autocast_dtype(input.device.type)
         input = _autocast(input)
-        weight = _autocast(weight) if isinstance(weight, torch.Tensor) else weight
         bias = _autocast(bias) if isinstance(bias, torch.Tensor) else bias
-    check_conv_inputs(input, weight, bias, groups, ndim)
+    check_conv_inputs(input, weight, bias, groups, ndim, autocast)
     shape = ConvShape.of_call(input, weight, stride, padding, dilation, groups)
     if torch.compiler.is_compiling():  # torch.compile and torch.export see one opaque op (:mod:`.export`)
-        return compiled_conv(input, weight, bias, shape, rate, basis)
-    return run_conv(input, weight, bias, shape, rate, basis, filter_cache, param)
+        return compiled_conv(input, weight.to(input.dtype), bias, shape, rate, basis)
+    return run_conv(input, weight, bias, shape, rate, basis, filter_cache)
 
 
 def conv2d(

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .autograd import Context, release_recipe
+from .autograd import Context, saved_for_backward
 from .cost import Saved
 from .dct import DctBand, dct_analysis, dct_low_pass, dct_synthesis
 
@@ -60,10 +60,10 @@ class DctConv2d(torch.autograd.Function):
     ) -> torch.Tensor:
         """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
         saved = x if geo.saved == "input" else dct_analysis(x, geo.band)  # (B, Cin, rows, cols)
-        ctx.save_for_backward(saved, weight)
+        ctx.save_for_backward(saved, weight)  # the caller's weight
         ctx.geo = geo
         ctx.has_bias = bias is not None
-        return _dct_conv(_dct_projected(saved, geo), weight, bias, geo)
+        return _dct_conv(_dct_projected(saved, geo), weight.to(x.dtype), bias, geo)
 
     @staticmethod
     def recompute(
@@ -77,8 +77,7 @@ class DctConv2d(torch.autograd.Function):
     def backward(
         ctx: Context, grad_y: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
-        saved, weight = ctx.saved_tensors
-        release_recipe(ctx)
+        saved, weight, weight_dtype = saved_for_backward(ctx, grad_y.dtype)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         geo: DctGeometry = ctx.geo
         band = geo.band
@@ -108,4 +107,4 @@ class DctConv2d(torch.autograd.Function):
             if x is not projected:  # padded here: the gradient of the padding is dropped
                 grad_in = grad_in[..., top : top + band.n_h, left : left + band.n_w]
             grad_x = grad_in if geo.saved == "input" else dct_low_pass(grad_in, band)  # P is self-adjoint
-        return grad_x, grad_w, grad_b, None, None
+        return grad_x, grad_w.to(weight_dtype) if need_w else None, grad_b, None, None

@@ -28,11 +28,10 @@ def run_conv(
     rate: float,
     basis: str,
     filter_cache: FilterCache | None = None,
-    param: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The call of :func:`.conv.conv2d` / :func:`.conv.conv1d` on checked arguments, of sizes
-    ``shape`` (:meth:`ConvShape.of_call`); ``param`` is the caller's weight before any cast
-    (what ``filter_cache`` is keyed on)."""
+    ``shape`` (:meth:`ConvShape.of_call`). ``weight`` is the caller's tensor, in the input's
+    dtype or, under autocast, in float32: the autograd Function casts it to the compute dtype."""
     ndim = shape.ndim
     unbatched = input.dim() == ndim + 1
     training = torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad)
@@ -46,18 +45,20 @@ def run_conv(
     if ndim == 1:  # a 1D layer is a 2D layer on one row
         x, w = x.unsqueeze(-2), w.unsqueeze(-2)
     dtype = x.dtype
-    if dtype != plan.compute_dtype:  # bfloat16/float16 where they do not compute natively (:mod:`.precision`)
-        x, w = x.to(plan.compute_dtype), w.to(plan.compute_dtype)
-        bias = bias.to(plan.compute_dtype) if bias is not None else None
+    compute = plan.compute_dtype
+    if dtype != compute:  # bfloat16/float16 where they do not compute natively (:mod:`.precision`)
+        x = x.to(compute)
+        bias = bias.to(compute) if bias is not None else None
+    # The weight is cast to ``compute`` inside the Function, which saves the caller's tensor.
 
     geo = plan.geometry
     filter_conj = None
     if plan.path == "spectral" and filter_cache is not None:
-        key = (plan.band, geo.dilation, w.dtype, tuple(w.shape))
+        key = (plan.band, geo.dilation, compute, tuple(w.shape))
         filter_conj = filter_cache.get(
-            weight if param is None else param,
+            weight,
             key,
-            lambda: filter_band_conj(w, geo.band, geo.dilation, spectrum_dtype(w.dtype)),
+            lambda: filter_band_conj(w.to(compute), geo.band, geo.dilation, spectrum_dtype(compute)),
         )
     function: Any = plan.function
     tape = current_tape()
@@ -69,7 +70,7 @@ def run_conv(
         node: Any = y.grad_fn  # the Function's context
         if tape is not None and node is not None:
             # A spectral checkpoint: the output is recomputable from what the layer saved and the weight.
-            recipe = functools.partial(function.recompute, node.saved_tensors[0], w, bias, geo)
+            recipe = functools.partial(_recompute, function, node.saved_tensors[0], w, bias, geo, compute)
             node.release = functools.partial(tape.release, tape.anchor(y, recipe))
 
     y = y.to(dtype)
@@ -79,6 +80,19 @@ def run_conv(
         return y.squeeze(0)
     # As F.conv2d: a channels_last input or weight gives a channels_last output.
     return y.contiguous(memory_format=torch.channels_last) if _channels_last(input) or _channels_last(weight) else y
+
+
+def _recompute(
+    function: Any,
+    saved: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    geo: Any,
+    compute: torch.dtype,
+) -> torch.Tensor:
+    """A spectral checkpoint's recipe: the output again from what the layer saved. It holds the
+    caller's weight (alive anyway) and casts it when it runs, rather than keeping a cast copy."""
+    return function.recompute(saved, weight.to(compute), bias, geo)
 
 
 def _channels_last(t: torch.Tensor) -> bool:

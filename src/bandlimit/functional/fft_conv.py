@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .autograd import Context, release_recipe
+from .autograd import Context, saved_for_backward
 from .band import Band
 from .contraction import (
     empty_band,
@@ -145,8 +145,8 @@ class SpectralConv2d(torch.autograd.Function):
     ) -> torch.Tensor:
         """``x`` ``(B, Cin, H, W)``, ``weight`` ``(Cout, Cin_g, kh, kw)`` -> ``(B, Cout, Ho, Wo)``."""
         x_band = _input_band(x, geo)  # (F, B, Cin)
-        y = _synthesize(x_band, weight, bias, geo, filter_conj)
-        ctx.save_for_backward(x if geo.saved == "input" else x_band, weight)
+        y = _synthesize(x_band, weight if filter_conj is not None else weight.to(x.dtype), bias, geo, filter_conj)
+        ctx.save_for_backward(x if geo.saved == "input" else x_band, weight)  # the caller's weight
         ctx.filter_conj = filter_conj  # a cached band serves the input gradient too (eval mode)
         ctx.geo = geo
         ctx.has_bias = bias is not None
@@ -163,8 +163,7 @@ class SpectralConv2d(torch.autograd.Function):
         ctx: Context, grad_y: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
         """Gradients of ``x``, ``weight`` and ``bias`` from ``grad_y`` ``(B, Cout, Ho, Wo)``."""
-        saved, weight = ctx.saved_tensors
-        release_recipe(ctx)
+        saved, weight, weight_dtype = saved_for_backward(ctx, grad_y.dtype)
         geo: Geometry = ctx.geo
         band = geo.band
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -200,7 +199,7 @@ class SpectralConv2d(torch.autograd.Function):
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
             if taps_bar is not None:
-                grad_w = taps_bar.t().reshape(weight.shape).to(weight.dtype)
+                grad_w = taps_bar.t().reshape(weight.shape).to(weight_dtype)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None, None
@@ -230,13 +229,13 @@ class DirectConv2d(torch.autograd.Function):
         if geo.saved == "band":  # low-passed from the band, as a spectral checkpoint recomputes it
             x_band = _input_band(x, geo)
             low = _low_pass(x_band, geo)
-            ctx.save_for_backward(x_band, weight)
+            ctx.save_for_backward(x_band, weight)  # the caller's weight
         else:
             low = _low_pass_input(x, geo)
             ctx.save_for_backward(x if geo.saved == "input" else low, weight)
         ctx.geo = geo
         ctx.has_bias = bias is not None
-        return _direct(low, weight, bias, geo)
+        return _direct(low, weight.to(x.dtype), bias, geo)
 
     @staticmethod
     def recompute(saved: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geo: Geometry) -> torch.Tensor:
@@ -248,8 +247,7 @@ class DirectConv2d(torch.autograd.Function):
     def backward(
         ctx: Context, grad_y: torch.Tensor
     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, None, None]:
-        saved, weight = ctx.saved_tensors
-        release_recipe(ctx)
+        saved, weight, weight_dtype = saved_for_backward(ctx, grad_y.dtype)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         geo: Geometry = ctx.geo
         # Only the weight gradient reads the low-passed input; the input gradient needs its shape.
@@ -275,4 +273,4 @@ class DirectConv2d(torch.autograd.Function):
             [need_x, need_w, need_b and ctx.has_bias],
         )
         grad_x = _low_pass_adjoint(grad_low, geo) if need_x else None
-        return grad_x, grad_w, grad_b, None, None
+        return grad_x, grad_w.to(weight_dtype) if need_w else None, grad_b, None, None
