@@ -92,7 +92,8 @@ def _recompute(
 ) -> torch.Tensor:
     """A spectral checkpoint's recipe: the output again from what the layer saved. It holds the
     caller's weight (alive anyway) and casts it when it runs, rather than keeping a cast copy."""
-    return function.recompute(saved, weight.to(compute), bias, geo)
+    y: torch.Tensor = function.recompute(saved, weight.to(compute), bias, geo)
+    return y
 
 
 def _channels_last(t: torch.Tensor) -> bool:
