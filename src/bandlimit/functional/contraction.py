@@ -4,9 +4,10 @@
 frequency chunks so that its spectrum never takes more than about ``CHUNK_BYTES``.
 
 In bfloat16/float16 the bands are real, ``(F, 2, B, C)`` (:mod:`.spectral`), and so is a
-filter band, ``(2, F, Cout, Cin_g)`` (each part whole, so that a GEMM reads it in place): the
-real and imaginary parts as matrices. A complex product is then four real GEMMs of the parts
-(:func:`_complex_matmul`), with no layout copies."""
+filter band, ``(2, F, Cout, Cin_g)`` (each part whole, so that a GEMM reads it, or its
+transpose, in place): the real and imaginary parts as matrices. A complex product is then four
+real GEMMs of the parts (:func:`_complex_matmul`), with no layout copies. The filter band's
+parts come from one 2D GEMM of the kernel taps as the weight lays them out."""
 
 from __future__ import annotations
 
@@ -82,12 +83,12 @@ def empty_band(like: torch.Tensor, channels: int) -> torch.Tensor:
 def output_band(x_band: torch.Tensor, w_conj: torch.Tensor, groups: int) -> torch.Tensor:
     """``Y[f, b, o] = sum_i X[f, b, i] * Wc[f, o, i]`` with ``Wc = conj(W)`` -> (F, B, Cout).
 
-    Real bands: ``w_conj`` holds the parts of ``W`` itself, transposed, ``(2, F, Cin_g, Cout)``
-    (:func:`filter_band_conj`): the GEMMs read it as laid out, with no copy."""
+    Real bands: ``w_conj`` holds the parts of ``W`` itself, ``(2, F, Cout, Cin_g)``
+    (:func:`filter_band_conj`); the GEMMs read their transposes in place."""
     if x_band.is_complex():
         w = torch.unflatten(w_conj, 1, (groups, -1))  # (F, g, Cout_g, Cin_g)
         return _ungrouped(_grouped(x_band, groups) @ w.transpose(-1, -2))
-    w = torch.unflatten(w_conj, 3, (groups, -1)).transpose(2, 3)  # (2, F, g, Cin_g, Cout_g)
+    w = torch.unflatten(w_conj, 2, (groups, -1)).transpose(-1, -2)  # (2, F, g, Cin_g, Cout_g)
     return _stacked(_complex_matmul(_parts(x_band, groups), (w[0], w[1]), conj_b=True))
 
 
@@ -114,9 +115,12 @@ def weight_grad_band(x_band: torch.Tensor, g_band: torch.Tensor, groups: int) ->
 
 def frequency_chunks(n_freq: int, weight: torch.Tensor, dtype: torch.dtype) -> list[slice]:
     """Frequencies in chunks whose filter spectrum (f x Cout x Cin_g of ``dtype``, or its two
-    real parts) is about ``CHUNK_BYTES``."""
+    real parts) is about ``CHUNK_BYTES``, and of at least as many frequencies as the kernel has
+    taps: each chunk's filter DFT reads all the taps, and the weight gradient writes them all,
+    so smaller chunks of a wide layer would cost more memory traffic than their GEMMs save
+    (a 512x512 3x3 layer is 1 MiB per frequency in bfloat16: at most 9 MiB per chunk)."""
     entry = torch.empty((), dtype=dtype).element_size() * (1 if dtype.is_complex else 2)
-    return chunks(n_freq, weight.shape[0] * weight.shape[1] * entry)
+    return chunks(n_freq, weight.shape[0] * weight.shape[1] * entry, minimum=weight.shape[-2] * weight.shape[-1])
 
 
 def filter_band_conj(
@@ -124,11 +128,10 @@ def filter_band_conj(
 ) -> torch.Tensor:
     """``conj`` of the filter's band at frequencies ``f``: ``(f, Cout, Cin_g)`` of complex
     ``dtype``; for a real ``dtype`` (bfloat16/float16), the parts of the band itself,
-    transposed, ``(2, f, Cin_g, Cout)``, one real GEMM in ``dtype`` (:func:`parts_dft`)."""
+    ``(2, f, Cout, Cin_g)``, one real GEMM in ``dtype`` (:func:`parts_dft`)."""
     if not dtype.is_complex:
-        dft = parts_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
-        taps = weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[1] * weight.shape[0]).to(dtype)  # (taps, Cin_g Cout)
-        return (dft @ taps).view(2, -1, weight.shape[1], weight.shape[0])
+        parts = parts_dft(filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f]).to(dtype)
+        return _filter_parts(parts, kernel_taps(weight, dtype), weight)
     dft_conj = filter_dft_matrix(band, weight.shape[-2:], dilation, weight)[f].conj().resolve_conj()
     return torch.unflatten(dft_conj @ kernel_taps(weight, dtype), 1, weight.shape[:2])
 
@@ -144,9 +147,9 @@ def filter_band(
     """The filter's band ``W`` at frequencies ``f``, as the input gradient contracts it:
     ``(f, Cout, Cin_g)`` complex, or its parts ``(2, f, Cout, Cin_g)`` (``parts``:
     :func:`parts_dft` of ``dft``, for real bands); from the cache (which holds ``conj(W)``, or
-    the parts of ``W`` transposed) if there is one."""
+    the parts of ``W``) if there is one."""
     if cached is not None:
-        return cached[f].conj() if cached.is_complex() else cached[:, f].transpose(-1, -2)
+        return cached[f].conj() if cached.is_complex() else cached[:, f]
     if parts is not None:
         return _filter_parts(parts[:, f], taps, weight)
     return torch.unflatten(dft[f] @ taps, 1, weight.shape[:2])
@@ -159,8 +162,9 @@ def parts_dft(dft: torch.Tensor) -> torch.Tensor:
 
 
 def _filter_parts(parts: torch.Tensor, taps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``parts @ taps`` as the filter band's parts ``(2, f, Cout, Cin_g)``."""
-    return torch.matmul(parts, taps).view(2, -1, *weight.shape[:2])
+    """``parts (2, f, taps) @ taps (taps, Cout Cin_g)`` as the filter band's parts ``(2, f, Cout, Cin_g)``:
+    one 2D GEMM (a batched one would copy the taps once per part), reading the taps transposed in place."""
+    return torch.mm(parts.reshape(-1, parts.shape[-1]), taps).view(2, -1, *weight.shape[:2])
 
 
 def filter_dft_matrix(

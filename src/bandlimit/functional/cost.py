@@ -69,11 +69,11 @@ DIRECT_SPEEDUP = 4.0
 
 # The same in bfloat16/float16 computed natively (:mod:`.precision`): oneDNN's convolution gains
 # 2-2.4x from bf16, and so does the spectral path once its contractions are real GEMMs of the
-# parts. Fitted like DIRECT_SPEEDUP on 28 calls (ResNet-18's layer shapes, batch 4 and 32, rates
-# 0.5 and 0.85, bf16, 1 thread, AMD EPYC with avx512_bf16): with 4.5 the choice was the faster
-# path on 25; the other 3 lost 19 ms of the 325 ms the faster paths took (most of it on the
-# 512-channel 4x4 layer at batch 32, whose filter traffic the model does not price).
-DIRECT_SPEEDUP_LOW_PRECISION = 4.5
+# parts. Fitted like DIRECT_SPEEDUP on 44 calls (ResNet-18's 11 layer shapes, batch 4 and 32,
+# rates 0.5 and 0.85, bf16 autocast, 1 thread, AMD EPYC with avx512_bf16): with 3 the choice
+# was the faster path on 40, and the other 4 lost 11.7 ms of the 605 ms the faster paths took
+# (weighted by how often ResNet-18 has each layer); with 2.5 or 3.5, 38 and 18 or 37 ms.
+DIRECT_SPEEDUP_LOW_PRECISION = 3.0
 
 PAYS_BATCH = 32
 """The batch at which :func:`band_limiting_pays` prices a training step."""

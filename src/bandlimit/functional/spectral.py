@@ -162,9 +162,10 @@ def band_rfft2(
 CHUNK_BYTES = 2 << 20
 
 
-def chunks(count: int, bytes_per_item: int) -> list[slice]:
-    """Slices of ``range(count)`` whose items take about :data:`CHUNK_BYTES` together."""
-    step = max(1, CHUNK_BYTES // max(1, bytes_per_item))
+def chunks(count: int, bytes_per_item: int, minimum: int = 1) -> list[slice]:
+    """Slices of ``range(count)`` whose items take about :data:`CHUNK_BYTES` together, or
+    ``minimum`` items if those take more."""
+    step = max(minimum, CHUNK_BYTES // max(1, bytes_per_item))
     return [slice(start, min(start + step, count)) for start in range(0, count, step)]
 
 
