@@ -177,9 +177,11 @@ class SpectralConv2d(torch.autograd.Function):
             taps = kernel_taps(weight, g_band.dtype if real else dft.dtype)
             parts = parts_dft(dft).to(g_band.dtype) if real else None
             x_bar = empty_band(g_band, weight.shape[1] * geo.groups) if need_x else None
-            # The weight gradient as the weight lays it out, (Cout Cin_g, kh kw) in float32: the
-            # GEMMs below write its transpose in place, so no transposing copy follows.
-            grad_taps = torch.zeros(taps.shape[::-1], dtype=dft.real.dtype, device=weight.device) if need_w else None
+            # The weight gradient's taps in float32: half types accumulate them as the weight lays
+            # them out, (Cout Cin_g, kh kw), so no transposing copy follows; MKL's sgemm is much
+            # faster writing (kh kw, Cout Cin_g), which float32 and float64 keep.
+            taps_shape = taps.shape[::-1] if real else taps.shape
+            grad_taps = torch.zeros(taps_shape, dtype=dft.real.dtype, device=weight.device) if need_w else None
             adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
             for f in frequency_chunks(dft.shape[0], weight, g_band.dtype):
                 if x_bar is not None:
@@ -187,21 +189,19 @@ class SpectralConv2d(torch.autograd.Function):
                     x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
                 if x_band is not None and grad_taps is not None and adjoint is not None:
                     re, im = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout Cin_g) each
-                    # Re(A Wbar)^T = re^T Ar^T - im^T Ai^T, with no complex temporary. Half types: a
-                    # GEMM pair in their dtype (float32 accumulation) added in float32, unless the
-                    # chunk has fewer than half as many frequencies as taps (the last chunk of a
-                    # wide layer): adding its taps would then cost more than converting it to float32.
-                    ar, ai = adjoint.real[:, f].t(), adjoint.imag[:, f].t()  # (f, kh kw)
-                    if re.dtype != grad_taps.dtype and 2 * re.shape[0] >= grad_taps.shape[1]:
-                        grad_taps += torch.addmm(torch.mm(re.t(), ar.to(re.dtype)), im.t(), ai.to(re.dtype), alpha=-1)
+                    # Re(A Wbar) = Ar re - Ai im, with no complex temporary; half types transposed,
+                    # as a GEMM pair in their dtype (float32 accumulation) added in float32.
+                    ar, ai = adjoint.real[:, f], adjoint.imag[:, f]  # (kh kw, f)
+                    if real:
+                        ar, ai = ar.t().to(re.dtype), ai.t().to(re.dtype)
+                        grad_taps += torch.addmm(torch.mm(re.t(), ar), im.t(), ai, alpha=-1)
                     else:
-                        re, im = re.to(grad_taps.dtype), im.to(grad_taps.dtype)
-                        grad_taps.addmm_(re.t(), ar).addmm_(im.t(), ai, alpha=-1)
+                        grad_taps.addmm_(ar, re).addmm_(ai, im, alpha=-1)
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
             if grad_taps is not None:
-                grad_w = grad_taps.view(weight.shape).to(weight_dtype)
+                grad_w = (grad_taps if real else grad_taps.t()).reshape(weight.shape).to(weight_dtype)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None, None
