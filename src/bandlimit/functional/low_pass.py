@@ -46,6 +46,8 @@ def separable(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.
     """``rows @ plane @ cols.T`` for every ``(H, W)`` plane of ``x`` ``(B, C, H, W)``."""
     b, c, h, w = x.shape
     t = x.reshape(b * c * h, w) @ cols.t()  # (BCH, W')
+    if rows.shape == (1, 1):  # one row (a 1D layer): a scale, not B C one-element matrix products
+        return t.mul_(rows[0, 0]).view(b, c, 1, -1)
     return torch.matmul(rows, t.view(b * c, h, -1)).view(b, c, rows.shape[0], -1)
 
 
@@ -88,7 +90,7 @@ def band_low_pass_flops(
     (h, w), (out_h, out_w) = in_hw, out_hw
     if not uses_gemm(band):
         return band_rfft2_flops(band, planes, h, w, top) + band_irfft2_flops(band, planes, out_h, out_w, step)
-    return planes * (2.0 * h * w * out_w + 2.0 * out_h * h * out_w)
+    return planes * (2.0 * h * w * out_w + (2.0 * out_h * h * out_w if (h, out_h) != (1, 1) else 0.0))
 
 
 def band_low_pass_adjoint_flops(
@@ -98,4 +100,4 @@ def band_low_pass_adjoint_flops(
     (h, w), (out_h, out_w) = in_hw, out_hw
     if not uses_gemm(band):
         return band_rfft2_flops(band, planes, out_h, out_w, step=step) + band_irfft2_flops(band, planes, h, w)
-    return planes * (2.0 * out_h * out_w * w + 2.0 * h * out_h * w)
+    return planes * (2.0 * out_h * out_w * w + (2.0 * h * out_h * w if (h, out_h) != (1, 1) else 0.0))

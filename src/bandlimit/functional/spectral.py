@@ -146,6 +146,9 @@ def band_rfft2(
     for chunk in chunks(b * c, 2 * cols * h * x.element_size()):
         n = chunk.stop - chunk.start
         p1 = dw @ planes[chunk].reshape(n * h, w).t()  # (2 cols, n H): column transform, H made the last axis
+        if band.n_h == 1:  # a 1D layer: the one row's transform is the identity
+            re[:, 0, chunk], im[:, 0, chunk] = p1[:cols], p1[cols:]
+            continue
         # Row transform: a batched GEMM per (part, column) with n wide rows -> (2 cols, 2 R, n).
         p2 = torch.matmul(dh, p1.view(2 * cols, n, h).transpose(1, 2)).view(2, cols, 2, rows, n)
         re_w, im_w = p2[0], p2[1]  # parts of the column transform, each (cols, [cos|sin], R, n)
@@ -176,7 +179,7 @@ def band_rfft2_flops(band: Band, planes: int, h: int, w: int, top: int = 0, step
         return _band_rfft2_fft_flops(band, planes, top + (h - 1) * step + 1)
     rows, cols = band.shape
     column_gemm = 2.0 * (2 * cols) * w * (planes * h)  # (2 cols, W) @ (W, BCH)
-    row_gemm = 2.0 * (2 * cols) * (2 * rows) * h * planes  # 2 cols x (2R, H) @ (H, BC)
+    row_gemm = 2.0 * (2 * cols) * (2 * rows) * h * planes if band.n_h > 1 else 0.0  # 2 cols x (2R, H) @ (H, BC)
     return column_gemm + row_gemm
 
 
@@ -243,10 +246,13 @@ def band_irfft2(
     flat = y.view(b * c * out_h, out_w)
     for chunk in chunks(b * c, 2 * cols * max(rows, out_h) * parts.element_size()):
         n = chunk.stop - chunk.start
-        # Real and imaginary planes stacked per column: (cols, [re|im] x R, n), seen as (cols, n, 2R).
-        planar = parts[..., chunk].reshape(cols, 2 * rows, n)
-        # Rows to output rows, one output part at a time: (cols, n, out_h), output rows last.
-        re, im = (torch.matmul(planar.transpose(1, 2), e_rows[part]).view(cols, -1) for part in (0, 1))
+        if band.n_h == 1:  # a 1D layer: the one row's inverse transform is the identity
+            re, im = parts[:, 0, 0, chunk], parts[:, 1, 0, chunk]  # (cols, n) each
+        else:
+            # Real and imaginary planes stacked per column: (cols, [re|im] x R, n), seen as (cols, n, 2R).
+            planar = parts[..., chunk].reshape(cols, 2 * rows, n)
+            # Rows to output rows, one output part at a time: (cols, n, out_h), output rows last.
+            re, im = (torch.matmul(planar.transpose(1, 2), e_rows[part]).view(cols, -1) for part in (0, 1))
         # Columns to output columns, contracting (column, part): lands directly in (B, C, out_h, out_w).
         rows_out = flat[chunk.start * out_h : chunk.stop * out_h]
         torch.mm(re.t(), e_cols[:, 0], out=rows_out)
@@ -260,7 +266,7 @@ def band_irfft2_flops(band: Band, planes: int, out_h: int, out_w: int, step: int
     if not uses_gemm(band):
         return _band_irfft2_fft_flops(band, planes, (out_h - 1) * step + 1)
     rows, cols = band.shape
-    row_gemms = 2 * (2.0 * (cols * planes) * (2 * rows) * out_h)  # per output part: (cols BC, 2R) @ (2R, out_h)
+    row_gemms = 2 * (2.0 * (cols * planes) * (2 * rows) * out_h) if band.n_h > 1 else 0.0  # (cols BC, 2R) @ (2R, out_h)
     column_gemms = 2 * (2.0 * (planes * out_h) * cols * out_w)  # per input part: (BC out_h, cols) @ (cols, out_w)
     return row_gemms + column_gemms
 
