@@ -28,6 +28,7 @@ from .fft_conv import DirectConv2d, Geometry, SpectralConv2d
 from .precision import LOW_PRECISION
 from .shape import ConvShape
 from .spectral import column_weights, uses_gemm
+from .taps import tap_form_pays
 
 __all__ = ["BASES", "Basis", "basis", "register_basis"]
 
@@ -124,7 +125,10 @@ class FftBasis(Basis):
             # bf16's exchange rate was fitted on GEMM transforms; FFT grids choose as in float32
             # (and keep float32 on the spectral path, see low_precision_pays).
             low = compute in LOW_PRECISION and uses_gemm(band, compute)
-            path = preferred_path(shape, band, training=training, cached_filter=cached_filter, low_precision=low)
+            if low and not cached_filter and tap_form_pays(shape, band):
+                path = "spectral"
+            else:
+                path = preferred_path(shape, band, training=training, cached_filter=cached_filter, low_precision=low)
         low_hw, low_step = low_pass_grid(shape.kernel, shape.padded, shape.output_size, shape.stride)
         input_hw = pair(shape.input_size, 1)
         saved = saved_kind(band, input_hw, low_hw, path)
@@ -143,6 +147,7 @@ class FftBasis(Basis):
             conv_stride=(1, 1) if all(k == 1 for k in shape.kernel) else pair(shape.stride, 1),
             saved=saved,
             plain=band.is_full and shape.symmetric,
+            taps=path == "spectral" and compute in LOW_PRECISION and not cached_filter and tap_form_pays(shape, band),
         )
 
     def low_precision_pays(self, band: Band, path: str) -> bool:

@@ -21,9 +21,11 @@ from .precision import complex_dtype
 from .spectral import chunks, column_weights
 
 __all__ = [
+    "adjoint_weights",
     "empty_band",
     "filter_band",
     "filter_band_conj",
+    "filter_band_gradients",
     "filter_dft_matrix",
     "frequency_chunks",
     "input_grad_band",
@@ -203,5 +205,54 @@ def tap_adjoint_matrix(dft: torch.Tensor, band: Band) -> torch.Tensor:
     Hermitian spectrum ``Z`` (``(F, N)``) at the kernel taps: the adjoint of the band
     projection composed with the filter DFT, as used for the weight gradient.
     """
-    weights = (column_weights(band) / (band.n_h * band.n_w)).repeat_interleave(band.shape[0])  # (F,)
-    return (dft.conj() * weights.to(dft.real.dtype).to(dft.device)[:, None]).t()
+    weights = adjoint_weights(band).to(dft.real.dtype).to(dft.device)
+    return (dft.conj() * weights[:, None]).t()
+
+
+def adjoint_weights(band: Band) -> torch.Tensor:
+    """``a_f`` ``(F,)`` (float64): the weight of each band frequency in ``irfft2``, its rfft
+    column weight over the grid size."""
+    return (column_weights(band) / (band.n_h * band.n_w)).repeat_interleave(band.shape[0])
+
+
+def filter_band_gradients(
+    g_band: torch.Tensor,
+    x_band: torch.Tensor | None,
+    weight: torch.Tensor,
+    dft: torch.Tensor,
+    band: Band,
+    groups: int,
+    cached: torch.Tensor | None,
+    need_x: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The input gradient's band ``(F, B, Cin)`` (if ``need_x``) and, with ``x_band``, the weight
+    gradient (float32; float64 for float64), contracting with the filter band in frequency
+    chunks (``cached``: the filter cache's band, if any; ``dft``: :func:`filter_dft_matrix`)."""
+    real = not g_band.is_complex()  # a half-type band: real and imaginary parts as matrices
+    taps = kernel_taps(weight, g_band.dtype if real else dft.dtype)
+    parts = parts_dft(dft).to(g_band.dtype) if real else None
+    x_bar = empty_band(g_band, weight.shape[1] * groups) if need_x else None
+    # The weight gradient's taps: half types accumulate them as the weight lays them out,
+    # (Cout Cin_g, kh kw), so no transposing copy follows; MKL's sgemm is much faster writing
+    # (kh kw, Cout Cin_g), which float32 and float64 keep.
+    need_w = x_band is not None
+    shape = taps.shape[::-1] if real else taps.shape
+    grad_taps = torch.zeros(shape, dtype=dft.real.dtype, device=g_band.device) if need_w else None
+    adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
+    for f in frequency_chunks(dft.shape[0], weight, g_band.dtype):
+        if x_bar is not None:
+            w_band = filter_band(cached, dft, parts, taps, weight, f)  # W (or its parts)
+            x_bar[f] = input_grad_band(g_band[f], w_band, groups)
+        if x_band is not None and grad_taps is not None and adjoint is not None:
+            re, im = weight_grad_band(x_band[f], g_band[f], groups)  # (f, Cout Cin_g) each
+            # Re(A Wbar) = Ar re - Ai im, with no complex temporary; half types transposed, as a
+            # GEMM pair in their dtype (float32 accumulation) added in float32.
+            ar, ai = adjoint.real[:, f], adjoint.imag[:, f]  # (kh kw, f)
+            if real:
+                ar, ai = ar.t().to(re.dtype), ai.t().to(re.dtype)
+                grad_taps += torch.addmm(torch.mm(re.t(), ar), im.t(), ai, alpha=-1)
+            else:
+                grad_taps.addmm_(ar, re).addmm_(ai, im, alpha=-1)
+    if grad_taps is None:
+        return x_bar, None
+    return x_bar, (grad_taps if real else grad_taps.t()).reshape(weight.shape)

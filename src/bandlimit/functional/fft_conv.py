@@ -19,21 +19,18 @@ from torch.autograd.function import once_differentiable
 from .autograd import Context, saved_for_backward
 from .band import Band
 from .contraction import (
+    adjoint_weights,
     empty_band,
-    filter_band,
     filter_band_conj,
+    filter_band_gradients,
     filter_dft_matrix,
     frequency_chunks,
-    input_grad_band,
-    kernel_taps,
     output_band,
-    parts_dft,
-    tap_adjoint_matrix,
-    weight_grad_band,
 )
 from .cost import Saved
 from .low_pass import band_low_pass, band_low_pass_adjoint
 from .spectral import band_irfft2, band_rfft2
+from .taps import tap_gradients, tap_output_band
 
 __all__ = ["DirectConv2d", "Geometry", "SpectralConv2d"]
 
@@ -56,6 +53,7 @@ class Geometry:
     saved: Saved  # what the layer keeps for backward (see cost.saved_kind)
     # A full band with the same padding before and after: the direct path is F.conv2d itself.
     plain: bool
+    taps: bool = False  # the spectral path contracts in tap form (:mod:`.taps`, real bands)
 
 
 def _synthesize(
@@ -72,14 +70,18 @@ def _synthesize(
     backward. The result is a tensor of its own, never a view, so that in-place ops on the
     layer's output work.
     """
-    y_band = empty_band(x_band, weight.shape[0])  # (F, B, Cout)
-    for f in frequency_chunks(x_band.shape[0], weight, x_band.dtype):
-        w_conj = (
-            (filter_conj[f] if filter_conj.is_complex() else filter_conj[:, f])  # (2, F, ...) parts if real
-            if filter_conj is not None
-            else filter_band_conj(weight, geo.band, geo.dilation, x_band.dtype, f)
-        )
-        y_band[f] = output_band(x_band[f], w_conj, geo.groups)
+    if geo.taps and filter_conj is None:  # no filter band at all (:mod:`.taps`)
+        dft = filter_dft_matrix(geo.band, weight.shape[-2:], geo.dilation, weight)
+        y_band = tap_output_band(x_band, weight, dft)
+    else:
+        y_band = empty_band(x_band, weight.shape[0])  # (F, B, Cout)
+        for f in frequency_chunks(x_band.shape[0], weight, x_band.dtype):
+            w_conj = (
+                (filter_conj[f] if filter_conj.is_complex() else filter_conj[:, f])  # (2, F, ...) parts if real
+                if filter_conj is not None
+                else filter_band_conj(weight, geo.band, geo.dilation, x_band.dtype, f)
+            )
+            y_band[f] = output_band(x_band[f], w_conj, geo.groups)
     y = band_irfft2(y_band, geo.band, *geo.out_hw, step=geo.stride)  # only the strided samples
     if bias is not None:
         y.add_(bias.view(-1, 1, 1))
@@ -173,35 +175,16 @@ class SpectralConv2d(torch.autograd.Function):
             g_band = band_rfft2(grad_y, band, step=geo.stride)  # (F, B, Cout)
             x_band = _restart(saved, geo, "band") if need_w else None  # (F, B, Cin)
             dft = filter_dft_matrix(band, weight.shape[-2:], geo.dilation, weight)  # complex64 for half types
-            real = not g_band.is_complex()  # a half-type band: real and imaginary parts as matrices
-            taps = kernel_taps(weight, g_band.dtype if real else dft.dtype)
-            parts = parts_dft(dft).to(g_band.dtype) if real else None
-            x_bar = empty_band(g_band, weight.shape[1] * geo.groups) if need_x else None
-            # The weight gradient's taps in float32: half types accumulate them as the weight lays
-            # them out, (Cout Cin_g, kh kw), so no transposing copy follows; MKL's sgemm is much
-            # faster writing (kh kw, Cout Cin_g), which float32 and float64 keep.
-            taps_shape = taps.shape[::-1] if real else taps.shape
-            grad_taps = torch.zeros(taps_shape, dtype=dft.real.dtype, device=weight.device) if need_w else None
-            adjoint = tap_adjoint_matrix(dft, band) if need_w else None  # (kh*kw, F)
-            for f in frequency_chunks(dft.shape[0], weight, g_band.dtype):
-                if x_bar is not None:
-                    w_band = filter_band(ctx.filter_conj, dft, parts, taps, weight, f)  # W (or its parts)
-                    x_bar[f] = input_grad_band(g_band[f], w_band, geo.groups)
-                if x_band is not None and grad_taps is not None and adjoint is not None:
-                    re, im = weight_grad_band(x_band[f], g_band[f], geo.groups)  # (f, Cout Cin_g) each
-                    # Re(A Wbar) = Ar re - Ai im, with no complex temporary; half types transposed,
-                    # as a GEMM pair in their dtype (float32 accumulation) added in float32.
-                    ar, ai = adjoint.real[:, f], adjoint.imag[:, f]  # (kh kw, f)
-                    if real:
-                        ar, ai = ar.t().to(re.dtype), ai.t().to(re.dtype)
-                        grad_taps += torch.addmm(torch.mm(re.t(), ar), im.t(), ai, alpha=-1)
-                    else:
-                        grad_taps.addmm_(ar, re).addmm_(ai, im, alpha=-1)
+            if geo.taps:  # no filter band at all (:mod:`.taps`)
+                x_bar, grad_w = tap_gradients(g_band, x_band, weight, dft, adjoint_weights(band), need_x)
+            else:
+                x_bar, grad_w = filter_band_gradients(
+                    g_band, x_band, weight, dft, band, geo.groups, ctx.filter_conj, need_x
+                )
             del g_band, x_band  # before the inverse transform allocates the input gradient
             if x_bar is not None:
                 grad_x = band_irfft2(x_bar, band, *geo.input_hw, *geo.offset)
-            if grad_taps is not None:
-                grad_w = (grad_taps if real else grad_taps.t()).reshape(weight.shape).to(weight_dtype)
+            grad_w = grad_w.to(weight_dtype) if grad_w is not None else None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_y.sum(dim=(0, 2, 3))
         return grad_x, grad_w, grad_b, None, None
