@@ -145,13 +145,16 @@ def test_under_bf16_autocast_torch_compile_trains_like_eager():
 
 
 @pytest.mark.parametrize("mode", ["always", "never"])
-def test_the_backward_op_computes_half_types_as_the_eager_op(mode):
-    x, w, b, stride, pads, dilation, groups, rate, basis = _arguments(CALLS["2d"], torch.bfloat16)
-    grad = torch.randn(2, 6, 9, 9, dtype=torch.bfloat16)
+@pytest.mark.parametrize("call", ["2d", "1d"])  # 1D in bf16: the tap form (:mod:`bandlimit.functional.taps`)
+def test_the_backward_op_computes_half_types_as_the_eager_op(mode, call):
+    x, w, b, stride, pads, dilation, groups, rate, basis = _arguments(CALLS[call], torch.bfloat16)
+    op = bl.functional.conv1d if x.dim() == 3 else bl.functional.conv2d
+    padding = CALLS[call][4]
     with bl.functional.low_precision(mode):
+        grad = torch.randn(op(x, w, b, stride, padding, dilation, groups, rate=rate).shape, dtype=torch.bfloat16)
         ours = torch.ops.bandlimit.conv_backward(grad, x, w, b, stride, pads, dilation, groups, rate, basis)
         leaves = [t.clone().requires_grad_() for t in (x, w, b)]
-        y = bl.functional.conv2d(*leaves, stride, 1, dilation, groups, rate=rate, basis=basis)
+        y = op(*leaves, stride, padding, dilation, groups, rate=rate, basis=basis)
         eager = torch.autograd.grad(y, leaves, grad)
     for a, e in zip(ours, eager):
         torch.testing.assert_close(a, e, atol=0, rtol=0)

@@ -46,7 +46,7 @@ def tap_form_pays(shape: ConvShape, band: Band) -> bool:
     and than on the direct path (the tap form's GEMMs have ``2 F`` rows per sample where the
     direct convolution has ``L_out``; 0.8 leaves room for the transforms). 2D layers keep the
     filter band: their ``T = 9`` taps make the tap form's GEMMs 4.5 times the products."""
-    if shape.ndim != 1 or shape.groups != 1 or band.is_full:
+    if band.n_h != 1 or shape.groups != 1 or band.is_full:  # 1D (or a 2D layer on one row)
         return False
     taps, batch = math.prod(shape.kernel), shape.batch
     tap_form = 12 * taps * batch / _TALL_GEMM_FLOPS_PER_NS
@@ -105,6 +105,7 @@ def tap_gradients(
     ``a_f`` (:func:`.contraction.adjoint_weights`).
     """
     taps = dft.shape[1]
+    scale = scale.to(g_band.device, g_band.dtype)
     w = _tap_major(weight, transposed=True)  # (T Cout, Cin)
     x_bar = g_band.new_empty(*g_band.shape[:3], weight.shape[1]) if need_x else None
     grad = torch.zeros(w.shape, dtype=torch.float32, device=w.device) if x_band is not None else None
@@ -113,7 +114,7 @@ def tap_gradients(
         if x_bar is not None:
             torch.mm(phased, w, out=x_bar[f].view(-1, w.shape[1]))
         if grad is not None and x_band is not None:
-            x = x_band[f] * scale[f].to(x_band.dtype)[:, None, None, None]
+            x = x_band[f] * scale[f, None, None, None]
             grad += phased.t() @ x.view(-1, w.shape[1])  # one GEMM in the band's dtype, float32 accumulation
     if grad is None:
         return x_bar, None
