@@ -119,16 +119,16 @@ class FftBasis(Basis):
         forced: str,
     ) -> tuple[str, Geometry]:
         path: Path
+        # bf16's exchange rate was fitted on GEMM transforms; FFT grids choose as in float32
+        # (and keep float32 on the spectral path, see low_precision_pays).
+        low = compute in LOW_PRECISION and uses_gemm(band, compute)
+        taps = low and not cached_filter and tap_form_pays(shape, band)  # the spectral path without a filter band
         if forced != "auto":
             path = "spectral" if forced == "spectral" else "direct"
+        elif taps:
+            path = "spectral"
         else:
-            # bf16's exchange rate was fitted on GEMM transforms; FFT grids choose as in float32
-            # (and keep float32 on the spectral path, see low_precision_pays).
-            low = compute in LOW_PRECISION and uses_gemm(band, compute)
-            if low and not cached_filter and tap_form_pays(shape, band):
-                path = "spectral"
-            else:
-                path = preferred_path(shape, band, training=training, cached_filter=cached_filter, low_precision=low)
+            path = preferred_path(shape, band, training=training, cached_filter=cached_filter, low_precision=low)
         low_hw, low_step = low_pass_grid(shape.kernel, shape.padded, shape.output_size, shape.stride)
         input_hw = pair(shape.input_size, 1)
         saved = saved_kind(band, input_hw, low_hw, path)
@@ -147,7 +147,7 @@ class FftBasis(Basis):
             conv_stride=(1, 1) if all(k == 1 for k in shape.kernel) else pair(shape.stride, 1),
             saved=saved,
             plain=band.is_full and shape.symmetric,
-            taps=path == "spectral" and compute in LOW_PRECISION and not cached_filter and tap_form_pays(shape, band),
+            taps=taps and path == "spectral",
         )
 
     def low_precision_pays(self, band: Band, path: str) -> bool:
