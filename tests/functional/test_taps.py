@@ -44,14 +44,14 @@ def test_the_tap_form_is_chosen_for_small_batches_and_few_taps_only():
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
-@pytest.mark.parametrize(("rate", "stride"), [(0.5, 1), (0.85, 1), (0.85, 2)])
-def test_the_tap_form_errs_at_most_three_times_as_much_as_f_conv1d(rate, dtype, stride):
+@pytest.mark.parametrize(("rate", "stride", "dilation"), [(0.5, 1, 1), (0.85, 1, 1), (0.85, 2, 1), (0.5, 1, 2)])
+def test_the_tap_form_errs_at_most_three_times_as_much_as_f_conv1d(rate, dtype, stride, dilation):
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(8, 24, 90, generator=generator, dtype=torch.float64)
     w = torch.randn(40, 24, 3, generator=generator, dtype=torch.float64)
-    args = {"stride": stride, "padding": 1}
+    args = {"stride": stride, "padding": dilation, "dilation": dilation}
     grad = torch.randn(F.conv1d(x, w, **args).shape, generator=generator, dtype=torch.float64)
-    shape = ConvShape.of_call(x, w, stride, 1, 1, 1)
+    shape = ConvShape.of_call(x, w, stride, dilation, dilation, 1)
     with low_precision("always"):
         assert plan_conv(shape, rate, training=True, dtype=dtype).geometry.taps
 
