@@ -15,7 +15,7 @@ inner dimension holds the taps: an im2col in the frequency domain, on the band's
 layout (:mod:`.spectral`) with no copy. It does ``taps / 2`` times the multiply-adds of the
 per-frequency complex products, in GEMMs ``2 F`` times taller, and never builds the filter band
 (``F x Cout x Cin``), which costs more than the products when the batch is small and the layer
-wide: the FCN's 1D layers (:func:`.cost.tap_form_pays`).
+wide: the FCN's 1D layers (:func:`tap_form_pays` decides).
 """
 
 from __future__ import annotations
