@@ -7,6 +7,7 @@ import torch
 
 from bandlimit.bench.report import format_steps
 from bandlimit.bench.steps import StepCase, build_step, run_steps, saved_activation_bytes
+from bandlimit.functional import fft_conv
 from bandlimit.report import plot_memory_time
 
 
@@ -52,3 +53,23 @@ def test_steps_run_on_the_device_in_bf16_and_channels_last(device):
     assert case.name == "bandlimit 0.5+bf16+channels_last"
     build_step(case)()
     assert saved_activation_bytes(case) < saved_activation_bytes(StepCase("small_resnet", 2, "bandlimit", 0.5))
+
+
+def test_a_forced_path_runs_the_whole_step_on_it(monkeypatch):
+    """At rate 0 the cheaper path of the FCN's layers is the direct one; forcing the spectral path
+    (the paper's full-spectrum FFT model) runs every call there, in forward and backward."""
+    calls = {"spectral": 0, "direct": 0}
+    for path, function in (("spectral", fft_conv.SpectralConv2d), ("direct", fft_conv.DirectConv2d)):
+
+        def counted(ctx, *args, _forward=function.forward, _path=path):
+            calls[_path] += 1
+            return _forward(ctx, *args)
+
+        monkeypatch.setattr(function, "forward", staticmethod(counted))
+    spectral = StepCase("fcn", 2, "bandlimit", 0.0, path="spectral")
+    assert spectral.name == "bandlimit 0.0+spectral"
+    build_step(StepCase("fcn", 2, "bandlimit", 0.0))()
+    assert calls["direct"] > 0 and calls["spectral"] == 0
+    calls["direct"] = 0
+    build_step(spectral)()
+    assert calls["spectral"] > 0 and calls["direct"] == 0

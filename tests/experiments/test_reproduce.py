@@ -108,6 +108,7 @@ def test_resources_of_every_variant(reproduced):
     assert set(section) == {
         "nn.Conv",
         "nn.Conv+bf16",
+        "bandlimit 0.0+spectral",
         "bandlimit 0.0",
         "bandlimit+checkpoint 0.0",
         "bandlimit 0.5",

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..compress import BandLimitConfig, PrecisionConfig, compress_
+from ..functional import forced_path
 from ..memory import count_saved_bytes
 from ..models import create_model
 from .memory import cuda_peak_step_bytes, peak_step_bytes
@@ -58,6 +59,9 @@ class StepCase:
         model_kwargs: extra arguments of the model's factory.
         channels_last: the model's weights and the input in channels_last (oneDNN's fast layout).
         device: ``cpu`` or ``cuda``.
+        path: ``auto`` (each band-limited call's cheaper path), or ``spectral`` / ``direct`` to
+            force one (:func:`bandlimit.functional.plan.forced_path`); ``spectral`` at rate 0
+            is the paper's full-spectrum FFT model, Figure 7's reference.
     """
 
     model: str
@@ -69,10 +73,12 @@ class StepCase:
     model_kwargs: tuple[tuple[str, Any], ...] = ()
     channels_last: bool = False
     device: str = "cpu"
+    path: str = "auto"
 
     @property
     def name(self) -> str:
         name = self.variant + (f" {self.rate}" if self.variant.startswith("bandlimit") else "")
+        name += f"+{self.path}" if self.path != "auto" else ""
         name += f"+{self.precision}" if self.precision != "fp32" else ""
         return name + ("+channels_last" if self.channels_last else "")
 
@@ -134,14 +140,16 @@ def build_step(case: StepCase) -> Callable[[], None]:
 
         @torch.no_grad()
         def infer() -> None:
-            model(x)
+            with forced_path(case.path):
+                model(x)
 
         infer()
         return infer
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        out = model(x)
+        with forced_path(case.path):  # the backward runs the path its forward chose
+            out = model(x)
         F.cross_entropy(out.float(), y).backward()
         optimizer.step()
 
@@ -159,7 +167,7 @@ def saved_activation_bytes(case: StepCase) -> int | None:
         return None
     model = _model(case)
     x = _input(case)
-    with count_saved_bytes(exclude=model.parameters()) as saved:
+    with count_saved_bytes(exclude=model.parameters()) as saved, forced_path(case.path):
         model(x)
     return saved.total
 

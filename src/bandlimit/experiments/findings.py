@@ -17,16 +17,14 @@ import numpy as np
 from .accuracy import Accuracy
 from .energy_table import EnergyTable, energy_verdicts
 from .image_matrix import ImageMatrix, matrix_verdict
-from .paper_numbers import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED
+from .paper_numbers import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, Verdict
 from .registry import ExperimentResult
-from .resources import Resources
+from .resources import Resources, resource_verdicts
 from .robustness import Robustness
 from .train_vs_inference import TrainVsInference, inference_verdict
 from .ucr_scatter import UcrScatter, scatter_verdict
 
-__all__ = ["accuracy_verdicts", "findings", "noise_verdict", "attack_verdicts", "resource_verdicts"]
-
-Verdict = tuple[str, str, str]  # (claim, verdict, evidence)
+__all__ = ["accuracy_verdicts", "attack_verdicts", "findings", "noise_verdict"]
 
 GRACEFUL_POINTS = 5.0
 """Table 1's largest loss at 50% is 4.12 points (DenseNet-121, CIFAR-100): a loss within 5 points
@@ -156,42 +154,6 @@ def attack_verdicts(task: str, models: dict[str, Any]) -> list[Verdict]:
             )
             evidence = f"{name} median size: plain {plain:.3g}, " + ", ".join(f"{v} {s:.3g}" for v, s in sizes.items())
             out.append((f"{task}: band-limited models are {claim}", REPRODUCED if bigger else NOT_REPRODUCED, evidence))
-    return out
-
-
-def resource_verdicts(steps: dict[str, Any]) -> list[Verdict]:
-    """Figure 7: per model, the training step's time and bytes saved for backward at the highest
-    measured rate against the full-spectrum FFT model (rate 0, the same implementation): memory
-    falls (ratio below 1), and time falls by more than the 10% that timings vary within a process."""
-    out = []
-    for title, section in steps.items():
-        fft = {
-            e["case"]["rate"]: e
-            for e in section.values()
-            if e["case"]["variant"] == "bandlimit" and e["case"]["precision"] == "fp32"
-        }
-        if 0.0 not in fft or len(fft) < 2:
-            continue
-        top = max(fft)
-        time = fft[top]["median_s"] / fft[0.0]["median_s"]
-        saved = fft[top].get("saved_bytes"), fft[0.0].get("saved_bytes")
-        out.append(
-            (
-                f"{title}: a training step gets faster as the rate grows (Figure 7)",
-                REPRODUCED if time < 0.9 else NOT_REPRODUCED,
-                f"time at rate {top:g}: {time:.2f}x of rate 0's (FFT model); nn.Conv: "
-                f"{fft[top].get('time_vs_plain', float('nan')):.2f}x of it at rate {top:g}",
-            )
-        )
-        if None not in saved:
-            ratio = saved[0] / saved[1]
-            out.append(
-                (
-                    f"{title}: memory falls as the rate grows (Figure 7)",
-                    REPRODUCED if ratio < 1 else NOT_REPRODUCED,
-                    f"bytes saved for backward at rate {top:g}: {ratio:.2f}x of rate 0's (FFT model)",
-                )
-            )
     return out
 
 

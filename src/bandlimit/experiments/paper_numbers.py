@@ -3,9 +3,18 @@ the three verdicts a finding can get. Every report that puts the paper beside ou
 
 from __future__ import annotations
 
-__all__ = ["AUTHORS_FIFTYWORDS_ENERGY", "NOT_REPRODUCED", "NOT_TESTABLE", "PAPER", "PAPER_TABLE3", "REPRODUCED"]
+__all__ = [
+    "AUTHORS_FIFTYWORDS_ENERGY",
+    "NOT_REPRODUCED",
+    "NOT_TESTABLE",
+    "PAPER",
+    "PAPER_TABLE3",
+    "REPRODUCED",
+    "Verdict",
+]
 
 REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE = "reproduced", "not reproduced", "not testable at this scale"
+Verdict = tuple[str, str, str]  # (claim, verdict, evidence)
 
 PAPER_TABLE3 = {1.0: (64.40, 118), 0.9: (63.52, 25), 0.5: (59.34, 21), 0.1: (40.00, 17)}
 """PAPER.md, Table 3 (FiftyWords, FCN): energy preserved -> (max test accuracy %, average GPU MB)."""

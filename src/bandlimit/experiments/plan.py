@@ -109,12 +109,13 @@ def resource_cases(
     model: str, batch: int, rates: Sequence[float], model_kwargs: tuple[tuple[str, Any], ...] = ()
 ) -> tuple[StepCase, ...]:
     """The resources experiment's steps of one model: plain and bf16, band-limited at each rate
-    with and without spectral checkpoints, and bf16 combined with rate 0.5."""
+    with and without spectral checkpoints, bf16 combined with rate 0.5, and the paper's
+    reference, the full-spectrum FFT model (rate 0 on the spectral path)."""
 
-    def case(variant: str, rate: float = 0.0, precision: str = "fp32") -> StepCase:
-        return StepCase(model, batch, variant, rate, precision=precision, model_kwargs=model_kwargs)
+    def case(variant: str, rate: float = 0.0, precision: str = "fp32", path: str = "auto") -> StepCase:
+        return StepCase(model, batch, variant, rate, precision=precision, model_kwargs=model_kwargs, path=path)
 
-    cases = [case("nn.Conv"), case("nn.Conv", precision="bf16")]
+    cases = [case("nn.Conv"), case("nn.Conv", precision="bf16"), case("bandlimit", 0.0, path="spectral")]
     cases += [case(v, r) for r in rates for v in ("bandlimit", "bandlimit+checkpoint")]
     return (*cases, case("bandlimit", 0.5, "bf16"))
 
