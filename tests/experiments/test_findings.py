@@ -3,10 +3,11 @@ do not reproduce a finding, and the standard plan's shared and budgeted runs."""
 
 import dataclasses
 import json
+import math
 
 import pytest
 
-from bandlimit.experiments.findings import accuracy_verdicts, attack_verdicts, noise_verdict
+from bandlimit.experiments.findings import accuracy_verdicts, attack_verdicts, noise_verdict, paired_sizes
 from bandlimit.experiments.plan import plan
 from bandlimit.experiments.resources import fft_reference, resource_verdicts
 from bandlimit.experiments.runs import PlannedRun, unique_runs
@@ -99,6 +100,46 @@ def test_attack_verdicts_by_kind_of_attack():
     ]
     assert verdicts == ["not reproduced"] * 3
     assert attack_verdicts("t", {"plain": _attacked(1.0, 0.3, 0.5)}) == []
+
+
+def test_paired_sizes_is_the_sign_test_by_the_formula():
+    plain = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, None, 1.0, 1.0]
+    limited = [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 0.5, 3.0, None, 1.0]  # 7 larger, 1 smaller, 1 tie
+    wins, losses, p = paired_sizes(plain, limited)
+    assert (wins, losses) == (7, 1)
+    assert p == pytest.approx(sum(math.comb(8, k) for k in (7, 8)) / 2**8)  # P(X >= 7), X ~ Bin(8, 1/2)
+
+
+def _sampled(sizes, half=None):
+    finite = sorted(s for s in sizes if s is not None)
+    return {"median_size": finite[len(finite) // 2], "median_size_half_budget": half, "sizes": sizes}
+
+
+def test_attack_verdicts_pair_samples_and_want_converged_attacks():
+    def model(boundary, cw, boundary_half=None):
+        return {
+            "attacks": {
+                "boundary (L2, decision-based)": _sampled(boundary, boundary_half),
+                "additive uniform noise (L2)": _sampled(boundary),
+                "Carlini-Wagner (L2)": _sampled(cw),
+            }
+        }
+
+    plain = model([1.0] * 12, [1.0] * 12)
+    robust = model([2.0] * 11 + [0.5], [2.0] * 6 + [0.5] * 6)  # 11 of 12 larger: p = 0.003; CW even
+    verdicts = {
+        (c.split("are ")[1], e.split(":")[0]): v
+        for c, v, e in attack_verdicts("t", {"plain": plain, "rate 0.5": robust})
+    }
+    assert set(verdicts.values()) == {"reproduced"}
+    evidence = attack_verdicts("t", {"plain": plain, "rate 0.5": robust})[0][2]
+    assert "larger on 11 and smaller on 1 samples" in evidence
+    # A majority that is not significant (7 of 12) is no finding.
+    weak = model([2.0] * 7 + [0.5] * 5, [1.0] * 12)
+    assert attack_verdicts("t", {"plain": plain, "rate 0.5": weak})[0][1] == "not reproduced"
+    # The boundary attack still moving in its second half: no verdict either way.
+    unsettled = model([2.0] * 11 + [0.5], [1.0] * 12, boundary_half=4.0)
+    assert attack_verdicts("t", {"plain": plain, "rate 0.5": unsettled})[0][1] == "not testable at this scale"
 
 
 def _step(variant, rate, seconds, saved, path="auto"):

@@ -40,6 +40,8 @@ def test_minimizing_attacks_report_l2_sizes():
     # The smallest L2 change of the mean by m over 16 pixels is m * sqrt(16) = 4 m.
     smallest = 4 * float(x.flatten(1).mean(1).median())
     assert result["fooled"] == 1.0 and smallest * 0.95 <= result["median_size"] <= smallest * 1.3
+    # Half the budget finds no smaller perturbations than the minimum either.
+    assert result["median_size_half_budget"] >= smallest * 0.95
 
 
 def test_noise_at_zero_is_the_clean_accuracy_and_noise_hurts():
@@ -77,3 +79,15 @@ def test_boundary_attack_starts_from_another_class_and_never_beats_the_minimum()
     result = attack(_MeanSign(), x, y, "boundary (L2, decision-based)", [], (-3.0, 3.0), steps=5)
     minimum = 4 * float(x.flatten(1).mean(1).abs().min())  # no L2 perturbation smaller than 4 |mean| fools it
     assert result["fooled"] == 1.0 and result["median_size"] >= minimum * 0.999
+    # The second half of the budget goes on from the first's adversarials: it never ends farther.
+    assert result["median_size"] <= result["median_size_half_budget"]
+
+
+def test_sizes_pair_samples_and_skip_the_misclassified():
+    x = torch.tensor([0.3, -0.3, 0.2, 0.5]).repeat_interleave(16).view(4, 1, 4, 4)
+    y = torch.tensor([0, 0, 0, 0])  # the second sample's mean is negative: misclassified
+    result = attack(_MeanSign(), x, y, "Carlini-Wagner (L2)", [], (-3.0, 3.0), steps=50)
+    assert result["sizes"][1] is None and result["attacked"] == 3
+    # The L2 size is 4 |mean| on a flat 4x4 image: the samples keep their order.
+    assert result["sizes"][0] > result["sizes"][2] and result["sizes"][3] > result["sizes"][0]
+    assert result["sizes"][3] == pytest.approx(2.0, rel=0.1)

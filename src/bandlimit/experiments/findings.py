@@ -9,12 +9,15 @@ Every rule is stated in the docstring of the function applying it; the report re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import scipy.stats
 
 from .accuracy import Accuracy
+from .attacks import CONVERGED
 from .energy_table import EnergyTable, energy_verdicts
 from .image_matrix import ImageMatrix, matrix_verdict
 from .paper_numbers import NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, Verdict
@@ -130,11 +133,33 @@ _NON_GRADIENT = ("boundary (L2, decision-based)", "additive uniform noise (L2)")
 _GRADIENT = ("Carlini-Wagner (L2)",)
 
 
+def paired_sizes(plain: Sequence[float | None], limited: Sequence[float | None]) -> tuple[int, int, float]:
+    """Sample by sample, on the samples both models classify correctly: how often the
+    band-limited model needs the larger perturbation (``wins``) and the smaller (``losses``;
+    ties left out), and the one-sided sign test's p-value of "larger more often" (SciPy)."""
+    pairs = [(p, b) for p, b in zip(plain, limited) if p is not None and b is not None]
+    wins, losses = sum(b > p for p, b in pairs), sum(b < p for p, b in pairs)
+    p_value = (
+        float(scipy.stats.binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue) if wins + losses else 1.0
+    )
+    return wins, losses, p_value
+
+
+def _unsettled(result: Mapping[str, Any]) -> bool:
+    """The attack's median moved by more than :data:`.attacks.CONVERGED` in its budget's second half."""
+    half, whole = result.get("median_size_half_budget"), result["median_size"]
+    return half is not None and not (math.isfinite(half) and abs(whole - half) <= CONVERGED * half)
+
+
 def attack_verdicts(task: str, models: dict[str, Any]) -> list[Verdict]:
-    """Section 4.4: band-limited models need larger perturbations than the plain one under the
-    decision- and score-based attacks (every band-limited model's median size above the plain
-    model's), and not under Carlini-Wagner (no band-limited median more than 25% above the
-    plain one's)."""
+    """Section 4.4, sample by sample as the paper counts it (better than full spectra in about 70%
+    of cases for additive uniform noise, 99% for pixel perturbations): each band-limited model
+    needs a larger perturbation than the plain one on significantly more than half of the
+    samples (one-sided sign test, p < 0.05) under every decision- and score-based attack, and
+    on no significant majority under Carlini-Wagner. An attack whose median moved by more than
+    10% in its budget's second half has not converged: *not testable at this scale*. Results
+    without per-sample sizes (before 2026-12-03) compare the medians (Carlini-Wagner's with a
+    25% margin)."""
     attacked = {v: m["attacks"] for v, m in models.items() if "attacks" in m}
     if "plain" not in attacked or len(attacked) < 2:
         return []
@@ -145,15 +170,30 @@ def attack_verdicts(task: str, models: dict[str, Any]) -> list[Verdict]:
         (_GRADIENT, "not more robust to gradient-based attacks (Carlini-Wagner)", False),
     ):
         for name in names:
-            plain = attacked["plain"][name]["median_size"]
-            sizes = {v: attacked[v][name]["median_size"] for v in limited}
-            if plain is None or any(s is None for s in sizes.values()):
+            results = {v: attacked[v][name] for v in attacked}
+            if any(r["median_size"] is None for r in results.values()):
                 continue
-            bigger = (
-                all(s > plain for s in sizes.values()) if more else not any(s > 1.25 * plain for s in sizes.values())
-            )
-            evidence = f"{name} median size: plain {plain:.3g}, " + ", ".join(f"{v} {s:.3g}" for v, s in sizes.items())
-            out.append((f"{task}: band-limited models are {claim}", REPRODUCED if bigger else NOT_REPRODUCED, evidence))
+            plain = results["plain"]
+            parts, larger = [], []
+            for v in limited:
+                if "sizes" in plain and "sizes" in results[v]:
+                    wins, losses, p = paired_sizes(plain["sizes"], results[v]["sizes"])
+                    larger.append(wins > losses and p < 0.05)
+                    parts.append(f"{v} larger on {wins} and smaller on {losses} samples (sign test p = {p:.2g})")
+                else:
+                    # as before per-sample sizes: medians, Carlini-Wagner's with a 25% margin
+                    larger.append(results[v]["median_size"] > plain["median_size"] * (1.0 if more else 1.25))
+            medians = ", ".join(f"{v} {r['median_size']:.3g}" for v, r in results.items())
+            evidence = f"{name}: {'; '.join(parts) + '; ' if parts else ''}median size {medians}"
+            unsettled = [v for v, r in results.items() if _unsettled(r)]
+            if unsettled:
+                verdict = NOT_TESTABLE
+                evidence += (
+                    f"; not converged for {', '.join(unsettled)} (median moved > 10% in the budget's second half)"
+                )
+            else:
+                verdict = REPRODUCED if (all(larger) if more else not any(larger)) else NOT_REPRODUCED
+            out.append((f"{task}: band-limited models are {claim}", verdict, evidence))
     return out
 
 
