@@ -188,9 +188,8 @@ def attack_verdicts(task: str, models: dict[str, Any]) -> list[Verdict]:
             unsettled = [v for v, r in results.items() if _unsettled(r)]
             if unsettled:
                 verdict = NOT_TESTABLE
-                evidence += (
-                    f"; not converged for {', '.join(unsettled)} (median moved > 10% in the budget's second half)"
-                )
+                moved = f"median moved > {CONVERGED:.0%} in the budget's second half"
+                evidence += f"; not converged for {', '.join(unsettled)} ({moved})"
             else:
                 verdict = REPRODUCED if (all(larger) if more else not any(larger)) else NOT_REPRODUCED
             out.append((f"{task}: band-limited models are {claim}", verdict, evidence))

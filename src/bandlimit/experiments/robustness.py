@@ -183,7 +183,11 @@ def _budgets(results: dict[str, Any]) -> str:
         for a in m.get("attacks", {}).values()
     ]
     halved = any("sizes" in a for a in attacked)
-    cw, boundary = (10 * steps, 500 * steps) if halved else (steps, 10 * steps)
+    cw, boundary = (
+        (attacks.ATTACKS[name][1](steps)["steps"] for name in ("Carlini-Wagner (L2)", "boundary (L2, decision-based)"))
+        if halved
+        else (steps, 10 * steps)
+    )
     text = (
         f"PGD {steps} steps, Carlini-Wagner {cw} steps with 5 binary-search steps of its constant, boundary "
         f"{boundary} steps from the nearest sample of another class, additive uniform noise {steps} repeats."
@@ -191,8 +195,8 @@ def _budgets(results: dict[str, Any]) -> str:
     if halved:
         text += (
             " Carlini-Wagner and the boundary attack also report their median at half the budget: an attack "
-            "whose median moved by more than 10% in the second half has not converged, and the report gives "
-            "no verdict on it."
+            f"whose median moved by more than {attacks.CONVERGED:.0%} in the second half has not converged, and "
+            "the report gives no verdict on it."
         )
     return text
 
